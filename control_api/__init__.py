@@ -1,0 +1,28 @@
+"""The control API: a Flask app serving /v1/jobs, /v1/openapi.json and /healthz."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from control_api.config import Config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(Config())
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False
+
+    from control_api import cli, database, errors, health, jobs, openapi
+    from control_api.scheduler import ScrapydClient
+
+    database.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,51 @@
+"""Operator commands: `flask --app control_api create-org NAME | revoke-token TOKEN | migrate`."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from control_api.database import session_scope
+from control_api.tokens import create_organisation, revoke_token
+from db import migrate
+
+
+@click.command("create-org")
+@click.argument("name")
+def create_org_command(name: str) -> None:
+    """Create an organisation and print its new API token (shown once, as the last line)."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise click.BadParameter("must be 1 to 200 characters", param_hint="NAME")
+    try:
+        with session_scope() as session:
+            organisation, token = create_organisation(session, name)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"database error: {exc.__class__.__name__}; did you run 'migrate'?") from None
+    click.echo(f"Created organisation {organisation.id} ({name}). Its API token, shown only once:")
+    click.echo(token)
+
+
+@click.command("revoke-token")
+@click.argument("token")
+def revoke_token_command(token: str) -> None:
+    """Revoke an API token; it fails from the very next request."""
+    with session_scope() as session:
+        found = revoke_token(session, token.strip())
+    if not found:
+        raise click.ClickException("no such token")
+    click.echo("Token revoked.")
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema (Alembic upgrade head)."""
+    from flask import current_app
+
+    migrate.upgrade(current_app.config["DATABASE_URL"])
+    click.echo("Database is up to date.")
+
+
+def init_app(app: Flask) -> None:
+    for command in (create_org_command, revoke_token_command, migrate_command):
+        app.cli.add_command(command)

@@ -1,0 +1,80 @@
+"""One JSON error shape for every failure: {"error": {"code": ..., "message": ...}}."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, jsonify
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("errors", __name__)
+
+# Codes for the HTTP errors Werkzeug raises on its own (routing, body size, methods).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error a view raises on purpose; rendered as the one JSON shape."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.app_errorhandler(ApiError)
+def handle_api_error(error: ApiError):
+    return error_response(error.status, error.code, error.message, error.headers)
+
+
+@bp.app_errorhandler(HTTPException)
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    messages = {
+        404: "No such resource.",
+        405: f"Method not allowed; allowed: {', '.join(sorted(error.valid_methods))}."
+        if getattr(error, "valid_methods", None)
+        else "Method not allowed.",
+        413: "Request body is too large.",
+    }
+    headers = dict(error.get_headers()) if status == 405 else {}
+    headers.pop("Content-Type", None)
+    return error_response(status, HTTP_CODES.get(status, "http_error"), messages.get(status, error.description), headers)
+
+
+@bp.app_errorhandler(OperationalError)
+def handle_database_unavailable(error: OperationalError):
+    logger.error("database error: %s", error.orig)
+    return error_response(503, "database_unavailable", "The database is unavailable; try again shortly.")
+
+
+@bp.app_errorhandler(Exception)
+def handle_unexpected(error: Exception):
+    logger.exception("unhandled error")
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,81 @@
+"""The /v1/jobs resource: create, list, get and cancel crawl jobs."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g
+
+from control_api import jobs_service, presenters
+from control_api.auth import authenticate
+from control_api.database import session_scope
+from control_api.domains import InvalidDomain, parse_domain
+from control_api.errors import ApiError
+from control_api.scheduler import SchedulerUnavailable
+from control_api.schemas import CancelledJob, JobList, ListJobsQuery, Pagination
+from control_api.targets import check_target
+from control_api.validation import json_body, parse_create_job, parse_query
+
+bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+bp.before_request(authenticate)
+
+
+def scheduler():
+    return current_app.extensions["scheduler"]
+
+
+@bp.post("")
+def create_job():
+    request = parse_create_job(json_body())
+    try:
+        target = parse_domain(request.domain)
+    except InvalidDomain as exc:
+        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
+    check_target(target)
+    with session_scope() as session:
+        job = jobs_service.insert_job(session, g.organisation_id, target, request)
+    try:
+        jobs_service.schedule_job(session_scope, scheduler(), job)
+    except SchedulerUnavailable as exc:
+        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+    return presenters.json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
+
+
+@bp.get("")
+def list_jobs():
+    query = parse_query(ListJobsQuery)
+    with session_scope() as session:
+        page = jobs_service.list_jobs(session, g.organisation_id, query)
+        items = [presenters.job_list_item(job, query.includes) for job in page.jobs]
+    pagination = Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
+    return presenters.json_response(JobList(jobs=items, pagination=pagination))
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str):
+    with session_scope() as session:
+        job = _find(session, job_id)
+        return presenters.json_response(presenters.job_detail(job))
+
+
+@bp.post("/<job_id>/cancel")
+@bp.delete("/<job_id>")
+def cancel_job(job_id: str):
+    with session_scope() as session:
+        try:
+            job, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, job_id)
+        except jobs_service.JobNotFound:
+            raise _not_found(job_id) from None
+        except jobs_service.JobFinished as exc:
+            raise ApiError(409, "job_finished", f"Job {job_id} is already {exc.job.status}; it cannot be cancelled.")
+    if newly_cancelled:
+        jobs_service.stop_spider(scheduler(), job)
+    return presenters.json_response(CancelledJob(id=job.id, status="cancelled", cancelled_at=job.cancelled_at))
+
+
+def _find(session, job_id: str):
+    try:
+        return jobs_service.get_job(session, g.organisation_id, job_id)
+    except jobs_service.JobNotFound:
+        raise _not_found(job_id) from None
+
+
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, "job_not_found", f"No job with id '{job_id}'.")

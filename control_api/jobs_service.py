@@ -1,0 +1,182 @@
+"""The job domain layer: create, list, read and cancel jobs. Views call these; SQL and scrapyd
+calls live here, not in views."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from control_api.domains import Target
+from control_api.scheduler import SchedulerUnavailable, ScrapydClient
+from control_api.schemas import CreateJobRequest, ListJobsQuery
+from db.models import Domain, Job, JobStatus, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class JobFinished(Exception):
+    """Cancel of a job that already completed or failed."""
+
+    def __init__(self, job: Job):
+        super().__init__(job.status)
+        self.job = job
+
+
+def get_or_create_domain(session: Session, name: str) -> Domain:
+    """Race-safe: parallel creates for one domain end with one row (INSERT .. ON CONFLICT DO NOTHING)."""
+    dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    session.execute(dialect_insert(Domain).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
+    return session.scalars(select(Domain).where(Domain.name == name)).one()
+
+
+def insert_job(session: Session, organisation_id: int, target: Target, request: CreateJobRequest) -> Job:
+    domain = get_or_create_domain(session, target.name)
+    job = Job(
+        id=str(uuid.uuid4()),
+        organisation_id=organisation_id,
+        domain_id=domain.id,
+        domain=domain,
+        status=JobStatus.CREATED.value,
+        start_scheme=target.scheme,
+        options=request.options.model_dump(),
+        source_type=request.source_type,
+        source_detail=request.source_detail,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def spider_arguments(job: Job) -> tuple[dict, dict]:
+    """scrapyd `schedule.json` spider arguments and Scrapy settings for a job's options."""
+    options = job.options
+    args = {
+        "domain": job.domain.name,
+        "use_sitemap": options["use_sitemap"],
+        "find_links": options["find_links"],
+        "allow_cross_subdomain_links": options["allow_cross_subdomain_links"],
+        "max_pages": options["max_pages"],
+        "slow_page_threshold_ms": options["slow_page_threshold_ms"],
+        "check_resources": options["check_resources"],
+    }
+    if job.start_scheme:
+        args["scheme"] = job.start_scheme
+    settings = {
+        "CONCURRENT_REQUESTS": options["concurrency"],
+        "CONCURRENT_REQUESTS_PER_DOMAIN": options["concurrency"],
+    }
+    return args, settings
+
+
+def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
+    """Hand a stored job to scrapyd; on failure the job is `failed` with the reason, and we re-raise."""
+    args, settings = spider_arguments(job)
+    try:
+        node = client.schedule(job.id, args, settings)
+    except SchedulerUnavailable as exc:
+        with session_factory() as session:
+            now = utcnow()
+            session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == JobStatus.CREATED.value)
+                .values(status=JobStatus.FAILED.value, error=f"Could not schedule the crawl: {exc}", completed_at=now)
+            )
+        job.status, job.error, job.completed_at = JobStatus.FAILED.value, f"Could not schedule the crawl: {exc}", now
+        raise
+    with session_factory() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(scrapyd_node=node))
+    job.scrapyd_node = node
+    return job
+
+
+def get_job(session: Session, organisation_id: int, job_id: str, for_update: bool = False) -> Job:
+    query = select(Job).where(Job.id == job_id, Job.organisation_id == organisation_id)
+    if for_update:
+        query = query.with_for_update(of=Job)
+    job = session.scalars(query).one_or_none()
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def created_since(range_name: str, tz_offset_minutes: int, now: datetime | None = None) -> datetime | None:
+    """Start of a `range` window in UTC. `today` and `Nd` are whole local days (today and the N-1
+    before it), local time being UTC minus `tz_offset_minutes` as JavaScript reports it."""
+    now = now or datetime.now(timezone.utc)
+    if range_name == "all":
+        return None
+    if range_name == "24h":
+        return now - timedelta(hours=24)
+    local_offset = timedelta(minutes=-tz_offset_minutes)
+    local_now = now + local_offset
+    local_midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = 1 if range_name == "today" else int(range_name.rstrip("d"))
+    return local_midnight - timedelta(days=days - 1) - local_offset
+
+
+@dataclass
+class JobPage:
+    jobs: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.jobs) < self.total
+
+
+def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> JobPage:
+    conditions = [Job.organisation_id == organisation_id]
+    if query.statuses:
+        conditions.append(Job.status.in_(query.statuses))
+    since = created_since(query.range, query.tzOffset)
+    if since is not None:
+        conditions.append(Job.created_at >= since)
+    total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
+    offset = query.effective_offset
+    jobs = session.scalars(
+        select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc()).limit(query.limit).offset(offset)
+    ).all()
+    return JobPage(jobs=list(jobs), total=total, limit=query.limit, offset=offset)
+
+
+def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job, bool]:
+    """Mark the job cancelled. Returns (job, newly_cancelled); raises JobFinished for completed/failed."""
+    job = get_job(session, organisation_id, job_id, for_update=True)
+    if job.status == JobStatus.CANCELLED.value:
+        return job, False
+    if job.is_terminal:
+        raise JobFinished(job)
+    # Conditional update: a crawler finishing at the same instant cannot be overwritten, nor overwrite us.
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_([JobStatus.CREATED.value, JobStatus.RUNNING.value]))
+        .values(status=JobStatus.CANCELLED.value, cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(job)
+    if result.rowcount == 0 and job.status != JobStatus.CANCELLED.value:
+        raise JobFinished(job)
+    return job, result.rowcount == 1
+
+
+def stop_spider(client: ScrapydClient, job: Job) -> None:
+    """Best effort: the spider also polls the database and stops itself when it sees `cancelled`."""
+    if not job.scrapyd_node:
+        return
+    try:
+        client.cancel(job.scrapyd_node, job.id)
+    except SchedulerUnavailable as exc:
+        logger.warning("cancel of job %s did not reach scrapyd (%s); the spider will stop on its own", job.id, exc)

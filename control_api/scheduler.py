@@ -1,0 +1,98 @@
+"""Client for scrapyd's JSON API: schedule, cancel and list spider runs on one or more nodes.
+
+scrapyd reports most errors as HTTP 200 with {"status": "error"}, so every answer's body is checked.
+An unreachable node, a timeout, a non-JSON answer or an error status all raise SchedulerUnavailable.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+SPIDER = "site"
+
+
+class SchedulerUnavailable(Exception):
+    pass
+
+
+@dataclass
+class ScrapydClient:
+    urls: list[str]
+    project: str = "crawler"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ScrapydClient:
+        return cls(
+            urls=list(config["SCRAPYD_URLS"]),
+            project=config["SCRAPYD_PROJECT"],
+            username=config["SCRAPYD_USERNAME"],
+            password=config["SCRAPYD_PASSWORD"],
+            timeout=config["SCRAPYD_TIMEOUT"],
+        )
+
+    def _call(self, node: str, method: str, endpoint: str, **params: Any) -> dict[str, Any]:
+        auth = (self.username, self.password) if self.username else None
+        try:
+            if method == "GET":
+                response = self.session.get(f"{node}/{endpoint}", params=params, auth=auth, timeout=self.timeout)
+            else:
+                response = self.session.post(f"{node}/{endpoint}", data=params, auth=auth, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            raise SchedulerUnavailable(f"scrapyd at {node} answered HTTP {response.status_code} without JSON") from None
+        if response.status_code != 200 or body.get("status") != "ok":
+            message = body.get("message") or f"HTTP {response.status_code}"
+            raise SchedulerUnavailable(f"scrapyd at {node} refused {endpoint}: {str(message).strip()}")
+        return body
+
+    def pick_node(self) -> str:
+        """The least loaded reachable node (pending + running); the first one when there is only one."""
+        if len(self.urls) == 1:
+            return self.urls[0]
+        loads = []
+        for node in self.urls:
+            try:
+                status = self._call(node, "GET", "daemonstatus.json")
+            except SchedulerUnavailable as exc:
+                logger.warning("skipping scrapyd node: %s", exc)
+                continue
+            loads.append((status.get("pending", 0) + status.get("running", 0), node))
+        if not loads:
+            raise SchedulerUnavailable("no scrapyd node is reachable")
+        return min(loads)[1]
+
+    def schedule(self, job_id: str, spider_args: dict[str, Any], settings: dict[str, Any]) -> str:
+        node = self.pick_node()
+        params: dict[str, Any] = {"project": self.project, "spider": SPIDER, "jobid": job_id}
+        params.update({key: _arg(value) for key, value in spider_args.items()})
+        params["setting"] = [f"{key}={_arg(value)}" for key, value in sorted(settings.items())]
+        self._call(node, "POST", "schedule.json", **params)
+        return node
+
+    def cancel(self, node: str, job_id: str) -> str | None:
+        body = self._call(node, "POST", "cancel.json", project=self.project, job=job_id)
+        return body.get("prevstate")
+
+    def list_jobs(self, node: str) -> dict[str, list[dict[str, Any]]]:
+        return self._call(node, "GET", "listjobs.json", project=self.project)
+
+    def daemon_status(self, node: str) -> dict[str, Any]:
+        return self._call(node, "GET", "daemonstatus.json")
+
+
+def _arg(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

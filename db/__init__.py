@@ -1,0 +1,19 @@
+"""Storage: SQLAlchemy 2.0 models, engine creation and Alembic migrations.
+
+Both the control API and the crawler import from here; neither keeps global session state.
+"""
+from db.engine import database_url, make_engine
+from db.models import ApiToken, Base, Domain, Job, JobStatus, Organisation, Task, TaskStatus
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Domain",
+    "Job",
+    "JobStatus",
+    "Organisation",
+    "Task",
+    "TaskStatus",
+    "database_url",
+    "make_engine",
+]

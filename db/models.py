@@ -1,0 +1,215 @@
+"""The schema: organisations, their API tokens, domains, crawl jobs and per-URL tasks.
+
+A job carries its own progress counters and stats sums, updated by the crawler in the same
+transaction as each batch of task rows, so reading a job never scans its tasks.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both databases (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# BIGINT autoincrement is not a rowid alias on SQLite, so fall back to INTEGER there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
+OptionalTimestamp = Annotated[datetime | None, mapped_column(UTCDateTime())]
+Counter = Annotated[int, mapped_column(BigInteger, default=0, server_default="0")]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class JobStatus(str, enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def terminal(cls) -> frozenset[str]:
+        return frozenset({cls.COMPLETED.value, cls.FAILED.value, cls.CANCELLED.value})
+
+
+class TaskStatus(str, enum.Enum):
+    COMPLETED = "completed"  # fetched, HTTP < 400 after redirects
+    FAILED = "failed"  # HTTP >= 400, network error, timeout, redirect loop, refused
+    SKIPPED = "skipped"  # not fetched: robots.txt, over max_pages, cancelled
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="organisation")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # SHA-256 of the token: tokens are 256-bit random strings, so a fast hash is not guessable.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    revoked_at: Mapped[OptionalTimestamp]
+
+    organisation: Mapped[Organisation] = relationship(back_populates="tokens")
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_organisation_created", "organisation_id", "created_at"),
+        Index("ix_jobs_organisation_status_created", "organisation_id", "status", "created_at"),
+        Index("ix_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.CREATED.value)
+    # "https" or "http" when the client pasted a URL; None means https with an http fallback.
+    start_scheme: Mapped[str | None] = mapped_column(String(8))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source_type: Mapped[str] = mapped_column(String(32), default="api")
+    source_detail: Mapped[str | None] = mapped_column(String(255))
+    scrapyd_node: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    started_at: Mapped[OptionalTimestamp]
+    completed_at: Mapped[OptionalTimestamp]
+    cancelled_at: Mapped[OptionalTimestamp]
+
+    # Progress: maintained by the crawler in the same transaction as the task rows.
+    total_tasks: Mapped[Counter]
+    completed_tasks: Mapped[Counter]
+    failed_tasks: Mapped[Counter]
+    skipped_tasks: Mapped[Counter]
+    # Stats as running sums, so the averages and ratios are O(1) to read.
+    timed_pages: Mapped[Counter]
+    response_time_ms_sum: Mapped[Counter]
+    cache_known_pages: Mapped[Counter]
+    cache_hit_pages: Mapped[Counter]
+    total_bytes: Mapped[Counter]
+
+    domain: Mapped[Domain] = relationship(lazy="joined")
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in JobStatus.terminal()
+
+
+class Task(Base):
+    """One URL of one job: what was found, how, and how it performed."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_job_status", "job_id", "status"),
+        Index("ix_tasks_job_cache_status", "job_id", "cache_status"),
+        Index("ix_tasks_job_url", "job_id", "url_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    # First 16 hex chars of SHA-1(url): a short, indexable key for per-job URL look-ups.
+    url_hash: Mapped[str] = mapped_column(String(16))
+    found_via: Mapped[str] = mapped_column(String(16))  # start, sitemap, link, resource, redirect
+    referrer: Mapped[str | None] = mapped_column(Text)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    is_resource: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    final_url: Mapped[str | None] = mapped_column(Text)
+    redirect_chain: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    response_time_ms: Mapped[int | None] = mapped_column(Integer)
+    ttfb_ms: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    cache_status: Mapped[str | None] = mapped_column(String(8))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_type: Mapped[str | None] = mapped_column(String(32))
+    warm_response_time_ms: Mapped[int | None] = mapped_column(Integer)
+    warm_cache_status: Mapped[str | None] = mapped_column(String(8))
+    # Issue flags, set by the crawler when it records the row.
+    is_slow: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_broken: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_server_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    redirect_hops: Mapped[int] = mapped_column(Integer, default=0)
+    fetched_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+class BrokenLinkReferrer(Base):
+    """A page that links to a URL whose fetch failed (one row per referring page, capped per URL)."""
+
+    __tablename__ = "broken_link_referrers"
+    __table_args__ = (Index("ix_broken_link_referrers_job_target", "job_id", "target_url_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    target_url_hash: Mapped[str] = mapped_column(String(16))
+    referrer: Mapped[str] = mapped_column(Text)
