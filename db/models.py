@@ -180,7 +180,7 @@ class Task(Base):
     found_via: Mapped[str] = mapped_column(String(16))  # start, sitemap, link, resource, redirect
     referrer: Mapped[str | None] = mapped_column(Text)
     depth: Mapped[int] = mapped_column(Integer, default=0)
-    is_resource: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16), default="page")  # page, resource, sitemap
     status: Mapped[str] = mapped_column(String(16))
     http_status: Mapped[int | None] = mapped_column(Integer)
     final_url: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 11:30:21.808486
+Create Date: 2026-11-30 11:36:04.550204
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def upgrade() -> None:
     sa.Column('found_via', sa.String(length=16), nullable=False),
     sa.Column('referrer', sa.Text(), nullable=True),
     sa.Column('depth', sa.Integer(), nullable=False),
-    sa.Column('is_resource', sa.Boolean(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('http_status', sa.Integer(), nullable=True),
     sa.Column('final_url', sa.Text(), nullable=True),

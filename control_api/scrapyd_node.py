@@ -1,0 +1,113 @@
+"""Run a scrapyd node for this project: `python -m control_api.scrapyd_node [--port N]`.
+
+scrapyd reads `scrapyd.conf` and `scrapy.cfg` from its working directory, so we write both into a
+folder of our own (default `var/scrapyd`) and start scrapyd there with the project on PYTHONPATH.
+The `crawler` project is then served straight from the source tree, no egg upload. `make run` and
+the integration tests both start scrapyd through `start_node`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from db.engine import PROJECT_ROOT
+
+SCRAPYD_CONF = """\
+[scrapyd]
+bind_address = {bind}
+http_port = {port}
+username = {username}
+password = {password}
+# How often scrapyd looks at its queue. Its default of 5 s would be most of a job's start-up time.
+poll_interval = {poll_interval}
+max_proc = {max_proc}
+max_proc_per_cpu = 4
+logs_dir = {workdir}/logs
+eggs_dir = {workdir}/eggs
+dbs_dir = {workdir}/dbs
+items_dir =
+jobs_to_keep = 100
+finished_to_keep = 1000
+
+[settings]
+crawler = crawler.settings
+"""
+
+SCRAPY_CFG = """\
+[settings]
+default = crawler.settings
+crawler = crawler.settings
+"""
+
+
+def write_config(workdir: Path, port: int, bind: str = "127.0.0.1", poll_interval: float = 0.2,
+                 max_proc: int = 0, username: str = "", password: str = "") -> Path:  # fmt: skip
+    if bind not in ("127.0.0.1", "localhost", "::1") and not (username and password):
+        raise SystemExit(f"scrapyd bound to {bind} must have SCRAPYD_USERNAME and SCRAPYD_PASSWORD set")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "scrapyd.conf").write_text(
+        SCRAPYD_CONF.format(bind=bind, port=port, username=username, password=password,
+                            poll_interval=poll_interval, max_proc=max_proc, workdir=workdir)  # fmt: skip
+    )
+    (workdir / "scrapy.cfg").write_text(SCRAPY_CFG)
+    return workdir
+
+
+def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, **config) -> subprocess.Popen:
+    write_config(workdir, port, **config)
+    environment = {**os.environ, **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+    log = open(workdir / "scrapyd.log", "ab")  # noqa: SIM115 - handed to the child process
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapyd", "--pidfile=", "--nodaemon"], cwd=workdir, env=environment,
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def wait_until_ready(url: str, process: subprocess.Popen | None = None, timeout: float = 30.0,
+                     auth: tuple[str, str] | None = None) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"scrapyd exited with code {process.returncode}")
+        try:
+            if requests.get(f"{url}/daemonstatus.json", timeout=1, auth=auth).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"scrapyd at {url} did not answer within {timeout} s")
+
+
+def main() -> None:
+    from urllib.parse import urlsplit
+
+    from dotenv import load_dotenv
+
+    load_dotenv()
+    default = urlsplit(os.environ.get("SCRAPYD_URL", "http://127.0.0.1:6800").split(",")[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bind", default=os.environ.get("SCRAPYD_BIND", default.hostname or "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=default.port or 6800)
+    parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / "var" / "scrapyd")
+    parser.add_argument("--poll-interval", type=float, default=float(os.environ.get("SCRAPYD_POLL_INTERVAL", "0.2")))
+    args = parser.parse_args()
+    process = start_node(
+        args.workdir.resolve(), args.port, bind=args.bind, poll_interval=args.poll_interval,
+        username=os.environ.get("SCRAPYD_USERNAME", ""), password=os.environ.get("SCRAPYD_PASSWORD", ""),
+    )  # fmt: skip
+    try:
+        sys.exit(process.wait())
+    except KeyboardInterrupt:
+        process.terminate()
+        sys.exit(process.wait())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The crawler: a Scrapy project whose `site` spider crawls one domain per job."""

@@ -1,0 +1,143 @@
+"""The crawler's side of the database: one job's status, task rows and counters.
+
+Each batch of records is written in one transaction together with the job's counter increments,
+so the counters always equal the task rows, and reading progress never scans tasks. Methods are
+blocking; the pipeline and the extension call them in a thread, off the crawl's reactor.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from db.engine import make_engine
+from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (JobStatus.CREATED.value, JobStatus.RUNNING.value)
+_stores: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def url_hash(url: str) -> str:
+    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "url": record["url"],
+        "url_hash": url_hash(record["url"]),
+        "kind": record["kind"],
+        "found_via": record["found_via"],
+        "referrer": record["referrer"],
+        "depth": record["depth"],
+        "status": record["status"],
+        "http_status": record["http_status"],
+        "final_url": record["final_url"],
+        "redirect_chain": record["redirect_chain"],
+        "redirect_hops": record["redirect_hops"],
+        "response_time_ms": record["response_time_ms"],
+        "ttfb_ms": record["ttfb_ms"],
+        "content_type": (record["content_type"] or None) and record["content_type"][:255],
+        "bytes": record["bytes"],
+        "truncated": record["truncated"],
+        "cache_status": record["cache_status"],
+        "warm_response_time_ms": record["warm_response_time_ms"],
+        "warm_cache_status": record["warm_cache_status"],
+        "error": record["error"],
+        "error_type": record["error_type"],
+        "is_slow": record["is_slow"],
+        "is_broken": record["is_broken"],
+        "is_server_error": record["is_server_error"],
+        "fetched_at": utcnow(),
+    }
+
+
+def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """What a batch adds to the job's counters. Stats are over pages that got a response."""
+    counts = dict.fromkeys(
+        ("completed_tasks", "failed_tasks", "skipped_tasks", "timed_pages", "response_time_ms_sum",
+         "cache_known_pages", "cache_hit_pages", "total_bytes"), 0)  # fmt: skip
+    for record in records:
+        counts[record["status"] + "_tasks"] += 1
+        counts["total_bytes"] += record["bytes"] or 0
+        if record["kind"] != "page" or record["http_status"] is None:
+            continue
+        counts["timed_pages"] += 1
+        counts["response_time_ms_sum"] += record["response_time_ms"] or 0
+        if record["cache_status"] is not None:
+            counts["cache_known_pages"] += 1
+            counts["cache_hit_pages"] += record["cache_status"] == "HIT"
+    return counts
+
+
+class JobStore:
+    def __init__(self, database_url: str | None, job_id: str):
+        self.engine = make_engine(database_url)
+        self.job_id = job_id
+
+    @classmethod
+    def for_crawler(cls, crawler) -> JobStore | None:
+        """The crawler's store, shared by the pipeline and the extension; None for ad-hoc runs."""
+        if crawler in _stores:
+            return _stores[crawler]
+        job_id = getattr(crawler.spider, "job_id", None)
+        store = cls(crawler.settings.get("DATABASE_URL"), job_id) if job_id else None
+        _stores[crawler] = store
+        return store
+
+    def mark_running(self) -> str:
+        """created -> running (with started_at); returns the job's status afterwards."""
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.status == JobStatus.CREATED.value)
+                .values(status=JobStatus.RUNNING.value, started_at=utcnow())
+            )
+            status = session.scalar(select(Job.status).where(Job.id == self.job_id))
+        if status is None:
+            raise LookupError(f"job {self.job_id} is not in the database")
+        return status
+
+    def status(self) -> str | None:
+        with Session(self.engine) as session:
+            return session.scalar(select(Job.status).where(Job.id == self.job_id))
+
+    def write_batch(self, records: list[dict[str, Any]], referrers: list[tuple[str, str]], total_tasks: int) -> None:
+        counts = counter_increments(records)
+        rows = [task_row(self.job_id, record) for record in records]
+        referrer_rows = [
+            {"job_id": self.job_id, "target_url_hash": url_hash(record["url"]), "referrer": referrer}
+            for record in records
+            for referrer in record["referrers"] or ()
+        ]
+        referrer_rows += [{"job_id": self.job_id, "target_url_hash": url_hash(url), "referrer": ref} for url, ref in referrers]
+        values = {name: getattr(Job, name) + amount for name, amount in counts.items() if amount}
+        values["total_tasks"] = func.max(Job.total_tasks, total_tasks) if self.engine.dialect.name == "sqlite" else func.greatest(Job.total_tasks, total_tasks)
+        with Session(self.engine) as session, session.begin():
+            if rows:
+                session.execute(insert(Task), rows)
+            if referrer_rows:
+                session.execute(insert(BrokenLinkReferrer), referrer_rows)
+            session.execute(update(Job).where(Job.id == self.job_id).values(**values))
+
+    def finish(self, status: str, error: str | None = None) -> str:
+        """Move an active job to a terminal state; a job already terminal keeps its state."""
+        now = utcnow()
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == JobStatus.CANCELLED.value:
+            values["cancelled_at"] = now
+        else:
+            values["completed_at"] = now
+        with Session(self.engine) as session, session.begin():
+            session.execute(update(Job).where(Job.id == self.job_id, Job.status.in_(ACTIVE)).values(**values))
+            return session.scalar(select(Job.status).where(Job.id == self.job_id))
+
+    def close(self) -> None:
+        self.engine.dispose()

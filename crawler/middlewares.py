@@ -1,0 +1,139 @@
+"""Downloader middlewares: politeness (crawl-delay, Retry-After), retries with backoff, the warm
+fetch's pause, and the body size cap (cut, not cancelled)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from protego import Protego
+from scrapy import Request, signals
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import StopDownload
+from scrapy.utils.response import response_status_message
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 60.0
+BACKOFF_BASE = 0.5
+
+
+def parse_retry_after(value: bytes | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped; None if absent/bad."""
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(text) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class DelayMiddleware:
+    """Hold a request for `meta["delay_seconds"]` before it is downloaded (retry backoff, warm pause)."""
+
+    async def process_request(self, request: Request) -> None:
+        delay = request.meta.pop("delay_seconds", 0)
+        if delay:
+            await asyncio.sleep(delay)
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, spaced out: Retry-After when the server sends one, else exponential backoff."""
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
+            return response
+        retry = self._retry(request, response_status_message(response.status))
+        if retry is None:
+            return response
+        retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
+        retry.meta["delay_seconds"] = retry_after if retry_after is not None else self._backoff(retry)
+        return retry
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
+        retry = super().process_exception(request, exception)
+        if isinstance(retry, Request):
+            retry.meta["delay_seconds"] = self._backoff(retry)
+        return retry
+
+    @staticmethod
+    def _backoff(request: Request) -> float:
+        return BACKOFF_BASE * 2 ** (request.meta.get("retry_times", 1) - 1)
+
+
+class PolitenessMiddleware:
+    """Per-host delay: robots.txt Crawl-delay, raised further by 429/503 Retry-After and decaying
+    back on successful responses, so an overloaded site is slowed down for rather than hammered."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.user_agent = crawler.settings.get("ROBOTSTXT_USER_AGENT") or "*"
+        self.base_delay: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PolitenessMiddleware:
+        return cls(crawler)
+
+    def _slot(self, request: Request):
+        downloader = self.crawler.engine.downloader
+        return downloader.slots.get(downloader.get_slot_key(request))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        slot = self._slot(request)
+        if slot is None:
+            return response
+        key = self.crawler.engine.downloader.get_slot_key(request)
+        if request.url.endswith("/robots.txt") and response.status == 200:
+            self._apply_crawl_delay(key, slot, response)
+        elif response.status in (429, 503):
+            retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
+            if retry_after:
+                self.base_delay.setdefault(key, slot.delay)
+                slot.delay = max(slot.delay, retry_after)
+                logger.info("%s asked us to slow down: %.1f s between requests", key, slot.delay)
+        elif response.status < 400 and key in self.base_delay and slot.delay > self.base_delay[key]:
+            slot.delay = max(self.base_delay[key], slot.delay / 2)
+        return response
+
+    def _apply_crawl_delay(self, key: str, slot, response: Response) -> None:
+        try:
+            robots = Protego.parse(response.body.decode("utf-8", "replace"))
+            delay = robots.crawl_delay(self.user_agent)
+        except Exception:  # noqa: BLE001 - a broken robots.txt must not stop the crawl
+            return
+        if delay:
+            slot.delay = max(slot.delay, min(float(delay), MAX_RETRY_AFTER))
+            self.base_delay[key] = slot.delay
+            logger.info("robots.txt Crawl-delay for %s: %.1f s", key, slot.delay)
+
+
+class BodySizeCapMiddleware:
+    """Stop receiving a body past CRAWL_BODY_MAX_BYTES: the response is kept, cut, and flagged
+    `download_stopped` (Scrapy's DOWNLOAD_MAXSIZE would cancel it and keep nothing)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BodySizeCapMiddleware:
+        middleware = cls(crawler.settings.getint("CRAWL_BODY_MAX_BYTES"))
+        if middleware.max_bytes:
+            crawler.signals.connect(middleware.bytes_received, signal=signals.bytes_received)
+        return middleware
+
+    def bytes_received(self, data: bytes, request: Request, spider) -> None:
+        received = request.meta.get("bytes_received", 0) + len(data)
+        request.meta["bytes_received"] = received
+        if received > self.max_bytes:
+            raise StopDownload(fail=False)

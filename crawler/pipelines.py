@@ -1,0 +1,100 @@
+"""DatabasePipeline: records go to the database in batches, in a thread, off the crawl's path.
+
+A batch is written when it reaches DATABASE_BATCH_SIZE records or every DATABASE_BATCH_SECONDS.
+One write is in flight at a time. When the database is unavailable the batch goes back to the
+front of the buffer and is retried with backoff, so a database restart loses nothing; closing the
+spider waits until every record is written. Ad-hoc runs (no job id) have no database: the
+pipeline is then switched off with NotConfigured and records only go to feeds.
+"""
+from __future__ import annotations
+
+import logging
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import NotConfigured
+from sqlalchemy.exc import SQLAlchemyError
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import reactor, task, threads
+
+from crawler import signals as crawl_signals
+from crawler.jobstore import JobStore
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+class DatabasePipeline:
+    def __init__(self, crawler: Crawler, store: JobStore):
+        settings = crawler.settings
+        self.crawler = crawler
+        self.store = store
+        self.batch_size = settings.getint("DATABASE_BATCH_SIZE")
+        self.interval = settings.getfloat("DATABASE_BATCH_SECONDS")
+        self.retry_max = settings.getfloat("DATABASE_RETRY_MAX_SECONDS")
+        self.records: list[dict[str, Any]] = []
+        self.referrers: list[tuple[str, str]] = []
+        self.writing = None  # Deferred of the write in flight
+        self.failures = 0
+        self.retry_at = 0.0  # monotonic time before which a failed write is not retried
+        self.timer = task.LoopingCall(self.flush)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DatabasePipeline:
+        store = JobStore.for_crawler(crawler)
+        if store is None:
+            raise NotConfigured("no job id: an ad-hoc crawl writes feeds only")
+        pipeline = cls(crawler, store)
+        crawler.signals.connect(pipeline.broken_link_referrer, signal=crawl_signals.broken_link_referrer)
+        return pipeline
+
+    def open_spider(self) -> None:
+        self.timer.start(self.interval, now=False)
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        self.records.append(item)
+        if len(self.records) >= self.batch_size and self.writing is None and not self.failures:
+            self.flush()
+        return item
+
+    def broken_link_referrer(self, url: str, referrer: str) -> None:
+        self.referrers.append((url, referrer))
+
+    def flush(self):
+        if self.writing is not None or not (self.records or self.referrers) or monotonic() < self.retry_at:
+            return self.writing
+        records, referrers = self.records, self.referrers
+        self.records, self.referrers = [], []
+        total = self.crawler.spider.total_tasks
+        self.writing = threads.deferToThread(self.store.write_batch, records, referrers, total)
+        self.writing.addCallbacks(self._written, self._failed, errbackArgs=(records, referrers))
+        return self.writing
+
+    def _written(self, _result) -> None:
+        self.writing = None
+        self.failures = 0
+
+    def _failed(self, failure, records, referrers) -> None:
+        self.writing = None
+        self.failures += 1
+        # Put the batch back in front so nothing is lost and order is kept.
+        self.records[:0] = records
+        self.referrers[:0] = referrers
+        delay = min(self.retry_max, 0.5 * 2**self.failures)
+        self.retry_at = monotonic() + delay
+        level = logging.WARNING if failure.check(SQLAlchemyError) else logging.ERROR
+        logger.log(level, "writing %d records failed (%s); retrying in %.1f s", len(records), failure.value, delay)
+
+    async def close_spider(self) -> None:
+        """Write everything before the spider closes, waiting out a database outage."""
+        if self.timer.running:
+            self.timer.stop()
+        while self.writing is not None or self.records or self.referrers:
+            wait = self.retry_at - monotonic()
+            if wait > 0:
+                await maybe_deferred_to_future(task.deferLater(reactor, wait))
+            pending = self.flush()
+            if pending is not None:
+                await maybe_deferred_to_future(pending)

@@ -1,0 +1,84 @@
+"""The per-URL record: one dict per URL, the item every pipeline and feed receives.
+
+A plain dict keeps the hot path cheap and exports as-is with `scrapy crawl site -O pages.jsonl`.
+`docs/crawler.md` says what each field and each timing means.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.error import (
+    ConnectError,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+
+from crawler.resolver import ForbiddenAddressError
+
+RECORD_FIELDS = (
+    "url", "kind", "found_via", "referrer", "depth", "status", "http_status", "final_url",
+    "redirect_chain", "redirect_hops", "response_time_ms", "ttfb_ms", "content_type", "bytes",
+    "truncated", "cache_status", "warm_response_time_ms", "warm_cache_status", "error", "error_type",
+    "is_slow", "is_broken", "is_server_error", "referrers",
+)  # fmt: skip
+
+KIND_PAGE, KIND_RESOURCE, KIND_SITEMAP = "page", "resource", "sitemap"
+COMPLETED, FAILED, SKIPPED = "completed", "failed", "skipped"
+WARM_STATUSES = frozenset({"MISS", "EXPIRED"})
+
+
+class TaskInfo:
+    """What the crawl knows about a URL before fetching it; travels in request.meta."""
+
+    __slots__ = ("url", "key", "kind", "found_via", "referrer", "depth")
+
+    def __init__(self, url: str, key: str, kind: str, found_via: str, referrer: str | None, depth: int):
+        self.url = url
+        self.key = key
+        self.kind = kind
+        self.found_via = found_via
+        self.referrer = referrer
+        self.depth = depth
+
+
+def new_record(task: TaskInfo, status: str, **fields: Any) -> dict[str, Any]:
+    record = dict.fromkeys(RECORD_FIELDS)
+    record.update(
+        url=task.url,
+        kind=task.kind,
+        found_via=task.found_via,
+        referrer=task.referrer,
+        depth=task.depth,
+        status=status,
+        redirect_hops=0,
+        truncated=False,
+        is_slow=False,
+        is_broken=False,
+        is_server_error=False,
+    )
+    record.update(fields)
+    return record
+
+
+def skipped_record(task: TaskInfo, error_type: str, error: str) -> dict[str, Any]:
+    return new_record(task, SKIPPED, error_type=error_type, error=error)
+
+
+def classify_failure(exception: BaseException) -> tuple[str, str]:
+    """(error_type, human text) for a download that produced no response."""
+    if isinstance(exception, ForbiddenAddressError):
+        return "forbidden_target", str(exception)
+    if isinstance(exception, DNSLookupError):
+        return "dns", f"DNS lookup failed: {exception}"
+    if isinstance(exception, ConnectionRefusedError):
+        return "connection_refused", "Connection refused"
+    if isinstance(exception, (TimeoutError, TCPTimedOutError)):
+        return "timeout", f"Timed out: {exception}"
+    if isinstance(exception, ConnectError):
+        return "connection_error", f"Could not connect: {exception}"
+    name = type(exception).__name__
+    if "Timeout" in name:
+        return "timeout", f"Timed out ({name})"
+    return "network", f"{name}: {exception}".rstrip(": ")

@@ -1,0 +1,89 @@
+"""Scrapy settings for the crawler project.
+
+Grouped by area, alphabetical within a group. The middlewares and extensions a site crawl does not
+need are switched off: each one costs time on every request. Environment variables (also from
+`.env`) set what an operator changes per deployment.
+"""
+from __future__ import annotations
+
+import os
+
+from dotenv import load_dotenv
+
+from db.engine import database_url
+
+load_dotenv()
+
+BOT_NAME = "crawler"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- Identity and politeness -------------------------------------------------------------------
+CRAWLER_CONTACT_URL = os.environ.get("CRAWLER_CONTACT_URL", "https://github.com/site-crawl-service/crawl-service")
+ROBOTSTXT_OBEY = True
+ROBOTSTXT_USER_AGENT = "SiteCrawlBot"
+USER_AGENT = f"Mozilla/5.0 (compatible; SiteCrawlBot/1.0; +{CRAWLER_CONTACT_URL})"
+
+# --- Our own components --------------------------------------------------------------------------
+CRAWL_ALLOW_PRIVATE_TARGETS = os.environ.get("ALLOW_PRIVATE_TARGETS", "").lower() in {"1", "true", "yes", "on"}
+CRAWL_BODY_MAX_BYTES = 2 * 1024 * 1024  # bodies past this are cut and recorded as truncated
+CRAWL_CANCEL_CHECK_SECONDS = 2.0  # how often a running spider looks for a cancel in the database
+# Pin host names to addresses, like curl --resolve: "site.test=127.0.0.1,blog.site.test=127.0.0.1".
+CRAWL_HOST_MAP = os.environ.get("CRAWL_HOST_MAP", "")
+CRAWL_MAX_DEPTH = 50
+CRAWL_MAX_QUERY_VARIANTS = 50  # distinct query strings per path before the rest count as a trap
+CRAWL_MAX_REDIRECTS = 10
+CRAWL_MAX_URL_LENGTH = 2048
+CRAWL_WARM_PAUSE_SECONDS = 0.5  # pause before re-fetching a MISS to warm the CDN cache
+DATABASE_BATCH_SECONDS = 1.0
+DATABASE_URL = database_url()  # DATABASE_URL, else the SQLite file under var/
+DATABASE_BATCH_SIZE = 500
+DATABASE_RETRY_MAX_SECONDS = 30.0
+
+# --- Concurrency and downloads -------------------------------------------------------------------
+CONCURRENT_ITEMS = 200
+CONCURRENT_REQUESTS = 20
+CONCURRENT_REQUESTS_PER_DOMAIN = 20
+DNS_RESOLVER = "crawler.resolver.GuardedResolver"
+DNS_TIMEOUT = 10
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.handlers.TimedHTTPDownloadHandler",
+    "https": "crawler.handlers.TimedHTTPDownloadHandler",
+}
+DOWNLOAD_MAXSIZE = 0  # the size cap is ours (CRAWL_BODY_MAX_BYTES): cut, not cancelled
+DOWNLOAD_TIMEOUT = 20
+DOWNLOAD_WARNSIZE = 0
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"  # the spider deduplicates before building requests
+RETRY_HTTP_CODES = [429, 502, 503, 504, 522, 524, 408]
+RETRY_TIMES = 2
+
+# --- Middlewares, pipelines, extensions ----------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,  # the spider scopes links itself
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,  # the spider records each hop
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.DelayMiddleware": 560,
+    "crawler.middlewares.PolitenessMiddleware": 840,
+    "crawler.middlewares.BodySizeCapMiddleware": 950,
+}
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,  # URL length is a recorded skip
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # depth is tracked in the spider
+}
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "crawler.extensions.JobLifecycle": 100,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.DatabasePipeline": 300,
+}
+
+# --- Logging and runtime -------------------------------------------------------------------------
+LOG_LEVEL = os.environ.get("CRAWLER_LOG_LEVEL", "INFO")
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

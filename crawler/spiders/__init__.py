@@ -1,0 +1,1 @@
+"""Spiders of the crawler project: `site` crawls one website."""

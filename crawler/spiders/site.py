@@ -1,0 +1,348 @@
+"""The `site` spider: crawl one website and record every URL it finds.
+
+Discovery: the start page, robots.txt `Sitemap:` lines (else /sitemap.xml and /sitemap_index.xml,
+indexes and gzip included), and internal links in HTML. Each URL is normalised and deduplicated
+before a Request is built, so a link seen on every page costs one dict lookup. Redirects are
+followed here, not by RedirectMiddleware, so every hop is recorded and loops are caught instead
+of being dropped by a duplicate filter. Every URL ends as exactly one record (completed, failed or
+skipped); `crawler/pipelines.py` writes them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest, UsageError
+
+from crawler import signals as crawl_signals
+from crawler.cache_status import normalise_cache_status
+from crawler.links import extract_links
+from crawler.records import (
+    COMPLETED, FAILED, KIND_PAGE, KIND_RESOURCE, KIND_SITEMAP, WARM_STATUSES,
+    TaskInfo, classify_failure, new_record, skipped_record,
+)  # fmt: skip
+from crawler.sitemaps import SitemapDiscovery
+from crawler.urls import SiteScope, normalise
+from control_api.domains import InvalidDomain, parse_domain
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+MAX_REFERRERS = 20  # referring pages kept per broken link
+_UNKNOWN = object()
+
+
+def _flag(value: Any, name: str) -> bool:
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise UsageError(f"-a {name}={value!r}: expected true or false")
+
+
+def _int(value: Any, name: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"-a {name}={value!r}: expected an integer") from None
+    if number < minimum:
+        raise UsageError(f"-a {name}={value!r}: must be at least {minimum}")
+    return number
+
+
+class SiteSpider(Spider):
+    name = "site"
+
+    def __init__(
+        self,
+        domain: str | None = None,
+        scheme: str | None = None,
+        use_sitemap: str = "true",
+        find_links: str = "true",
+        allow_cross_subdomain_links: str = "true",
+        max_pages: str = "0",
+        slow_page_threshold_ms: str = "3000",
+        check_resources: str = "false",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if not domain:
+            raise UsageError("missing the site to crawl: use -a domain=example.com")
+        try:
+            target = parse_domain(domain)
+        except InvalidDomain as exc:
+            raise UsageError(f"-a domain={domain!r} {exc}") from None
+        if scheme not in (None, "http", "https"):
+            raise UsageError(f"-a scheme={scheme!r}: expected http or https")
+        self.job_id: str | None = kwargs.get("_job")
+        self.netloc = target.name
+        self.schemes = [scheme or target.scheme] if (scheme or target.scheme) else ["https", "http"]
+        self.scope = SiteScope(target.host, target.port, _flag(allow_cross_subdomain_links, "allow_cross_subdomain_links"))
+        self.use_sitemap = _flag(use_sitemap, "use_sitemap")
+        self.find_links = _flag(find_links, "find_links")
+        self.check_resources = _flag(check_resources, "check_resources")
+        self.max_pages = _int(max_pages, "max_pages", 0)
+        self.slow_threshold = _int(slow_page_threshold_ms, "slow_page_threshold_ms", 1) / 1000.0
+        # Crawl state. Every accepted key is in `seen`; it stays in `outstanding` until recorded.
+        self.seen: set[str] = set()
+        self.href_keys: dict[str, str | None] = {}  # absolute or root-relative href -> key (None: out of scope)
+        self.outstanding: dict[str, TaskInfo] = {}
+        self.pending_referrers: dict[str, list[str]] = {}
+        self.failed_keys: dict[str, str] = {}  # key -> url of URLs that failed
+        self.query_variants: dict[str, int] = {}
+        self.pages_accepted = 0
+        self.total_tasks = 0
+        self.start_error: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.max_depth = settings.getint("CRAWL_MAX_DEPTH")
+        spider.max_url_length = settings.getint("CRAWL_MAX_URL_LENGTH")
+        spider.max_query_variants = settings.getint("CRAWL_MAX_QUERY_VARIANTS")
+        spider.max_redirects = settings.getint("CRAWL_MAX_REDIRECTS")
+        spider.warm_pause = settings.getfloat("CRAWL_WARM_PAUSE_SECONDS")
+        spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
+        return spider
+
+    # --- Start ----------------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Request]:
+        url = f"{self.schemes[0]}://{self.netloc}/"
+        canonical, key, _, _ = normalise(url)
+        task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
+        self.seen.add(key)
+        self._count(task)
+        yield self._request(task, scheme_index=0)
+
+    # --- Accepting URLs -------------------------------------------------------------------------
+
+    def accept(self, url: str, found_via: str, referrer: str | None, depth: int, kind: str = KIND_PAGE) -> Iterator[Any]:
+        """Yield a Request for a new in-scope URL, a skipped record, or nothing for one already known."""
+        normalised = normalise(url)
+        if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
+            yield from self._accept_normalised(normalised[0], normalised[1], found_via, referrer, depth, kind)
+
+    def _accept_normalised(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        if key in self.seen:
+            self._note_referrer(key, referrer, found_via)
+            return
+        self.seen.add(key)
+        task = TaskInfo(canonical, key, kind, found_via, referrer, depth)
+        self._count(task)
+        self._note_referrer(key, referrer, found_via)
+        skip = self._skip_reason(task)
+        if skip:
+            yield self.finish(task, skipped_record(task, *skip))
+            return
+        yield self._request(task)
+
+    def _skip_reason(self, task: TaskInfo) -> tuple[str, str] | None:
+        if task.depth > self.max_depth:
+            return "max_depth", f"Deeper than the maximum depth of {self.max_depth} links"
+        if len(task.url) > self.max_url_length:
+            return "url_too_long", f"URL longer than {self.max_url_length} characters"
+        if "?" in task.key:
+            path = task.key.split("?", 1)[0]
+            variants = self.query_variants.get(path, 0) + 1
+            self.query_variants[path] = variants
+            if variants > self.max_query_variants:
+                return "query_trap", f"More than {self.max_query_variants} query-string variants of {path}"
+        if task.kind == KIND_PAGE and self.max_pages:
+            if self.pages_accepted >= self.max_pages:
+                return "max_pages", f"Over the job's max_pages ({self.max_pages})"
+            self.pages_accepted += 1
+        return None
+
+    def _count(self, task: TaskInfo) -> None:
+        self.total_tasks += 1
+        self.outstanding[task.key] = task
+        if task.kind == KIND_PAGE and task.found_via == "start" and self.max_pages:
+            self.pages_accepted += 1
+
+    def _note_referrer(self, key: str, referrer: str | None, found_via: str) -> None:
+        if referrer is None or found_via != "link":
+            return
+        failed_url = self.failed_keys.get(key)
+        if failed_url is not None:
+            self.crawler.signals.send_catch_log(crawl_signals.broken_link_referrer, url=failed_url, referrer=referrer)
+            return
+        if key in self.outstanding:
+            referrers = self.pending_referrers.setdefault(key, [])
+            if len(referrers) < MAX_REFERRERS and referrer not in referrers:
+                referrers.append(referrer)
+
+    def _request(self, task: TaskInfo, url: str | None = None, scheme_index: int | None = None, **meta: Any) -> Request:
+        meta.update(task=task, handle_httpstatus_all=True, dont_redirect=True)
+        if scheme_index is not None and len(self.schemes) > 1:
+            # Scheme not known yet: fail fast to the http fallback, and leave robots.txt to the
+            # first request after it (Scrapy fetches robots.txt once per host, with that request's scheme).
+            meta.update(scheme_index=scheme_index, dont_obey_robotstxt=True)
+            if scheme_index + 1 < len(self.schemes):
+                meta["max_retry_times"] = 0
+        return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
+
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> dict[str, Any]:
+        """Close a URL: attach its referrers, flag broken links, drop it from the outstanding set."""
+        self.outstanding.pop(task.key, None)
+        referrers = self.pending_referrers.pop(task.key, None)
+        if record["status"] == FAILED:
+            self.failed_keys[task.key] = task.url
+            if referrers:
+                record["referrers"] = referrers
+                record["is_broken"] = True
+        return record
+
+    # --- Responses ------------------------------------------------------------------------------
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        meta = response.meta
+        task: TaskInfo = meta["task"]
+        hops = meta.get("hops", [])
+        elapsed = meta.get("elapsed", 0.0) + meta.get("download_time", 0.0)
+        ttfb = meta.get("elapsed", 0.0) + meta.get("download_latency", 0.0)
+        status = response.status
+        if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
+            yield from self._follow_redirect(response, task, hops, elapsed)
+            return
+        if task.found_via == "start" and task.depth == 0 and not hops and self.use_sitemap:
+            yield from self.sitemaps.start(response.url)
+        cache_status = normalise_cache_status(response.headers)
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").split(";", 1)[0].strip().lower()
+        truncated = "download_stopped" in response.flags
+        record = new_record(
+            task,
+            COMPLETED if status < 400 else FAILED,
+            http_status=status,
+            final_url=response.url if hops else None,
+            redirect_chain=[{"url": url, "status": code} for url, code in hops] + [{"url": response.url, "status": status}] if hops else None,
+            redirect_hops=len(hops),
+            response_time_ms=round(elapsed * 1000),
+            ttfb_ms=round(ttfb * 1000),
+            content_type=content_type or None,
+            bytes=len(response.body),
+            truncated=truncated,
+            cache_status=cache_status,
+            is_slow=task.kind == KIND_PAGE and elapsed > self.slow_threshold,
+            is_server_error=status >= 500,
+        )
+        if status >= 400:
+            record["error_type"] = "server_error" if status >= 500 else "http_error"
+            record["error"] = f"HTTP {status}"
+        elif truncated:
+            record["error"] = "Body cut at the size cap"
+        if hops:
+            yield from self.accept(response.url, "redirect", task.url, task.depth)
+        elif task.kind == KIND_PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
+            yield from self._follow_links(response, task)
+        if task.kind == KIND_PAGE and cache_status in WARM_STATUSES:
+            warm = Request(
+                response.url, callback=self.parse_warm, errback=self.on_warm_error, dont_filter=True,
+                meta={"task": task, "record": record, "handle_httpstatus_all": True, "dont_redirect": True,
+                      "dont_retry": True, "delay_seconds": self.warm_pause},
+            )  # fmt: skip
+            yield warm
+            return
+        yield self.finish(task, record)
+
+    def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
+        base, links, resources = extract_links(response, want_resources=self.check_resources)
+        depth = task.depth + 1
+        origin = base[: base.find("/", base.find("//") + 2)] if base.count("/") > 2 else base
+        if self.find_links:
+            for href in links:
+                yield from self._accept_href(href, base, origin, task.url, depth, KIND_PAGE)
+        for href in resources:
+            yield from self._accept_href(href, base, origin, task.url, depth, KIND_RESOURCE)
+
+    def _accept_href(self, href: str, base: str, origin: str, referrer: str, depth: int, kind: str) -> Iterator[Any]:
+        # Cache each absolute URL's key, so that a navigation link repeated on every page costs one
+        # dict lookup after the first time instead of a join, a canonicalisation and a scope check.
+        if href.startswith(("http://", "https://")):
+            absolute = href
+        elif href.startswith("/") and not href.startswith("//"):
+            absolute = origin + href
+        else:
+            absolute = urljoin(base, href)
+        known = self.href_keys.get(absolute, _UNKNOWN)
+        if known is not _UNKNOWN:
+            if known is not None:
+                self._note_referrer(known, referrer, "link")
+            return
+        normalised = normalise(absolute)
+        key = None
+        if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
+            key = normalised[1]
+            yield from self._accept_normalised(normalised[0], key, "link", referrer, depth, kind)
+        self.href_keys[absolute] = key
+
+    def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float) -> Iterator[Any]:
+        location = response.headers[b"Location"].decode("latin-1").strip()
+        target = urljoin(response.url, location)
+        hops = [*hops, (response.url, response.status)]
+        visited = {normalise(url)[1] for url, _ in hops if normalise(url)}
+        target_key = (normalise(target) or (None, None))[1]
+        error_type = None
+        if target_key is None:
+            error_type, error = "bad_redirect", f"Redirect to an unsupported URL: {location}"
+        elif target_key in visited:
+            error_type, error = "redirect_loop", f"Redirect loop back to {target}"
+        elif len(hops) >= self.max_redirects:
+            error_type, error = "too_many_redirects", f"More than {self.max_redirects} redirects"
+        if error_type:
+            chain = [{"url": url, "status": code} for url, code in hops]
+            yield self.finish(task, new_record(
+                task, FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
+                redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), error=error, error_type=error_type,
+            ))  # fmt: skip
+            return
+        yield self._request(task, url=target, hops=hops, elapsed=elapsed)
+
+    def parse_warm(self, response: Response) -> Iterator[dict[str, Any]]:
+        record = response.meta["record"]
+        record["warm_response_time_ms"] = round(response.meta.get("download_time", 0.0) * 1000)
+        record["warm_cache_status"] = normalise_cache_status(response.headers)
+        yield self.finish(response.meta["task"], record)
+
+    def on_warm_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
+        yield self.finish(failure.request.meta["task"], failure.request.meta["record"])
+
+    def on_error(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request
+        task: TaskInfo = request.meta["task"]
+        if failure.check(IgnoreRequest):
+            yield self.finish(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
+            return
+        scheme_index = request.meta.get("scheme_index")
+        if scheme_index is not None and scheme_index + 1 < len(self.schemes):
+            fallback = f"{self.schemes[scheme_index + 1]}://{self.netloc}/"
+            logger.info("start page over %s failed (%s); trying %s", self.schemes[scheme_index], failure.value, fallback)
+            task.url = fallback
+            yield self._request(task, url=fallback, scheme_index=scheme_index + 1)
+            return
+        error_type, error = classify_failure(failure.value)
+        elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
+        if task.found_via == "start" and not request.meta.get("hops"):
+            self.start_error = f"The site could not be reached at {request.url}: {error}"
+        yield self.finish(task, new_record(
+            task, FAILED, error=error, error_type=error_type,
+            response_time_ms=round(elapsed * 1000) if elapsed else None,
+        ))  # fmt: skip
+
+    # --- Closing --------------------------------------------------------------------------------
+
+    def unfinished_records(self, error_type: str, error: str) -> list[dict[str, Any]]:
+        """Records for URLs accepted but never recorded (a cancel or shutdown): all skipped."""
+        records = [skipped_record(task, error_type, error) for task in self.outstanding.values()]
+        self.outstanding.clear()
+        return records
+

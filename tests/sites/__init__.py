@@ -1,0 +1,1 @@
+"""A local test website, served on loopback, for the crawler's tests."""
