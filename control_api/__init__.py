@@ -15,7 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False
 
-    from control_api import cli, database, errors, health, jobs, openapi
+    from control_api import cli, database, errors, health, jobs, openapi, results
     from control_api.scheduler import ScrapydClient
 
     database.init_app(app)
@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(results.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
     return app

@@ -46,6 +46,25 @@ def migrate_command() -> None:
     click.echo("Database is up to date.")
 
 
+@click.command("reconcile")
+@click.option("--loop", is_flag=True, help="Keep running, every RECONCILE_SECONDS.")
+def reconcile_command(loop: bool) -> None:
+    """Fail jobs whose crawler process died (compares the database with scrapyd's listjobs.json)."""
+    import time
+
+    from flask import current_app
+
+    from control_api.reconciler import Reconciler
+
+    reconciler = Reconciler.from_app(current_app)
+    while True:
+        for job_id, reason in reconciler.run_once():
+            click.echo(f"{job_id}: failed: {reason}")
+        if not loop:
+            break
+        time.sleep(reconciler.interval)
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_org_command, revoke_token_command, migrate_command):
+    for command in (create_org_command, revoke_token_command, migrate_command, reconcile_command):
         app.cli.add_command(command)

@@ -59,7 +59,7 @@ def _create_body_schema(components: dict) -> dict:
 def openapi_document() -> dict:
     models = [
         schemas.CreateJobRequest, schemas.CreatedJob, schemas.JobOut, schemas.JobList,
-        schemas.CancelledJob, schemas.ErrorResponse, schemas.Health,
+        schemas.CancelledJob, schemas.ErrorResponse, schemas.Health, schemas.TaskList, schemas.IssuesReport,
     ]
     _, defs = models_json_schema([(m, "validation" if m is schemas.CreateJobRequest else "serialization") for m in models], ref_template=REF)
     components = defs["$defs"]
@@ -100,6 +100,34 @@ def openapi_document() -> dict:
                 "delete": cancel,
             },
             "/v1/jobs/{job_id}/cancel": {"post": cancel},
+            "/v1/jobs/{job_id}/tasks": {
+                "get": {
+                    "summary": "Per-URL results, filtered, sorted and paginated",
+                    "parameters": [job_id, *_query_parameters(schemas.ListTasksQuery)],
+                    "responses": _responses("200", schemas.TaskList, "400", "401", "404", "429"),
+                }
+            },
+            "/v1/jobs/{job_id}/issues": {
+                "get": {
+                    "summary": "Broken links with their referrers, slow pages, redirect chains, server errors",
+                    "parameters": [job_id],
+                    "responses": _responses("200", schemas.IssuesReport, "401", "404", "429"),
+                }
+            },
+            "/v1/jobs/{job_id}/export": {
+                "get": {
+                    "summary": "Every task, streamed as CSV or JSON lines",
+                    "parameters": [job_id, *_query_parameters(schemas.ExportQuery)],
+                    "responses": {
+                        "200": {
+                            "description": "The job's tasks",
+                            "content": {"text/csv": {"schema": {"type": "string"}},
+                                        "application/x-ndjson": {"schema": {"type": "string"}}},
+                        },
+                        **{k: v for k, v in _responses("200", None, "400", "401", "404", "429").items() if k != "200"},
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Database and scrapyd reachability",

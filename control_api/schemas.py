@@ -180,3 +180,143 @@ class ListJobsQuery(BaseModel):
     @property
     def effective_offset(self) -> int:
         return (self.page - 1) * self.limit if self.page is not None else self.offset
+
+
+# --- Crawl results: tasks, issues, export -------------------------------------------------------
+
+TASK_STATUSES = ("completed", "failed", "skipped")
+CACHE_STATUSES = ("HIT", "MISS", "EXPIRED", "STALE", "BYPASS", "DYNAMIC", "none")
+ISSUE_TYPES = ("broken_link", "slow", "redirect_chain", "server_error")
+TASK_SORTS = ("id", "url", "response_time_ms", "ttfb_ms", "http_status", "bytes", "depth")
+TASK_KINDS = ("page", "resource", "sitemap")
+
+
+class RedirectHop(BaseModel):
+    url: str
+    status: int
+
+
+class TaskOut(BaseModel):
+    id: int
+    url: str
+    kind: Literal[TASK_KINDS]  # type: ignore[valid-type]
+    found_via: str
+    referrer: str | None
+    depth: int
+    status: Literal[TASK_STATUSES]  # type: ignore[valid-type]
+    http_status: int | None
+    final_url: str | None
+    redirect_chain: list[RedirectHop] | None
+    redirect_hops: int
+    response_time_ms: int | None
+    ttfb_ms: int | None
+    content_type: str | None
+    bytes: int | None
+    truncated: bool
+    cache_status: str | None
+    warm_response_time_ms: int | None
+    warm_cache_status: str | None
+    error: str | None
+    error_type: str | None
+    issues: list[str]
+    fetched_at: datetime
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+    pagination: Pagination
+
+
+class ListTasksQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(50, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    page: int | None = Field(None, ge=1)
+    status: str | None = Field(None, description="completed, failed, skipped; comma-separated.")
+    cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
+    issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
+    kind: Literal[TASK_KINDS] | None = None  # type: ignore[valid-type]
+    path: str | None = Field(None, max_length=2048, description="Substring of the URL.")
+    sort: str = Field("id", description="Field to sort by, '-' prefix for descending, e.g. -response_time_ms.")
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, value: str | None) -> str | None:
+        _comma_list(value, TASK_STATUSES, "status")
+        return value
+
+    @field_validator("cache_status")
+    @classmethod
+    def _cache_statuses(cls, value: str | None) -> str | None:
+        _comma_list(value, CACHE_STATUSES, "cache_status")
+        return value
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, value: str) -> str:
+        if value.removeprefix("-") not in TASK_SORTS:
+            raise ValueError(f"unknown sort {value!r}; expected one of {', '.join(TASK_SORTS)} (prefix - for descending)")
+        return value
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return _comma_list(self.status, TASK_STATUSES, "status")
+
+    @property
+    def cache_statuses(self) -> tuple[str, ...]:
+        return _comma_list(self.cache_status, CACHE_STATUSES, "cache_status")
+
+    @property
+    def effective_offset(self) -> int:
+        return (self.page - 1) * self.limit if self.page is not None else self.offset
+
+
+class BrokenLink(BaseModel):
+    url: str
+    http_status: int | None
+    error: str | None
+    referrers: list[str]
+    referrer_count: int
+
+
+class SlowPage(BaseModel):
+    url: str
+    response_time_ms: int
+    ttfb_ms: int | None
+
+
+class RedirectChain(BaseModel):
+    url: str
+    final_url: str | None
+    hops: int
+    chain: list[RedirectHop]
+    error_type: str | None
+
+
+class ServerError(BaseModel):
+    url: str
+    http_status: int
+    referrer: str | None
+
+
+class IssueCounts(BaseModel):
+    broken_links: int
+    slow_pages: int
+    redirect_chains: int
+    server_errors: int
+
+
+class IssuesReport(BaseModel):
+    slow_page_threshold_ms: int
+    counts: IssueCounts
+    broken_links: list[BrokenLink]
+    slow_pages: list[SlowPage]
+    redirect_chains: list[RedirectChain]
+    server_errors: list[ServerError]
+
+
+class ExportQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["csv", "jsonl"] = "jsonl"

@@ -63,11 +63,11 @@ def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, **co
     write_config(workdir, port, **config)
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
-    log = open(workdir / "scrapyd.log", "ab")  # noqa: SIM115 - handed to the child process
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrapyd", "--pidfile=", "--nodaemon"], cwd=workdir, env=environment,
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    with open(workdir / "scrapyd.log", "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "scrapyd", "--pidfile=", "--nodaemon"], cwd=workdir, env=environment,
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
 
 
 def wait_until_ready(url: str, process: subprocess.Popen | None = None, timeout: float = 30.0,

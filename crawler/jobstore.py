@@ -125,6 +125,13 @@ class JobStore:
                 session.execute(insert(Task), rows)
             if referrer_rows:
                 session.execute(insert(BrokenLinkReferrer), referrer_rows)
+            if referrers:  # links found after their target had failed: the target is a broken link too
+                late_targets = {url_hash(url) for url, _ in referrers}
+                session.execute(
+                    update(Task)
+                    .where(Task.job_id == self.job_id, Task.url_hash.in_(late_targets), Task.kind != "sitemap")
+                    .values(is_broken=True)
+                )
             session.execute(update(Job).where(Job.id == self.job_id).values(**values))
 
     def finish(self, status: str, error: str | None = None) -> str:

@@ -8,6 +8,7 @@ pipeline is then switched off with NotConfigured and records only go to feeds.
 """
 from __future__ import annotations
 
+import json
 import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from twisted.internet import reactor, task, threads
 
 from crawler import signals as crawl_signals
 from crawler.jobstore import JobStore
+from db.engine import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -34,6 +36,7 @@ class DatabasePipeline:
         self.batch_size = settings.getint("DATABASE_BATCH_SIZE")
         self.interval = settings.getfloat("DATABASE_BATCH_SECONDS")
         self.retry_max = settings.getfloat("DATABASE_RETRY_MAX_SECONDS")
+        self.close_timeout = settings.getfloat("DATABASE_CLOSE_TIMEOUT_SECONDS")
         self.records: list[dict[str, Any]] = []
         self.referrers: list[tuple[str, str]] = []
         self.writing = None  # Deferred of the write in flight
@@ -91,10 +94,26 @@ class DatabasePipeline:
         """Write everything before the spider closes, waiting out a database outage."""
         if self.timer.running:
             self.timer.stop()
+        deadline = monotonic() + self.close_timeout
         while self.writing is not None or self.records or self.referrers:
+            if self.writing is None and monotonic() > deadline:
+                self.save_unwritten()
+                return
             wait = self.retry_at - monotonic()
             if wait > 0:
                 await maybe_deferred_to_future(task.deferLater(reactor, wait))
             pending = self.flush()
             if pending is not None:
                 await maybe_deferred_to_future(pending)
+
+    def save_unwritten(self) -> None:
+        """Last resort when the database stayed down: keep the records on disk, never drop them."""
+        path = PROJECT_ROOT / "var" / "unwritten" / f"{self.store.job_id}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as file:
+            for record in self.records:
+                file.write(json.dumps(record) + "\n")
+            for url, referrer in self.referrers:
+                file.write(json.dumps({"broken_link": url, "referrer": referrer}) + "\n")
+        logger.error("database unavailable for %.0f s: %d records saved to %s", self.close_timeout, len(self.records), path)
+        self.records, self.referrers = [], []

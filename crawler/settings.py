@@ -36,6 +36,7 @@ CRAWL_MAX_REDIRECTS = 10
 CRAWL_MAX_URL_LENGTH = 2048
 CRAWL_WARM_PAUSE_SECONDS = 0.5  # pause before re-fetching a MISS to warm the CDN cache
 DATABASE_BATCH_SECONDS = 1.0
+DATABASE_CLOSE_TIMEOUT_SECONDS = 600.0  # then unwritten records are saved to var/unwritten/
 DATABASE_URL = database_url()  # DATABASE_URL, else the SQLite file under var/
 DATABASE_BATCH_SIZE = 500
 DATABASE_RETRY_MAX_SECONDS = 30.0
@@ -44,7 +45,6 @@ DATABASE_RETRY_MAX_SECONDS = 30.0
 CONCURRENT_ITEMS = 200
 CONCURRENT_REQUESTS = 20
 CONCURRENT_REQUESTS_PER_DOMAIN = 20
-DNS_RESOLVER = "crawler.resolver.GuardedResolver"
 DNS_TIMEOUT = 10
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.TimedHTTPDownloadHandler",
@@ -77,7 +77,10 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # depth is tracked in the spider
 }
 EXTENSIONS = {
-    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.telnet.TelnetConsole": None,  # no open ports in a crawler process
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.memdebug.MemoryDebugger": None,
+    "scrapy.extensions.spiderstate.SpiderState": None,
     "crawler.extensions.JobLifecycle": 100,
 }
 ITEM_PIPELINES = {
@@ -86,4 +89,6 @@ ITEM_PIPELINES = {
 
 # --- Logging and runtime -------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("CRAWLER_LOG_LEVEL", "INFO")
+REMOTE_CONTROL_ENABLED = False
+TWISTED_DNS_RESOLVER = "crawler.resolver.GuardedResolver"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

@@ -132,7 +132,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.CREATED.value)
     # "https" or "http" when the client pasted a URL; None means https with an http fallback.
     start_scheme: Mapped[str | None] = mapped_column(String(8))
-    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
     source_type: Mapped[str] = mapped_column(String(32), default="api")
     source_detail: Mapped[str | None] = mapped_column(String(255))
     scrapyd_node: Mapped[str | None] = mapped_column(String(255))
@@ -184,7 +184,7 @@ class Task(Base):
     status: Mapped[str] = mapped_column(String(16))
     http_status: Mapped[int | None] = mapped_column(Integer)
     final_url: Mapped[str | None] = mapped_column(Text)
-    redirect_chain: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    redirect_chain: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     response_time_ms: Mapped[int | None] = mapped_column(Integer)
     ttfb_ms: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(255))

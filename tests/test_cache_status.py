@@ -1,20 +1,10 @@
 """Table-driven tests for crawler.cache_status.normalise_cache_status."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from scrapy.http import Headers
 
-# The project has no pytest config or conftest putting its root on sys.path yet, and pytest's
-# default import mode only adds tests/; without this, `import crawler` fails. Drop it once a
-# root conftest.py or `pythonpath = .` setting exists.
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from crawler.cache_status import normalise_cache_status  # noqa: E402
+from crawler.cache_status import normalise_cache_status
 
 AKAMAI_HOST = "from a23-45-67-89.deploy.static.akamaitechnologies.com (AkamaiGHost/21.1.0.1-1) (-)"
 

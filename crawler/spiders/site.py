@@ -71,6 +71,7 @@ class SiteSpider(Spider):
         max_pages: str = "0",
         slow_page_threshold_ms: str = "3000",
         check_resources: str = "false",
+        start_path: str = "/",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -82,6 +83,9 @@ class SiteSpider(Spider):
             raise UsageError(f"-a domain={domain!r} {exc}") from None
         if scheme not in (None, "http", "https"):
             raise UsageError(f"-a scheme={scheme!r}: expected http or https")
+        if not start_path.startswith("/"):
+            raise UsageError(f"-a start_path={start_path!r}: must start with /")
+        self.start_path = start_path
         self.job_id: str | None = kwargs.get("_job")
         self.netloc = target.name
         self.schemes = [scheme or target.scheme] if (scheme or target.scheme) else ["https", "http"]
@@ -117,7 +121,7 @@ class SiteSpider(Spider):
     # --- Start ----------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
-        url = f"{self.schemes[0]}://{self.netloc}/"
+        url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
         self.seen.add(key)
@@ -324,7 +328,7 @@ class SiteSpider(Spider):
             return
         scheme_index = request.meta.get("scheme_index")
         if scheme_index is not None and scheme_index + 1 < len(self.schemes):
-            fallback = f"{self.schemes[scheme_index + 1]}://{self.netloc}/"
+            fallback = f"{self.schemes[scheme_index + 1]}://{self.netloc}{self.start_path}"
             logger.info("start page over %s failed (%s); trying %s", self.schemes[scheme_index], failure.value, fallback)
             task.url = fallback
             yield self._request(task, url=fallback, scheme_index=scheme_index + 1)

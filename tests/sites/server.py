@@ -235,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a handler stuck in /timeout must not hold up interpreter exit
     allow_reuse_address = True
+    request_queue_size = 256  # the default backlog of 5 drops bursts of connects: 1 s SYN retries
 
     def __init__(self, site: SiteServer, port: int):
         self.site = site
@@ -255,6 +256,7 @@ class SiteServer:
         self._counts: Counter[tuple[str, str]] = Counter()  # (host, path) -> requests so far
         self._connections: set = set()
         self._stopping = threading.Event()
+        self.delay = 0.0  # extra seconds before every reply, for tests that need a crawl to last
         self._httpd = _HTTPServer(self, port)  # bound now, so .port is known before start()
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
@@ -338,7 +340,7 @@ class SiteServer:
         body = BUILDERS[page.builder](ctx) if page.builder else render_html(page.title or "Redirect", page.links, ctx)
         if body is None:
             return not_found(ctx)
-        return Reply(page.status, page_headers(page, count), body, page.delay)
+        return Reply(page.status, page_headers(page, count), body, page.delay + self.delay)
 
 
 def page_headers(page: Page, count: int) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 11:36:04.550204
+Create Date: 2026-11-30 11:38:42.161633
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('domain_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('start_scheme', sa.String(length=8), nullable=True),
-    sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('options', sa.JSON(none_as_null=True), nullable=False),
     sa.Column('source_type', sa.String(length=32), nullable=False),
     sa.Column('source_detail', sa.String(length=255), nullable=True),
     sa.Column('scrapyd_node', sa.String(length=255), nullable=True),
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('http_status', sa.Integer(), nullable=True),
     sa.Column('final_url', sa.Text(), nullable=True),
-    sa.Column('redirect_chain', sa.JSON(), nullable=True),
+    sa.Column('redirect_chain', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('response_time_ms', sa.Integer(), nullable=True),
     sa.Column('ttfb_ms', sa.Integer(), nullable=True),
     sa.Column('content_type', sa.String(length=255), nullable=True),

@@ -1,0 +1,87 @@
+"""The reconciler: settles jobs whose crawler died, by comparing the database with scrapyd.
+
+A job `created` or `running` in the database must be pending or running on its scrapyd node. If
+the node lists it as finished while the database still says active, the process ended without
+closing the job (SIGKILL, out of memory, a crash): the job becomes `failed` with that reason, and
+its total is set to the task rows written, so counters match rows. A job the node does not know at
+all (scrapyd lost its memory, or scheduling never completed) fails after a grace period. A node
+that does not answer is left alone: nothing can be concluded from silence.
+
+Runs every RECONCILE_SECONDS inside `make run`, or once with `flask --app control_api reconcile`.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import func, select, update
+
+from control_api.database import session_scope
+from control_api.scheduler import SchedulerUnavailable, ScrapydClient
+from db.models import Job, JobStatus, Task, utcnow
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (JobStatus.CREATED.value, JobStatus.RUNNING.value)
+
+
+@dataclass
+class Reconciler:
+    client: ScrapydClient
+    interval: float = 10.0
+    grace: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def from_app(cls, app: Flask) -> Reconciler:
+        return cls(
+            client=app.extensions["scheduler"],
+            interval=float(app.config.get("RECONCILE_SECONDS", 10)),
+            grace=timedelta(seconds=float(app.config.get("RECONCILE_GRACE_SECONDS", 60))),
+        )
+
+    def run_once(self) -> list[tuple[str, str]]:
+        """Fail the jobs whose crawl is gone; returns [(job id, reason)]."""
+        with session_scope() as session:
+            active = session.execute(
+                select(Job.id, Job.scrapyd_node, Job.created_at).where(Job.status.in_(ACTIVE))
+            ).all()
+        by_node: dict[str | None, list] = defaultdict(list)
+        for job in active:
+            by_node[job.scrapyd_node].append(job)
+        settled = []
+        now = utcnow()
+        for node, jobs in by_node.items():
+            if node is None:
+                settled += [(job.id, "The crawl was never handed to scrapyd") for job in jobs if now - job.created_at > self.grace]
+                continue
+            try:
+                listing = self.client.list_jobs(node)
+            except SchedulerUnavailable as exc:
+                logger.warning("reconciler: %s", exc)
+                continue
+            alive = {entry["id"] for entry in listing.get("pending", []) + listing.get("running", [])}
+            finished = {entry["id"] for entry in listing.get("finished", [])}
+            for job in jobs:
+                if job.id in alive:
+                    continue
+                if job.id in finished:
+                    settled.append((job.id, "The crawler process ended without finishing the job (killed or crashed)"))
+                elif now - job.created_at > self.grace:
+                    settled.append((job.id, f"scrapyd at {node} has no record of this crawl"))
+        for job_id, reason in settled:
+            self.fail(job_id, reason)
+        return settled
+
+    def fail(self, job_id: str, reason: str) -> None:
+        with session_scope() as session:
+            rows = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id))
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status.in_(ACTIVE))
+                .values(status=JobStatus.FAILED.value, error=reason, completed_at=utcnow(), total_tasks=rows)
+            )
+        if result.rowcount:
+            logger.warning("job %s failed: %s", job_id, reason)

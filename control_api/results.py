@@ -1,0 +1,64 @@
+"""Crawl results of a job: /v1/jobs/{id}/tasks, /issues and /export (streamed CSV or JSON lines)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, stream_with_context
+from sqlalchemy.orm import Session
+
+from control_api import jobs_service, results_service
+from control_api.auth import authenticate
+from control_api.database import engine, session_scope
+from control_api.errors import ApiError
+from control_api.presenters import json_response
+from control_api.schemas import ExportQuery, IssuesReport, ListTasksQuery, Pagination, TaskList, TaskOut
+from control_api.validation import parse_query
+
+bp = Blueprint("results", __name__, url_prefix="/v1/jobs/<job_id>")
+bp.before_request(authenticate)
+
+
+def _job(session, job_id: str):
+    try:
+        return jobs_service.get_job(session, g.organisation_id, job_id)
+    except jobs_service.JobNotFound:
+        raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.") from None
+
+
+@bp.get("/tasks")
+def list_tasks(job_id: str):
+    query = parse_query(ListTasksQuery)
+    with session_scope() as session:
+        _job(session, job_id)
+        tasks, total, offset = results_service.list_tasks(session, job_id, query)
+        items = [TaskOut.model_validate({**_columns(task), "issues": results_service.task_issues(task)}) for task in tasks]
+    pagination = Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total)
+    return json_response(TaskList(tasks=items, pagination=pagination))
+
+
+@bp.get("/issues")
+def issues(job_id: str):
+    with session_scope() as session:
+        job = _job(session, job_id)
+        report = results_service.issues_report(session, job)
+    return json_response(IssuesReport.model_validate(report))
+
+
+@bp.get("/export")
+def export(job_id: str):
+    query = parse_query(ExportQuery)
+    with session_scope() as session:
+        _job(session, job_id)
+
+    def generate():
+        with Session(engine()) as session:
+            yield from results_service.export_lines(session, job_id, query.format)
+
+    mimetype = "text/csv" if query.format == "csv" else "application/x-ndjson"
+    filename = f"job-{job_id}.{query.format}"
+    return Response(
+        stream_with_context(generate()), mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )  # fmt: skip
+
+
+def _columns(task) -> dict:
+    return {column.key: getattr(task, column.key) for column in task.__table__.columns}

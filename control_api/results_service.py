@@ -1,0 +1,155 @@
+"""Reading what the crawler recorded: per-URL tasks (filtered, sorted, paginated), the issues
+report, and a streamed export. Every query is scoped to one job through its indexes."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from control_api.schemas import ListTasksQuery
+from db.models import BrokenLinkReferrer, Job, Task
+
+ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has the totals
+EXPORT_COLUMNS = (
+    "url", "kind", "found_via", "referrer", "depth", "status", "http_status", "final_url", "redirect_hops",
+    "response_time_ms", "ttfb_ms", "content_type", "bytes", "truncated", "cache_status",
+    "warm_response_time_ms", "warm_cache_status", "error_type", "error", "is_slow", "is_broken", "is_server_error",
+)  # fmt: skip
+
+
+def task_issues(task: Task) -> list[str]:
+    issues = []
+    if task.is_broken:
+        issues.append("broken_link")
+    if task.is_slow:
+        issues.append("slow")
+    if task.redirect_hops >= 2 or task.error_type in ("redirect_loop", "too_many_redirects"):
+        issues.append("redirect_chain")
+    if task.is_server_error:
+        issues.append("server_error")
+    return issues
+
+
+def _issue_condition(issue: str):
+    return {
+        "broken_link": Task.is_broken.is_(True),
+        "slow": Task.is_slow.is_(True),
+        "redirect_chain": or_(Task.redirect_hops >= 2, Task.error_type.in_(("redirect_loop", "too_many_redirects"))),
+        "server_error": Task.is_server_error.is_(True),
+    }[issue]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filtered_tasks(job_id: str, query: ListTasksQuery) -> Select:
+    conditions = [Task.job_id == job_id]
+    if query.statuses:
+        conditions.append(Task.status.in_(query.statuses))
+    if query.cache_statuses:
+        known = [status for status in query.cache_statuses if status != "none"]
+        options = [Task.cache_status.in_(known)] if known else []
+        if "none" in query.cache_statuses:
+            options.append(Task.cache_status.is_(None))
+        conditions.append(or_(*options))
+    if query.issue:
+        conditions.append(_issue_condition(query.issue))
+    if query.kind:
+        conditions.append(Task.kind == query.kind)
+    if query.path:
+        conditions.append(Task.url.like(f"%{_escape_like(query.path)}%", escape="\\"))
+    return select(Task).where(*conditions)
+
+
+def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> tuple[list[Task], int, int]:
+    base = filtered_tasks(job_id, query)
+    total = session.scalar(select(func.count()).select_from(base.subquery()))
+    column = getattr(Task, query.sort.removeprefix("-"))
+    order = column.desc() if query.sort.startswith("-") else column.asc()
+    offset = query.effective_offset
+    rows = session.scalars(base.order_by(order, Task.id).limit(query.limit).offset(offset)).all()
+    return list(rows), total, offset
+
+
+def issues_report(session: Session, job: Job) -> dict[str, Any]:
+    job_tasks = Task.job_id == job.id
+    has_referrer = exists().where(
+        BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
+    )
+    broken_condition = and_(job_tasks, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+    chain_condition = and_(job_tasks, _issue_condition("redirect_chain"))
+    slow_condition = and_(job_tasks, Task.is_slow.is_(True))
+    server_condition = and_(job_tasks, Task.is_server_error.is_(True))
+
+    def count(condition) -> int:
+        return session.scalar(select(func.count()).select_from(Task).where(condition))
+
+    broken = session.scalars(select(Task).where(broken_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
+    referrers: dict[str, list[str]] = defaultdict(list)
+    if broken:
+        rows = session.execute(
+            select(BrokenLinkReferrer.target_url_hash, BrokenLinkReferrer.referrer)
+            .where(BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash.in_([t.url_hash for t in broken]))
+            .order_by(BrokenLinkReferrer.id)
+        )
+        for target, referrer in rows:
+            if referrer not in referrers[target]:
+                referrers[target].append(referrer)
+    return {
+        "slow_page_threshold_ms": job.options.get("slow_page_threshold_ms", 3000),
+        "counts": {
+            "broken_links": count(broken_condition),
+            "slow_pages": count(slow_condition),
+            "redirect_chains": count(chain_condition),
+            "server_errors": count(server_condition),
+        },
+        "broken_links": [
+            {"url": t.url, "http_status": t.http_status, "error": t.error,
+             "referrers": referrers[t.url_hash], "referrer_count": len(referrers[t.url_hash])}
+            for t in broken
+        ],  # fmt: skip
+        "slow_pages": [
+            {"url": t.url, "response_time_ms": t.response_time_ms, "ttfb_ms": t.ttfb_ms}
+            for t in session.scalars(select(Task).where(slow_condition).order_by(Task.response_time_ms.desc()).limit(ISSUE_LIST_LIMIT))
+        ],
+        "redirect_chains": [
+            {"url": t.url, "final_url": t.final_url, "hops": t.redirect_hops, "chain": t.redirect_chain or [], "error_type": t.error_type}
+            for t in session.scalars(select(Task).where(chain_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT))
+        ],
+        "server_errors": [
+            {"url": t.url, "http_status": t.http_status, "referrer": t.referrer}
+            for t in session.scalars(select(Task).where(server_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT))
+        ],
+    }
+
+
+def _export_row(task: Task) -> dict[str, Any]:
+    return {column: getattr(task, column) for column in EXPORT_COLUMNS}
+
+
+def export_lines(session: Session, job_id: str, fmt: str, batch: int = 1000) -> Iterator[str]:
+    """Stream rows in batches through a server-side cursor: memory stays flat at any job size."""
+    result = session.execute(
+        select(Task).where(Task.job_id == job_id).order_by(Task.id).execution_options(stream_results=True, yield_per=batch)
+    ).scalars()
+    if fmt == "jsonl":
+        for task in result:
+            yield json.dumps(_export_row(task), ensure_ascii=False) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    for count, task in enumerate(result, 1):
+        writer.writerow(_export_row(task))
+        if count % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

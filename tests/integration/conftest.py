@@ -1,0 +1,124 @@
+"""Real processes for integration tests: the test website on loopback and a scrapyd node that runs
+the crawler from this source tree against the suite's database. Ports are ephemeral."""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen, TimeoutExpired
+
+import pytest
+
+from control_api import create_app
+from control_api.scrapyd_node import start_node, wait_until_ready
+from tests.sites.server import SiteServer
+
+# The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
+HOST_MAP = "site.test=127.0.0.1,www.site.test=127.0.0.1,blog.site.test=127.0.0.1,other.test=127.0.0.1"
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ScrapydNode:
+    url: str
+    process: Popen
+    workdir: Path
+
+    def crawl_log(self, job_id: str) -> str:
+        path = self.workdir / "logs" / "crawler" / "site" / f"{job_id}.log"
+        return path.read_text() if path.exists() else ""
+
+
+def stop_process(process: Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def site():
+    with SiteServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def scrapyd_env(database_url) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "ALLOW_PRIVATE_TARGETS": "1",
+        "CRAWL_HOST_MAP": HOST_MAP,
+        "CRAWLER_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture(scope="session")
+def scrapyd(tmp_path_factory, scrapyd_env):
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("scrapyd")
+    process = start_node(workdir, port, env=scrapyd_env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process)
+        yield ScrapydNode(url, process, workdir)
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def live_app(database_url, scrapyd):
+    app = create_app({
+        "TESTING": True, "DATABASE_URL": database_url, "SCRAPYD_URLS": [scrapyd.url],
+        "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0,
+    })  # fmt: skip
+    from control_api.scheduler import ScrapydClient
+
+    app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def live_client(live_app):
+    return live_app.test_client()
+
+
+def wait_for_job(client, headers: dict, job_id: str, timeout: float = 90.0, until=TERMINAL) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/v1/jobs/{job_id}", headers=headers).get_json()
+        if body["status"] in until:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {body['status']} after {timeout} s: {body}")
+        time.sleep(0.2)
+
+
+def tasks_of(engine, job_id: str) -> dict[str, "Task"]:
+    """The job's task rows by URL (URLs are unique within a job)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from db.models import Task
+
+    with Session(engine) as session:
+        rows = session.scalars(select(Task).where(Task.job_id == job_id)).all()
+    by_url = {row.url: row for row in rows}
+    assert len(by_url) == len(rows), "a URL was recorded twice"
+    return by_url
+
+
+def run_crawl(client, org, domain: str, timeout: float = 90.0, **options) -> dict:
+    response = client.post("/v1/jobs", json={"domain": domain, "options": options}, headers=org.headers)
+    assert response.status_code == 201, response.get_json()
+    return wait_for_job(client, org.headers, response.get_json()["id"], timeout=timeout)
