@@ -58,6 +58,11 @@ def _int(value: Any, name: str, minimum: int) -> int:
     return number
 
 
+def _content_type(response: Response) -> str | None:
+    value = response.headers.get(b"Content-Type")
+    return value.decode("latin-1").split(";", 1)[0].strip().lower() or None if value else None
+
+
 class SiteSpider(Spider):
     name = "site"
 
@@ -216,12 +221,12 @@ class SiteSpider(Spider):
         ttfb = meta.get("elapsed", 0.0) + meta.get("download_latency", 0.0)
         status = response.status
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
-            yield from self._follow_redirect(response, task, hops, elapsed)
+            yield from self._follow_redirect(response, task, hops, elapsed, ttfb)
             return
         if task.found_via == "start" and task.depth == 0 and not hops and self.use_sitemap:
             yield from self.sitemaps.start(response.url)
         cache_status = normalise_cache_status(response.headers)
-        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").split(";", 1)[0].strip().lower()
+        content_type = _content_type(response)
         truncated = "download_stopped" in response.flags
         record = new_record(
             task,
@@ -232,7 +237,7 @@ class SiteSpider(Spider):
             redirect_hops=len(hops),
             response_time_ms=round(elapsed * 1000),
             ttfb_ms=round(ttfb * 1000),
-            content_type=content_type or None,
+            content_type=content_type,
             bytes=len(response.body),
             truncated=truncated,
             cache_status=cache_status,
@@ -289,7 +294,7 @@ class SiteSpider(Spider):
             yield from self._accept_normalised(normalised[0], key, "link", referrer, depth, kind)
         self.href_keys[absolute] = key
 
-    def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float) -> Iterator[Any]:
+    def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float) -> Iterator[Any]:
         location = response.headers[b"Location"].decode("latin-1").strip()
         target = urljoin(response.url, location)
         hops = [*hops, (response.url, response.status)]
@@ -306,7 +311,8 @@ class SiteSpider(Spider):
             chain = [{"url": url, "status": code} for url, code in hops]
             yield self.finish(task, new_record(
                 task, FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
-                redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), error=error, error_type=error_type,
+                redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
+                bytes=len(response.body), content_type=_content_type(response), error=error, error_type=error_type,
             ))  # fmt: skip
             return
         yield self._request(task, url=target, hops=hops, elapsed=elapsed)
