@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from twisted.internet.error import (
     ConnectError,
     ConnectionRefusedError,
@@ -66,19 +71,34 @@ def skipped_record(task: TaskInfo, error_type: str, error: str) -> dict[str, Any
     return new_record(task, SKIPPED, error_type=error_type, error=error)
 
 
+def _causes(exception: BaseException) -> list[BaseException]:
+    chain = [exception]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
 def classify_failure(exception: BaseException) -> tuple[str, str]:
-    """(error_type, human text) for a download that produced no response."""
-    if isinstance(exception, ForbiddenAddressError):
-        return "forbidden_target", str(exception)
-    if isinstance(exception, DNSLookupError):
-        return "dns", f"DNS lookup failed: {exception}"
-    if isinstance(exception, ConnectionRefusedError):
-        return "connection_refused", "Connection refused"
-    if isinstance(exception, (TimeoutError, TCPTimedOutError)):
-        return "timeout", f"Timed out: {exception}"
-    if isinstance(exception, ConnectError):
-        return "connection_error", f"Could not connect: {exception}"
-    name = type(exception).__name__
-    if "Timeout" in name:
-        return "timeout", f"Timed out ({name})"
-    return "network", f"{name}: {exception}".rstrip(": ")
+    """(error_type, human text) for a download that produced no response.
+
+    Scrapy wraps Twisted's errors in its own (CannotResolveHostError, ...) with the original as
+    the cause, so the whole chain is looked at, most specific first.
+    """
+    chain = _causes(exception)
+    detail = str(chain[-1]) or type(chain[-1]).__name__
+    for error in chain:
+        if isinstance(error, ForbiddenAddressError):
+            return "forbidden_target", str(error)
+    for error in chain:
+        if isinstance(error, (CannotResolveHostError, DNSLookupError)):
+            return "dns", f"DNS lookup failed: {detail}"
+        if isinstance(error, (DownloadConnectionRefusedError, ConnectionRefusedError)):
+            return "connection_refused", "Connection refused"
+        if isinstance(error, (DownloadTimeoutError, TimeoutError, TCPTimedOutError)):
+            return "timeout", f"Timed out: {detail}"
+        if isinstance(error, ConnectError):
+            return "connection_error", f"Could not connect: {detail}"
+    text = " ".join(str(error) for error in chain)
+    if "SSL" in text or "certificate" in text.lower():
+        return "tls", f"TLS error: {detail}"
+    return "network", f"{type(exception).__name__}: {detail}"

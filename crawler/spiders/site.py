@@ -330,6 +330,8 @@ class SiteSpider(Spider):
         request = failure.request
         task: TaskInfo = request.meta["task"]
         if failure.check(IgnoreRequest):
+            if task.kind == KIND_PAGE and self.max_pages:
+                self.pages_accepted -= 1  # not fetched: its place under max_pages goes to the next page
             yield self.finish(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
             return
         scheme_index = request.meta.get("scheme_index")

@@ -41,6 +41,7 @@ class Page:
     content_type: str = HTML
     builder: str | None = None  # name of a body builder in server.py, for generated bodies
     fail_first: int = 0  # answer 429 (Retry-After: 1) to this many requests first
+    assets: tuple[str, ...] = ()  # stylesheet, image and script URLs the page references
 
 
 # --- site.test (and www.site.test) ---------------------------------------------------------------
@@ -65,14 +66,19 @@ HOME_LINKS = (
     "/products?a=1&b=2",
 )
 
+ASSETS = ("/static/site.css", "/static/logo.png", "/static/app.js")
+
 SITE_PAGES: dict[str, Page] = {
     "/robots.txt": Page(content_type="text/plain; charset=utf-8", builder="robots"),
     "/sitemap_index.xml": Page(content_type=XML, builder="sitemap_index"),
     "/sitemap-pages.xml": Page(content_type=XML, builder="urlset"),
     "/sitemap-more.xml.gz": Page(content_type="application/x-gzip", builder="urlset_gzip"),
     "/sitemap-broken.xml": Page(content_type=XML, builder="broken_sitemap"),  # not in the index
-    "/": Page("Home", HOME_LINKS, cdn="cloudflare-dynamic"),
-    "/about": Page("About", ("/", "/missing"), cdn="cloudflare"),
+    "/": Page("Home", HOME_LINKS, cdn="cloudflare-dynamic", assets=ASSETS),
+    "/about": Page("About", ("/", "/missing"), cdn="cloudflare", assets=ASSETS),
+    # Assets: fetched only with check_resources; app.js is missing (a broken resource).
+    "/static/site.css": Page(content_type="text/css", builder="asset"),
+    "/static/logo.png": Page(content_type="image/png", builder="asset"),
     "/products": Page("Products", tuple(f"/products/{n}" for n in range(1, 6)), cdn="fastly"),
     "/products/1": Page("Product 1", ("/products",), cdn="vercel"),
     "/products/2": Page("Product 2", ("/products",), cdn="nginx"),

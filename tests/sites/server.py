@@ -87,7 +87,12 @@ def href(link: str, ctx: Ctx) -> str:
     return ctx.origin + url if url.startswith("/") else url
 
 
-def render_html(title: str, links: tuple[str, ...], ctx: Ctx) -> bytes:
+def render_assets(assets: tuple[str, ...]) -> str:
+    tags = {".css": '<link rel="stylesheet" href="{}">', ".png": '<img src="{}" alt="">', ".js": '<script src="{}"></script>'}
+    return "".join(tags[asset[asset.rfind("."):]].format(html.escape(asset)) for asset in assets)
+
+
+def render_html(title: str, links: tuple[str, ...], ctx: Ctx, assets: tuple[str, ...] = ()) -> bytes:
     items = "".join(
         f'<li><a href="{html.escape(href(link, ctx))}">{html.escape(href(link, ctx))}</a></li>\n'
         for link in links
@@ -96,7 +101,7 @@ def render_html(title: str, links: tuple[str, ...], ctx: Ctx) -> bytes:
     title = html.escape(title)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n'
-        f'<head><meta charset="utf-8"><title>{title}</title></head>\n'
+        f'<head><meta charset="utf-8"><title>{title}</title>{render_assets(assets)}</head>\n'
         f"<body>\n<h1>{title}</h1>\n{listing}</body>\n</html>\n"
     ).encode()
 
@@ -169,7 +174,12 @@ def _pdf_body() -> bytes:
     return b"%PDF-1.4\n" + noise[:half] + b'<a href="/from-pdf">x</a>' + noise[half:] + b"\n%%EOF\n"
 
 
+def asset(ctx: Ctx) -> bytes:
+    return b"/* asset */" if ctx.path.endswith(".css") else b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
 BUILDERS: dict[str, Callable[[Ctx], bytes | None]] = {
+    "asset": asset,
     "robots": lambda ctx: fill(ROBOTS_TXT, ctx.port).encode(),
     "sitemap_index": sitemap_index,
     "urlset": urlset,
@@ -337,7 +347,7 @@ class SiteServer:
         count = self._count(host, target)
         if count <= page.fail_first:
             return Reply(429, {"Content-Type": HTML, "Retry-After": "1"}, render_html("Too many requests", (), ctx))
-        body = BUILDERS[page.builder](ctx) if page.builder else render_html(page.title or "Redirect", page.links, ctx)
+        body = BUILDERS[page.builder](ctx) if page.builder else render_html(page.title or "Redirect", page.links, ctx, page.assets)
         if body is None:
             return not_found(ctx)
         return Reply(page.status, page_headers(page, count), body, page.delay + self.delay)

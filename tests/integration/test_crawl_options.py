@@ -1,0 +1,154 @@
+"""Job options and faults that need a crawl of their own: max_pages (exact at any concurrency),
+find_links, use_sitemap, cross-subdomain links, an unreachable start URL, cancel mid-crawl,
+timeouts, Retry-After, resource checks, and the ad-hoc `scrapy crawl` run's feed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from db.engine import PROJECT_ROOT
+from tests.integration.conftest import HOST_MAP, free_port, run_crawl, tasks_of, wait_for_job
+
+pytestmark = pytest.mark.integration
+
+PAGE_PATHS_EXCLUDED = ("/robots.txt", "/sitemap")
+
+
+def fetched_pages(site) -> list[tuple[str, str]]:
+    return [(h, p) for h, p, _ in site.requests if not p.startswith(PAGE_PATHS_EXCLUDED)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 100])
+def test_max_pages_is_exact_even_at_high_concurrency(live_client, make_org, site, engine, concurrency):
+    site.reset()
+    job = run_crawl(live_client, make_org(), site.url("site.test"), max_pages=7, concurrency=concurrency,
+                    use_sitemap=False)  # fmt: skip
+    tasks = tasks_of(engine, job["id"])
+    fetched = {t.url for t in tasks.values() if t.status != "skipped"}
+    assert len(fetched) == 7
+    # Warm fetches re-request a page already counted; distinct pages fetched is what max_pages caps.
+    assert len(set(fetched_pages(site))) == 7
+    over = [t for t in tasks.values() if t.status == "skipped" and t.error_type == "max_pages"]
+    assert over and job["progress"]["skipped_tasks"] >= len(over)
+
+
+def test_find_links_off_crawls_only_the_start_page_and_sitemaps(live_client, make_org, site, engine):
+    job = run_crawl(live_client, make_org(), site.url("site.test"), find_links=False)
+    paths = {url.split(str(site.port), 1)[1] for url, t in tasks_of(engine, job["id"]).items() if t.kind == "page"}
+    assert paths == {"/", "/about", "/orphan-from-sitemap", "/products", "/news", "/news/2026"}
+
+
+def test_use_sitemap_off_never_reads_sitemaps(live_client, make_org, site, engine):
+    site.reset()
+    job = run_crawl(live_client, make_org(), site.url("site.test"), use_sitemap=False)
+    urls = tasks_of(engine, job["id"])
+    assert not any("orphan-from-sitemap" in url or "sitemap" in url for url in urls)
+    assert not any("sitemap" in path for _, path, _ in site.requests)
+
+
+def test_cross_subdomain_off_keeps_www_but_not_other_subdomains(live_client, make_org, site, engine):
+    job = run_crawl(live_client, make_org(), site.url("site.test"), allow_cross_subdomain_links=False, use_sitemap=False)
+    hosts = {url.split("//", 1)[1].split(":", 1)[0] for url in tasks_of(engine, job["id"])}
+    assert hosts == {"site.test", "www.site.test"}
+
+
+def test_unreachable_start_url_fails_the_job_with_a_clear_error(live_client, make_org, engine):
+    job = run_crawl(live_client, make_org(), f"http://127.0.0.1:{free_port()}")
+    assert job["status"] == "failed"
+    assert "could not be reached" in job["error"] and "refused" in job["error"].lower()
+    assert job["progress"]["percentage"] == 100.0
+    (start,) = tasks_of(engine, job["id"]).values()
+    assert (start.status, start.error_type) == ("failed", "connection_refused")
+
+
+def test_unresolvable_start_host_fails_with_a_dns_error(live_client, make_org):
+    job = run_crawl(live_client, make_org(), "http://no-such-host.invalid")
+    assert job["status"] == "failed" and "DNS" in job["error"]
+
+
+def test_cancel_mid_crawl_stops_it_and_counts_unfetched_urls_as_skipped(live_client, make_org, site, engine):
+    org = make_org()
+    site.delay = 0.3
+    try:
+        created = live_client.post(
+            "/v1/jobs", json={"domain": site.url("site.test"), "options": {"concurrency": 1}}, headers=org.headers
+        ).get_json()
+        wait_for_job(live_client, org.headers, created["id"], until={"running"})
+        time.sleep(2)
+        cancelled = live_client.post(f"/v1/jobs/{created['id']}/cancel", headers=org.headers)
+        assert cancelled.status_code == 200
+        deadline = time.monotonic() + 30
+        while True:  # the spider writes its last records and the skipped ones when it stops
+            job = live_client.get(f"/v1/jobs/{created['id']}", headers=org.headers).get_json()
+            tasks = tasks_of(engine, created["id"])
+            if len(tasks) == job["progress"]["total_tasks"] and any(t.error_type == "cancelled" for t in tasks.values()):
+                break
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+    finally:
+        site.delay = 0.0
+    assert job["status"] == "cancelled" and job["cancelled_at"]
+    assert job["progress"]["percentage"] == 100.0
+    counts = Counter(t.status for t in tasks.values())
+    assert job["progress"]["skipped_tasks"] == counts["skipped"] > 0
+    assert job["progress"]["completed_tasks"] == counts["completed"]
+    requests_then = len(site.requests)
+    time.sleep(1.5)
+    assert len(site.requests) == requests_then  # nothing fetched after the crawl stopped
+
+
+def adhoc_crawl(site, tmp_path, *args: str) -> list[dict]:
+    output = tmp_path / "pages.jsonl"
+    env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db"}
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={site.url('site.test')}", "-O", str(output),
+         "-s", "LOG_LEVEL=WARNING", *args],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def test_timeout_is_recorded_as_a_failed_url(site, tmp_path):
+    records = {r["url"]: r for r in adhoc_crawl(site, tmp_path, "-a", "start_path=/faults", "-s", "DOWNLOAD_TIMEOUT=1",
+                                                "-s", "RETRY_TIMES=0", "-a", "use_sitemap=false")}  # fmt: skip
+    timeout = records[site.url("site.test", "/timeout")]
+    assert (timeout["status"], timeout["error_type"]) == ("failed", "timeout")
+
+
+def test_retry_after_slows_down_and_then_succeeds(site, tmp_path):
+    site.reset()
+    records = {r["url"]: r for r in adhoc_crawl(site, tmp_path, "-a", "start_path=/faults", "-s", "DOWNLOAD_TIMEOUT=1",
+                                                "-a", "use_sitemap=false")}  # fmt: skip
+    retried = records[site.url("site.test", "/retry-after")]
+    assert (retried["status"], retried["http_status"]) == ("completed", 200)
+    assert site.hits("/retry-after") == 3  # 429, 429, 200: retried, not given up, not hammered
+
+
+def test_check_resources_records_assets_as_resource_tasks(site, tmp_path):
+    records = adhoc_crawl(site, tmp_path, "-a", "check_resources=true", "-a", "use_sitemap=false")
+    resources = {r["url"].split(str(site.port), 1)[1]: r for r in records if r["kind"] == "resource"}
+    assert set(resources) == {"/static/site.css", "/static/logo.png", "/static/app.js"}
+    assert resources["/static/site.css"]["content_type"] == "text/css"
+    assert (resources["/static/app.js"]["status"], resources["/static/app.js"]["http_status"]) == ("failed", 404)
+    assert resources["/static/app.js"]["is_broken"]  # referenced by a page, and missing
+
+
+def test_adhoc_run_yields_the_same_records_as_a_job(live_client, make_org, site, engine, tmp_path):
+    job = run_crawl(live_client, make_org(), site.url("site.test"), use_sitemap=False)
+    from_job = [(t.url, t.status, t.http_status, t.error_type) for t in tasks_of(engine, job["id"]).values()]
+    records = adhoc_crawl(site, tmp_path, "-a", "use_sitemap=false")
+    from_feed = [(r["url"], r["status"], r["http_status"], r["error_type"]) for r in records]
+
+    def split(rows):  # which calendar months fall past the trap limit depends on fetch order
+        return {row for row in rows if "/calendar?" not in row[0]}, Counter(row[1] for row in rows if "/calendar?" in row[0])
+
+    assert split(from_feed) == split(from_job)
+    assert set(records[0]) >= {"url", "found_via", "referrer", "depth", "status", "response_time_ms", "ttfb_ms",
+                               "cache_status", "warm_cache_status", "redirect_chain", "bytes", "content_type"}  # fmt: skip
