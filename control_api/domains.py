@@ -15,6 +15,7 @@ import idna
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_HOST_LENGTH = 253
+MISTYPED_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
 
 
 class InvalidDomain(ValueError):
@@ -29,8 +30,10 @@ class Target:
 
     @property
     def name(self) -> str:
-        """The domain as stored and shown: host, plus the port when it is not the default."""
-        return f"{self.host}:{self.port}" if self.port else self.host
+        """The domain as stored and shown: host, plus the port when it is not the default.
+        IPv6 addresses keep their brackets so that the name parses back to the same target."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port else host
 
 
 def parse_domain(raw: str) -> Target:
@@ -40,6 +43,8 @@ def parse_domain(raw: str) -> Target:
     if any(ch.isspace() for ch in text):
         raise InvalidDomain("must not contain spaces")
     scheme = None
+    if MISTYPED_SCHEME.match(text) and "://" not in text:
+        raise InvalidDomain("looks like a URL with a mistyped '://'")
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme not in DEFAULT_PORTS:

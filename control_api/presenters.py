@@ -32,7 +32,7 @@ def progress(job: Job) -> Progress:
 
 def stats(job: Job) -> Stats:
     return Stats(
-        avg_response_time=round(job.response_time_ms_sum / job.timed_pages) if job.timed_pages else None,
+        avg_response_time=round(job.response_time_ms_sum / job.timed_pages) if job.timed_pages else 0,
         cache_hit_ratio=round(job.cache_hit_pages / job.cache_known_pages, 4) if job.cache_known_pages else None,
         total_bytes=job.total_bytes,
     )

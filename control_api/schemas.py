@@ -52,7 +52,7 @@ class Progress(BaseModel):
 
 
 class Stats(BaseModel):
-    avg_response_time: int | None = Field(description="Mean response time in ms over fetched pages.")
+    avg_response_time: int = Field(description="Mean response time in ms over fetched pages (0 before any).")
     cache_hit_ratio: float | None = Field(description="Hits over pages whose cache status is known.")
     total_bytes: int
 

@@ -156,15 +156,7 @@ def test_mixed_case_bare_domain_is_lowercased(client, org):
         ("https://Example.com/path", False),
         ("localhost:8081", False),
         ("bücher.de", False),
-        pytest.param(
-            "[::1]:8080",
-            True,
-            marks=pytest.mark.xfail(
-                reason="BUG: IPv6 literal with port is stored as '::1:8080' (brackets lost), which is not a valid "
-                "domain and is refused when re-parsed (the spider re-parses it and cannot start)",
-                strict=True,
-            ),
-        ),
+        ("[::1]:8080", True),
     ],
 )
 def test_accepted_domain_is_reduced_to_a_domain_that_is_itself_valid(client, org, domain, may_be_rejected):
@@ -184,10 +176,6 @@ def test_accepted_domain_is_reduced_to_a_domain_that_is_itself_valid(client, org
     assert again.get_json()["domain"] == reduced
 
 
-@pytest.mark.xfail(
-    reason="BUG: 'http:/example.com' (a mistyped URL) is accepted as the host 'http' instead of 400",
-    strict=True,
-)
 def test_mistyped_url_with_one_slash_is_rejected(client, org):
     assert_error(create(client, org, {"domain": "http:/example.com"}), 400, "invalid_domain", "domain")
 

@@ -283,3 +283,9 @@ def test_cancel_keeps_the_progress_recorded_before_it(client, org, make_job):
 @pytest.mark.parametrize("method", ["post", "delete"])
 def test_cancel_of_unknown_job_is_404(client, org, method):
     assert_error(cancel(client, org, "00000000-0000-4000-8000-000000000000", method), 404, "job_not_found")
+
+
+def test_stats_of_a_job_with_no_fetched_page_are_zero_and_null(client, org, make_job):
+    job_id = make_job(org)
+    stats = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["stats"]
+    assert stats == {"avg_response_time": 0, "cache_hit_ratio": None, "total_bytes": 0}
