@@ -72,7 +72,7 @@ def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> tuple[li
     base = filtered_tasks(job_id, query)
     total = session.scalar(select(func.count()).select_from(base.subquery()))
     column = getattr(Task, query.sort.removeprefix("-"))
-    order = column.desc() if query.sort.startswith("-") else column.asc()
+    order = (column.desc() if query.sort.startswith("-") else column.asc()).nulls_last()  # same on both databases
     offset = query.effective_offset
     rows = session.scalars(base.order_by(order, Task.id).limit(query.limit).offset(offset)).all()
     return list(rows), total, offset

@@ -22,10 +22,14 @@ def _clean(values: list[str]) -> list[str]:
 
 
 def extract_links(response: TextResponse, want_resources: bool = False) -> tuple[str, list[str], list[str]]:
-    """(base url, page hrefs, resource srcs) of an HTML response."""
-    selector = response.selector
-    base = selector.xpath("//base/@href").get()
-    base_url = urljoin(response.url, base.strip()) if base else response.url
-    links = _clean(selector.xpath(PAGE_LINKS).getall())
-    resources = _clean(selector.xpath(RESOURCE_LINKS).getall()) if want_resources else []
+    """(base url, page hrefs, resource srcs) of an HTML response.
+
+    XPath runs on the lxml tree parsel already built, not through Selector objects: wrapping each
+    of ~25 attribute values a page in a Selector cost more than the query itself.
+    """
+    root = response.selector.root
+    base = root.xpath("//base/@href")
+    base_url = urljoin(response.url, str(base[0]).strip()) if base else response.url
+    links = _clean(root.xpath(PAGE_LINKS))
+    resources = _clean(root.xpath(RESOURCE_LINKS)) if want_resources else []
     return base_url, links, resources

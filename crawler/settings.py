@@ -42,7 +42,7 @@ DATABASE_BATCH_SIZE = 500
 DATABASE_RETRY_MAX_SECONDS = 30.0
 
 # --- Concurrency and downloads -------------------------------------------------------------------
-CONCURRENT_ITEMS = 200
+CONCURRENT_ITEMS = 4  # per-callback asyncio workers: each costs a Task per response, items are cheap
 CONCURRENT_REQUESTS = 20
 CONCURRENT_REQUESTS_PER_DOMAIN = 20
 DNS_TIMEOUT = 10
