@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,8 @@ def _common_settings(concurrency: int) -> list[str]:
 
 def _finish(run: proc.ProcessRun, feed: Path, expected: int) -> CrawlResult:
     pages, _ = proc.count_feed_pages(feed)
+    if pages == 0:
+        raise RuntimeError(f"the crawl fetched no pages: {run.problems()[:3]}")
     problems = run.problems()
     if run.stats.get("finish_reason") not in (None, "finished"):
         problems.append(f"finish_reason={run.stats.get('finish_reason')}")
@@ -98,8 +101,12 @@ def crawl_baseline(target: Target, concurrency: int, tag: str) -> CrawlResult:
     command = [sys.executable, "-m", "scrapy", "runspider", str(spider), "-a", f"start={target.origin}/",
                *_common_settings(concurrency), "-s", "ROBOTSTXT_OBEY=False", "-O", f"{feed}:jsonlines"]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPY_")}
-    # cwd outside the project: inside it, runspider would load scrapy.cfg -> crawler.settings.
-    run = proc.run(command, env, target.workdir, target.workdir / f"{tag}.log", target.timeout)
+    # cwd outside the project tree: Scrapy looks for scrapy.cfg in the cwd and every parent, and
+    # finding ours would load crawler.settings (our middlewares, our resolver) into the baseline.
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as cwd:
+        run = proc.run(command, env, Path(cwd), target.workdir / f"{tag}.log", target.timeout)
+    if "(bot: crawler)" in run.log:
+        raise RuntimeError("the baseline picked up the project's settings; see " + str(target.workdir / f"{tag}.log"))
     return _finish(run, feed, target.pages)
 
 
