@@ -49,7 +49,7 @@ class JobLifecycle:
         self.store = JobStore.for_crawler(self.crawler)
         if self.store is None:
             return
-        status = await maybe_deferred_to_future(threads.deferToThread(self.store.mark_running))
+        status = await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.mark_running))
         if status == JobStatus.CANCELLED.value:
             logger.info("job %s was cancelled before it started", self.store.job_id)
             self.crawler.engine.close_spider_async(reason="cancelled")
@@ -81,15 +81,15 @@ class JobLifecycle:
 
         def finish() -> str:
             if unfinished:
-                store.write_batch(unfinished, [], spider.total_tasks)
-            return store.finish(status, error)
+                store.retrying(store.write_batch, unfinished, [], spider.total_tasks)
+            return store.retrying(store.finish, status, error)
 
         final = await maybe_deferred_to_future(threads.deferToThread(finish))
         logger.info("job %s ended %s (close reason %r)", store.job_id, final, reason)
         store.close()
 
     def final_status(self, spider: Spider, reason: str) -> tuple[str, str | None]:
-        if reason == "cancelled" or self.store.status() == JobStatus.CANCELLED.value:
+        if reason == "cancelled" or self.store.retrying(self.store.status) == JobStatus.CANCELLED.value:
             return JobStatus.CANCELLED.value, None
         if spider.start_error:
             return JobStatus.FAILED.value, spider.start_error

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.engine import make_engine
@@ -146,5 +148,24 @@ class JobStore:
             session.execute(update(Job).where(Job.id == self.job_id, Job.status.in_(ACTIVE)).values(**values))
             return session.scalar(select(Job.status).where(Job.id == self.job_id))
 
+    def retrying(self, method, *args, timeout: float = 300.0):
+        """Call a store method, retrying with backoff while the database is unreachable (a restart)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.5
+        while True:
+            try:
+                return method(*args)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated and not _is_disconnect(exc) or time.monotonic() > deadline:
+                    raise
+                logger.warning("database unavailable (%s); retrying in %.1f s", exc.orig, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("connection", "terminating", "shutdown", "could not connect", "server closed", "locked"))

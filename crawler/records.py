@@ -20,7 +20,7 @@ from twisted.internet.error import (
     TimeoutError,
 )
 
-from crawler.resolver import ForbiddenAddressError
+from crawler.resolver import REFUSED_HOSTS, ForbiddenAddressError
 
 RECORD_FIELDS = (
     "url", "kind", "found_via", "referrer", "depth", "status", "http_status", "final_url",
@@ -78,7 +78,7 @@ def _causes(exception: BaseException) -> list[BaseException]:
     return chain
 
 
-def classify_failure(exception: BaseException) -> tuple[str, str]:
+def classify_failure(exception: BaseException, host: str | None = None) -> tuple[str, str]:
     """(error_type, human text) for a download that produced no response.
 
     Scrapy wraps Twisted's errors in its own (CannotResolveHostError, ...) with the original as
@@ -89,6 +89,8 @@ def classify_failure(exception: BaseException) -> tuple[str, str]:
     for error in chain:
         if isinstance(error, ForbiddenAddressError):
             return "forbidden_target", str(error)
+        if isinstance(error, (CannotResolveHostError, DNSLookupError)) and host and host.lower() in REFUSED_HOSTS:
+            return "forbidden_target", REFUSED_HOSTS[host.lower()]
     for error in chain:
         if isinstance(error, (CannotResolveHostError, DNSLookupError)):
             return "dns", f"DNS lookup failed: {detail}"

@@ -3,7 +3,8 @@
 Installed through Scrapy's DNS_RESOLVER, so the check runs on the very address each connection is
 made to: a name that resolved to a public address when the job was created but to 10.0.0.1 now is
 refused here, and so is a redirect into a private range. CRAWL_HOST_MAP pins names to addresses
-(like curl --resolve) for tests and for staging hosts.
+(like curl --resolve) for tests and for staging hosts; a pinned name is the operator's explicit
+choice, so it is not checked, while every other name (and every IP literal) is.
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 
 class ForbiddenAddressError(DNSLookupError):
     """The host resolved to a private, loopback, link-local or reserved address."""
+
+
+# Twisted turns a resolver's error into a generic "no results for hostname lookup", so the reason
+# a host was refused is kept here (one crawl per process) for the spider to record per URL.
+REFUSED_HOSTS: dict[str, str] = {}
 
 
 def parse_host_map(text: str) -> dict[str, str]:
@@ -48,10 +54,13 @@ class GuardedResolver(CachingThreadedResolver):
 
     def getHostByName(self, name, timeout=()):
         pinned = self.host_map.get(name.lower())
-        d = defer.succeed(pinned) if pinned else super().getHostByName(name, timeout)
-        return d.addCallback(self._check, name)
+        if pinned:  # pinned by the operator: trusted, even when private
+            return defer.succeed(pinned)
+        return super().getHostByName(name, timeout).addCallback(self._check, name)
 
     def _check(self, address: str, name: str) -> str:
         if not self.allow_private and not is_public_address(address):
-            raise ForbiddenAddressError(f"{name} resolves to {address}, a private or reserved address (refused)")
+            reason = f"{name} resolves to {address}, a private or reserved address (refused)"
+            REFUSED_HOSTS[name.lower()] = reason
+            raise ForbiddenAddressError(reason)
         return address

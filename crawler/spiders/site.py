@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest, UsageError
@@ -341,7 +341,7 @@ class SiteSpider(Spider):
             task.url = fallback
             yield self._request(task, url=fallback, scheme_index=scheme_index + 1)
             return
-        error_type, error = classify_failure(failure.value)
+        error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
         elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
         if task.found_via == "start" and not request.meta.get("hops"):
             self.start_error = f"The site could not be reached at {request.url}: {error}"

@@ -103,11 +103,12 @@ def test_cancel_mid_crawl_stops_it_and_counts_unfetched_urls_as_skipped(live_cli
     assert len(site.requests) == requests_then  # nothing fetched after the crawl stopped
 
 
-def adhoc_crawl(site, tmp_path, *args: str) -> list[dict]:
+def adhoc_crawl(site, tmp_path, *args: str, env: dict | None = None, domain: str | None = None) -> list[dict]:
     output = tmp_path / "pages.jsonl"
-    env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db"}
+    env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db",
+           **(env or {})}  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={site.url('site.test')}", "-O", str(output),
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={domain or site.url('site.test')}", "-O", str(output),
          "-s", "LOG_LEVEL=WARNING", *args],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

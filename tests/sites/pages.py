@@ -94,7 +94,8 @@ SITE_PAGES: dict[str, Page] = {
     "/slow": Page("Slow", ("/",), delay=1.5),
     "/timeout": Page("Timeout", delay=10.0),  # not linked: a test sets a short download timeout
     "/retry-after": Page("Retry after", fail_first=2),  # not linked
-    "/faults": Page("Faults", ("/timeout", "/retry-after")),  # not linked: a start page for fault tests
+    "/faults": Page("Faults", ("/timeout", "/retry-after", "/redirect-internal")),  # not linked: fault tests' start
+    "/redirect-internal": Page(status=302, location="http://127.0.0.1:{port}/about"),  # into a private range
     "/redirect-1": Page(status=301, location="/redirect-2"),
     "/redirect-2": Page(status=302, location="/about"),
     "/loop-a": Page(status=302, location="/loop-b"),

@@ -350,13 +350,13 @@ class SiteServer:
         body = BUILDERS[page.builder](ctx) if page.builder else render_html(page.title or "Redirect", page.links, ctx, page.assets)
         if body is None:
             return not_found(ctx)
-        return Reply(page.status, page_headers(page, count), body, page.delay + self.delay)
+        return Reply(page.status, page_headers(page, count, self.port), body, page.delay + self.delay)
 
 
-def page_headers(page: Page, count: int) -> dict[str, str]:
+def page_headers(page: Page, count: int, port: int = 0) -> dict[str, str]:
     headers = {"Content-Type": page.content_type}
     if page.location:
-        headers["Location"] = page.location
+        headers["Location"] = fill(page.location, port)
     if page.cdn:
         first, later = CDN_STYLES[page.cdn]
         headers.update(first if count == 1 else later)

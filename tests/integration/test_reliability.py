@@ -1,0 +1,215 @@
+"""Faults injected into the real components: the crawler process killed, scrapyd frozen or
+restarted, the database restarted mid-crawl, private targets reached through DNS or redirects.
+Each test states the outcome a user relies on; docs/reliability.md lists them."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from control_api import create_app
+from control_api.reconciler import Reconciler
+from control_api.scheduler import ScrapydClient
+from control_api.scrapyd_node import start_node, wait_until_ready
+from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
+from tests.integration.test_crawl_options import adhoc_crawl
+
+pytestmark = pytest.mark.integration
+
+
+def assert_counters_match_rows(job: dict, tasks: dict) -> None:
+    counts = Counter(t.status for t in tasks.values())
+    progress = job["progress"]
+    assert progress["completed_tasks"] == counts["completed"]
+    assert progress["failed_tasks"] == counts["failed"]
+    assert progress["skipped_tasks"] == counts["skipped"]
+    assert progress["total_tasks"] == len(tasks)
+
+
+def start_slow_crawl(client, org, site, delay: float = 0.2, concurrency: int = 2) -> str:
+    site.delay = delay
+    created = client.post(
+        "/v1/jobs", json={"domain": site.url("site.test"), "options": {"concurrency": concurrency}}, headers=org.headers
+    )
+    assert created.status_code == 201, created.get_json()
+    return created.get_json()["id"]
+
+
+def wait_for_rows(engine, job_id: str, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(tasks_of(engine, job_id)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} task rows after {timeout} s"
+        time.sleep(0.2)
+
+
+def running_pid(scrapyd_url: str, job_id: str, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = requests.get(f"{scrapyd_url}/listjobs.json", timeout=5).json()["running"]
+        for entry in running:
+            if entry["id"] == job_id:
+                return entry["pid"]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never ran on {scrapyd_url}")
+
+
+# --- SSRF at fetch time -----------------------------------------------------------------------
+
+
+def test_crawler_refuses_a_start_host_that_now_resolves_to_loopback(site, tmp_path):
+    """DNS can change between create and fetch: the crawler checks the address it connects to."""
+    records = adhoc_crawl(site, tmp_path, "-a", "use_sitemap=false", env={"ALLOW_PRIVATE_TARGETS": "0", "CRAWL_HOST_MAP": ""},
+                          domain=f"http://127.0.0.1:{site.port}")  # fmt: skip
+    (start,) = records
+    assert (start["status"], start["error_type"]) == ("failed", "forbidden_target")
+    assert "private" in start["error"]
+
+
+def test_crawler_refuses_a_redirect_into_a_private_range(site, tmp_path):
+    site.reset()
+    records = adhoc_crawl(site, tmp_path, "-a", "use_sitemap=false", "-a", "start_path=/faults",
+                          "-s", "DOWNLOAD_TIMEOUT=1", env={"ALLOW_PRIVATE_TARGETS": "0"})  # fmt: skip
+    by_url = {r["url"]: r for r in records}
+    refused = by_url[site.url("site.test", "/redirect-internal")]
+    assert (refused["status"], refused["error_type"]) == ("failed", "forbidden_target")
+    assert not any(host == "127.0.0.1" for host, _, _ in site.requests)  # never connected
+
+
+# --- the crawler process dies -------------------------------------------------------------------
+
+
+def test_killed_crawler_fails_its_job_keeps_its_pages_and_counters(live_app, live_client, make_org, site, scrapyd, engine):
+    org = make_org()
+    try:
+        job_id = start_slow_crawl(live_client, org, site)
+        wait_for_rows(engine, job_id, 5)
+        os.kill(running_pid(scrapyd.url, job_id), signal.SIGKILL)
+        time.sleep(1)  # let scrapyd notice the process ended
+        reconciler = Reconciler.from_app(live_app)
+        with live_app.app_context():
+            settled = dict(reconciler.run_once())
+    finally:
+        site.delay = 0.0
+    assert "killed or crashed" in settled[job_id]
+    job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    assert job["status"] == "failed" and "killed or crashed" in job["error"] and job["completed_at"]
+    tasks = tasks_of(engine, job_id)
+    assert len(tasks) >= 5  # every page recorded before the kill is still there
+    assert_counters_match_rows(job, tasks)
+    assert job["progress"]["percentage"] == 100.0
+
+
+# --- scrapyd unavailable ------------------------------------------------------------------------
+
+
+def test_create_with_scrapyd_down_is_503_and_the_job_failed(database_url, make_org):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SCRAPYD_URLS": [f"http://127.0.0.1:{free_port()}"],
+                      "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0})  # fmt: skip
+    client, org = app.test_client(), make_org()
+    response = client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "scheduler_unavailable"
+    (job,) = client.get("/v1/jobs", headers=org.headers).get_json()["jobs"]
+    assert job["status"] == "failed" and "unreachable" in job["error"]
+    app.extensions["db_engine"].dispose()
+
+
+def test_cancel_with_scrapyd_frozen_still_cancels_and_the_spider_stops_itself(
+    live_app, live_client, make_org, site, scrapyd, engine
+):
+    org = make_org()
+    job_id = start_slow_crawl(live_client, org, site)
+    crawler_pid = running_pid(scrapyd.url, job_id)
+    scrapyd.process.send_signal(signal.SIGSTOP)  # scrapyd unreachable: connections hang
+    original_timeout = live_app.extensions["scheduler"].timeout
+    live_app.extensions["scheduler"].timeout = 1.0
+    try:
+        response = live_client.post(f"/v1/jobs/{job_id}/cancel", headers=org.headers)
+        assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
+        deadline = time.monotonic() + 15  # CRAWL_CANCEL_CHECK_SECONDS is 2
+        while _alive(crawler_pid):
+            assert time.monotonic() < deadline, "the spider did not notice the cancel in the database"
+            time.sleep(0.2)
+    finally:
+        scrapyd.process.send_signal(signal.SIGCONT)
+        live_app.extensions["scheduler"].timeout = original_timeout
+        site.delay = 0.0
+    job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    assert job["status"] == "cancelled"
+    assert_counters_match_rows(job, tasks_of(engine, job_id))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by scrapyd) counts as gone.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
+def test_scrapyd_restart_runs_queued_jobs_and_the_reconciler_settles_the_rest(
+    tmp_path, database_url, scrapyd_env, make_org, site, engine
+):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    node = start_node(tmp_path, port, env=scrapyd_env, max_proc=1)
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SCRAPYD_URLS": [url],
+                      "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0})  # fmt: skip
+    app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
+    client, org = app.test_client(), make_org()
+    try:
+        wait_until_ready(url, node)
+        first = start_slow_crawl(client, org, site)
+        running_pid(url, first)
+        second = client.post("/v1/jobs", json={"domain": site.url("blog.site.test")}, headers=org.headers).get_json()["id"]
+        assert requests.get(f"{url}/listjobs.json", timeout=5).json()["pending"][0]["id"] == second
+        node.kill()  # scrapyd dies; its queue is on disk
+        node.wait()
+        subprocess.run(["pkill", "-9", "-f", f"_job={first}"], check=False)  # its crawl went with it
+        site.delay = 0.0
+        node = start_node(tmp_path, port, env=scrapyd_env, max_proc=1)
+        wait_until_ready(url, node)
+        queued = wait_for_job(client, org.headers, second, timeout=60)
+        assert queued["status"] == "completed"  # the queued job ran after the restart
+        reconciler = Reconciler(client=app.extensions["scheduler"], grace=timedelta(seconds=0))
+        with app.app_context():
+            settled = dict(reconciler.run_once())
+        assert "no record" in settled[first] or "killed or crashed" in settled[first]
+        job = client.get(f"/v1/jobs/{first}", headers=org.headers).get_json()
+        assert job["status"] == "failed"
+        assert_counters_match_rows(job, tasks_of(engine, first))
+    finally:
+        site.delay = 0.0
+        stop_process(node)
+        app.extensions["db_engine"].dispose()
+
+
+# --- the database restarts mid-crawl ------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"), reason="restarts PostgreSQL")
+def test_postgresql_restart_mid_crawl_loses_no_page(live_client, make_org, site, engine):
+    org = make_org()
+    baseline = live_client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=org.headers).get_json()["id"]
+    expected = len(tasks_of(engine, wait_for_job(live_client, org.headers, baseline)["id"]))
+    try:
+        job_id = start_slow_crawl(live_client, org, site, delay=0.1, concurrency=4)
+        wait_for_rows(engine, job_id, 3)
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True, timeout=60)
+    finally:
+        site.delay = 0.0
+    engine.dispose()
+    job = wait_for_job(live_client, org.headers, job_id, timeout=120)
+    assert job["status"] == "completed"
+    tasks = tasks_of(engine, job_id)
+    assert len(tasks) == expected  # no page missing
+    assert_counters_match_rows(job, tasks)

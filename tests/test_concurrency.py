@@ -1,0 +1,64 @@
+"""Races: parallel creates for one domain, and cancels racing with a crawl that completes.
+Run against PostgreSQL in CI (TEST_DATABASE_URL), where row locks and ON CONFLICT matter most."""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crawler.jobstore import JobStore
+from db.models import Domain, Job
+
+
+def test_fifty_parallel_creates_for_one_domain_make_fifty_jobs_and_one_domain(app, org, engine):
+    domain = f"race-{uuid.uuid4().hex[:8]}.example"
+    barrier = Barrier(50)
+
+    def create(_):
+        client = app.test_client()
+        barrier.wait()
+        return client.post("/v1/jobs", json={"domain": domain}, headers=org.headers)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(create, range(50)))
+
+    assert [r.status_code for r in responses] == [201] * 50
+    assert len({r.get_json()["domain_id"] for r in responses}) == 1
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Domain).where(Domain.name == domain)) == 1
+        domain_id = responses[0].get_json()["domain_id"]
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.domain_id == domain_id)) == 50
+
+
+def test_two_cancels_racing_with_completion_leave_one_consistent_terminal_state(app, org, make_job, database_url):
+    for _ in range(10):
+        job_id = make_job(org, status="running")
+        store = JobStore(database_url, job_id)
+        barrier = Barrier(3)
+
+        def cancel():
+            client = app.test_client()
+            barrier.wait()
+            return client.post(f"/v1/jobs/{job_id}/cancel", headers=org.headers)
+
+        def complete():
+            barrier.wait()
+            return store.finish("completed")
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            cancels = [pool.submit(cancel), pool.submit(cancel)]
+            finished = pool.submit(complete)
+            codes = sorted(c.result().status_code for c in cancels)
+            final_from_crawler = finished.result()
+        store.close()
+        job = app.test_client().get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+        assert job["status"] == final_from_crawler
+        if job["status"] == "cancelled":
+            assert codes == [200, 200]  # the second cancel is the idempotent repeat
+            bodies = {c.result().get_json()["cancelled_at"] for c in cancels}
+            assert len(bodies) == 1 and job["completed_at"] is None
+        else:
+            assert job["status"] == "completed" and codes == [409, 409] and job["cancelled_at"] is None
