@@ -48,6 +48,12 @@ class TaskInfo:
         self.depth = depth
 
 
+def content_type_of(response) -> str | None:
+    """The media type of a response, lower-cased, without parameters."""
+    value = response.headers.get(b"Content-Type")
+    return (value.decode("latin-1").split(";", 1)[0].strip().lower() or None) if value else None
+
+
 def new_record(task: TaskInfo, status: str, **fields: Any) -> dict[str, Any]:
     record = dict.fromkeys(RECORD_FIELDS)
     record.update(

@@ -15,7 +15,7 @@ from scrapy import Request
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from crawler.records import COMPLETED, FAILED, KIND_SITEMAP, TaskInfo, classify_failure, new_record
+from crawler.records import COMPLETED, FAILED, KIND_SITEMAP, TaskInfo, classify_failure, content_type_of, new_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class SitemapDiscovery:
         self.requested.add(normalised[1])
         task = TaskInfo(normalised[0], "sitemap:" + normalised[1], KIND_SITEMAP, found_via, referrer, 0)
         if not guessed:
-            self.spider._count(task)
+            self.spider.count_task(task)
         yield Request(normalised[0], callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True,
                       meta={"task": task, "guessed": guessed, "handle_httpstatus_all": True})  # fmt: skip
 
@@ -74,12 +74,12 @@ class SitemapDiscovery:
         if guessed and response.status >= 300:
             return  # no sitemap at the conventional address: nothing to report
         if guessed:
-            self.spider._count(task)
+            self.spider.count_task(task)
         record = new_record(
             task, COMPLETED, http_status=response.status, bytes=len(response.body),
             response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),
             ttfb_ms=round(response.meta.get("download_latency", 0.0) * 1000),
-            content_type=(response.headers.get(b"Content-Type") or b"").decode("latin-1").split(";")[0].strip() or None,
+            content_type=content_type_of(response),
         )  # fmt: skip
         if response.status >= 400:
             record.update(status=FAILED, error_type="http_error", error=f"HTTP {response.status}")

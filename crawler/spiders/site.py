@@ -21,7 +21,7 @@ from crawler.cache_status import normalise_cache_status
 from crawler.links import extract_links
 from crawler.records import (
     COMPLETED, FAILED, KIND_PAGE, KIND_RESOURCE, KIND_SITEMAP, WARM_STATUSES,
-    TaskInfo, classify_failure, new_record, skipped_record,
+    TaskInfo, classify_failure, content_type_of, new_record, skipped_record,
 )  # fmt: skip
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
@@ -56,11 +56,6 @@ def _int(value: Any, name: str, minimum: int) -> int:
     if number < minimum:
         raise UsageError(f"-a {name}={value!r}: must be at least {minimum}")
     return number
-
-
-def _content_type(response: Response) -> str | None:
-    value = response.headers.get(b"Content-Type")
-    return value.decode("latin-1").split(";", 1)[0].strip().lower() or None if value else None
 
 
 class SiteSpider(Spider):
@@ -130,7 +125,7 @@ class SiteSpider(Spider):
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
         self.seen.add(key)
-        self._count(task)
+        self.count_task(task)
         yield self._request(task, scheme_index=0)
 
     # --- Accepting URLs -------------------------------------------------------------------------
@@ -147,7 +142,7 @@ class SiteSpider(Spider):
             return
         self.seen.add(key)
         task = TaskInfo(canonical, key, kind, found_via, referrer, depth)
-        self._count(task)
+        self.count_task(task)
         self._note_referrer(key, referrer, found_via)
         skip = self._skip_reason(task)
         if skip:
@@ -172,7 +167,8 @@ class SiteSpider(Spider):
             self.pages_accepted += 1
         return None
 
-    def _count(self, task: TaskInfo) -> None:
+    def count_task(self, task: TaskInfo) -> None:
+        """A URL accepted into the crawl: it counts in total_tasks until it is recorded."""
         self.total_tasks += 1
         self.outstanding[task.key] = task
         if task.kind == KIND_PAGE and task.found_via == "start" and self.max_pages:
@@ -226,7 +222,7 @@ class SiteSpider(Spider):
         if task.found_via == "start" and task.depth == 0 and not hops and self.use_sitemap:
             yield from self.sitemaps.start(response.url)
         cache_status = normalise_cache_status(response.headers)
-        content_type = _content_type(response)
+        content_type = content_type_of(response)
         truncated = "download_stopped" in response.flags
         record = new_record(
             task,
@@ -312,7 +308,7 @@ class SiteSpider(Spider):
             yield self.finish(task, new_record(
                 task, FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
                 redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
-                bytes=len(response.body), content_type=_content_type(response), error=error, error_type=error_type,
+                bytes=len(response.body), content_type=content_type_of(response), error=error, error_type=error_type,
             ))  # fmt: skip
             return
         yield self._request(task, url=target, hops=hops, elapsed=elapsed)
