@@ -55,6 +55,9 @@ DOWNLOAD_TIMEOUT = 20
 DOWNLOAD_WARNSIZE = 0
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"  # the spider deduplicates before building requests
 RETRY_HTTP_CODES = [429, 502, 503, 504, 522, 524, 408]
+# One site (a handful of hosts) per crawl: the downloader-aware queue's per-pop slot statistics
+# buy nothing here and cost 4% of the CPU.
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.ScrapyPriorityQueue"
 RETRY_TIMES = 2
 
 # --- Middlewares, pipelines, extensions ----------------------------------------------------------

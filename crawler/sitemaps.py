@@ -64,7 +64,7 @@ class SitemapDiscovery:
         self.requested.add(normalised[1])
         task = TaskInfo(normalised[0], "sitemap:" + normalised[1], KIND_SITEMAP, found_via, referrer, 0)
         if not guessed:
-            self.spider.count_task(task)
+            self.spider.frontier.add(task)
         yield Request(normalised[0], callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True,
                       meta={"task": task, "guessed": guessed, "handle_httpstatus_all": True})  # fmt: skip
 
@@ -74,7 +74,7 @@ class SitemapDiscovery:
         if guessed and response.status >= 300:
             return  # no sitemap at the conventional address: nothing to report
         if guessed:
-            self.spider.count_task(task)
+            self.spider.frontier.add(task)
         record = new_record(
             task, COMPLETED, http_status=response.status, bytes=len(response.body),
             response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),

@@ -23,6 +23,7 @@ from crawler.records import (
     COMPLETED, FAILED, KIND_PAGE, KIND_RESOURCE, KIND_SITEMAP, WARM_STATUSES,
     TaskInfo, classify_failure, content_type_of, new_record, skipped_record,
 )  # fmt: skip
+from crawler.frontier import UNKNOWN, Frontier
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
 from control_api.domains import InvalidDomain, parse_domain
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_REFERRERS = 20  # referring pages kept per broken link
-_UNKNOWN = object()
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -95,26 +94,22 @@ class SiteSpider(Spider):
         self.check_resources = _flag(check_resources, "check_resources")
         self.max_pages = _int(max_pages, "max_pages", 0)
         self.slow_threshold = _int(slow_page_threshold_ms, "slow_page_threshold_ms", 1) / 1000.0
-        # Crawl state. Every accepted key is in `seen`; it stays in `outstanding` until recorded.
-        self.seen: set[str] = set()
-        self.href_keys: dict[str, str | None] = {}  # absolute or root-relative href -> key (None: out of scope)
-        self.outstanding: dict[str, TaskInfo] = {}
-        self.pending_referrers: dict[str, list[str]] = {}
-        self.failed_keys: dict[str, str] = {}  # key -> url of URLs that failed
-        self.query_variants: dict[str, int] = {}
-        self.pages_accepted = 0
-        self.total_tasks = 0
         self.start_error: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        spider.max_depth = settings.getint("CRAWL_MAX_DEPTH")
-        spider.max_url_length = settings.getint("CRAWL_MAX_URL_LENGTH")
-        spider.max_query_variants = settings.getint("CRAWL_MAX_QUERY_VARIANTS")
         spider.max_redirects = settings.getint("CRAWL_MAX_REDIRECTS")
         spider.warm_pause = settings.getfloat("CRAWL_WARM_PAUSE_SECONDS")
+        spider.frontier = Frontier(
+            spider.scope,
+            max_pages=spider.max_pages,
+            max_depth=settings.getint("CRAWL_MAX_DEPTH"),
+            max_url_length=settings.getint("CRAWL_MAX_URL_LENGTH"),
+            max_query_variants=settings.getint("CRAWL_MAX_QUERY_VARIANTS"),
+            on_late_referrer=spider._late_referrer,
+        )
         spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
         return spider
 
@@ -124,9 +119,12 @@ class SiteSpider(Spider):
         url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
-        self.seen.add(key)
-        self.count_task(task)
+        self.frontier.add(task)
         yield self._request(task, scheme_index=0)
+
+    @property
+    def total_tasks(self) -> int:
+        return self.frontier.total_tasks
 
     # --- Accepting URLs -------------------------------------------------------------------------
 
@@ -134,57 +132,17 @@ class SiteSpider(Spider):
         """Yield a Request for a new in-scope URL, a skipped record, or nothing for one already known."""
         normalised = normalise(url)
         if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
-            yield from self._accept_normalised(normalised[0], normalised[1], found_via, referrer, depth, kind)
+            yield from self._admit(normalised[0], normalised[1], found_via, referrer, depth, kind)
 
-    def _accept_normalised(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
-        if key in self.seen:
-            self._note_referrer(key, referrer, found_via)
-            return
-        self.seen.add(key)
-        task = TaskInfo(canonical, key, kind, found_via, referrer, depth)
-        self.count_task(task)
-        self._note_referrer(key, referrer, found_via)
-        skip = self._skip_reason(task)
-        if skip:
-            yield self.finish(task, skipped_record(task, *skip))
-            return
-        yield self._request(task)
+    def _admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        task, skipped = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
+        if task is not None:
+            yield self._request(task)
+        elif skipped is not None:
+            yield skipped
 
-    def _skip_reason(self, task: TaskInfo) -> tuple[str, str] | None:
-        if task.depth > self.max_depth:
-            return "max_depth", f"Deeper than the maximum depth of {self.max_depth} links"
-        if len(task.url) > self.max_url_length:
-            return "url_too_long", f"URL longer than {self.max_url_length} characters"
-        if "?" in task.key:
-            path = task.key.split("?", 1)[0]
-            variants = self.query_variants.get(path, 0) + 1
-            self.query_variants[path] = variants
-            if variants > self.max_query_variants:
-                return "query_trap", f"More than {self.max_query_variants} query-string variants of {path}"
-        if task.kind == KIND_PAGE and self.max_pages:
-            if self.pages_accepted >= self.max_pages:
-                return "max_pages", f"Over the job's max_pages ({self.max_pages})"
-            self.pages_accepted += 1
-        return None
-
-    def count_task(self, task: TaskInfo) -> None:
-        """A URL accepted into the crawl: it counts in total_tasks until it is recorded."""
-        self.total_tasks += 1
-        self.outstanding[task.key] = task
-        if task.kind == KIND_PAGE and task.found_via == "start" and self.max_pages:
-            self.pages_accepted += 1
-
-    def _note_referrer(self, key: str, referrer: str | None, found_via: str) -> None:
-        if referrer is None or found_via != "link":
-            return
-        failed_url = self.failed_keys.get(key)
-        if failed_url is not None:
-            self.crawler.signals.send_catch_log(crawl_signals.broken_link_referrer, url=failed_url, referrer=referrer)
-            return
-        if key in self.outstanding:
-            referrers = self.pending_referrers.setdefault(key, [])
-            if len(referrers) < MAX_REFERRERS and referrer not in referrers:
-                referrers.append(referrer)
+    def _late_referrer(self, url: str, referrer: str) -> None:
+        self.crawler.signals.send_catch_log(crawl_signals.broken_link_referrer, url=url, referrer=referrer)
 
     def _request(self, task: TaskInfo, url: str | None = None, scheme_index: int | None = None, **meta: Any) -> Request:
         meta.update(task=task, handle_httpstatus_all=True, dont_redirect=True)
@@ -197,15 +155,7 @@ class SiteSpider(Spider):
         return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
 
     def finish(self, task: TaskInfo, record: dict[str, Any]) -> dict[str, Any]:
-        """Close a URL: attach its referrers, flag broken links, drop it from the outstanding set."""
-        self.outstanding.pop(task.key, None)
-        referrers = self.pending_referrers.pop(task.key, None)
-        if record["status"] == FAILED:
-            self.failed_keys[task.key] = task.url
-            if referrers:
-                record["referrers"] = referrers
-                record["is_broken"] = True
-        return record
+        return self.frontier.close(task, record)
 
     # --- Responses ------------------------------------------------------------------------------
 
@@ -278,17 +228,17 @@ class SiteSpider(Spider):
             absolute = origin + href
         else:
             absolute = urljoin(base, href)
-        known = self.href_keys.get(absolute, _UNKNOWN)
-        if known is not _UNKNOWN:
+        known = self.frontier.known_href(absolute)
+        if known is not UNKNOWN:
             if known is not None:
-                self._note_referrer(known, referrer, "link")
+                self.frontier.note_referrer(known, referrer, "link")
             return
         normalised = normalise(absolute)
         key = None
         if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
             key = normalised[1]
-            yield from self._accept_normalised(normalised[0], key, "link", referrer, depth, kind)
-        self.href_keys[absolute] = key
+            yield from self._admit(normalised[0], key, "link", referrer, depth, kind)
+        self.frontier.remember_href(absolute, key)
 
     def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float) -> Iterator[Any]:
         location = response.headers[b"Location"].decode("latin-1").strip()
@@ -326,8 +276,7 @@ class SiteSpider(Spider):
         request = failure.request
         task: TaskInfo = request.meta["task"]
         if failure.check(IgnoreRequest):
-            if task.kind == KIND_PAGE and self.max_pages:
-                self.pages_accepted -= 1  # not fetched: its place under max_pages goes to the next page
+            self.frontier.release_page(task)
             yield self.finish(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
             return
         scheme_index = request.meta.get("scheme_index")
@@ -349,8 +298,4 @@ class SiteSpider(Spider):
     # --- Closing --------------------------------------------------------------------------------
 
     def unfinished_records(self, error_type: str, error: str) -> list[dict[str, Any]]:
-        """Records for URLs accepted but never recorded (a cancel or shutdown): all skipped."""
-        records = [skipped_record(task, error_type, error) for task in self.outstanding.values()]
-        self.outstanding.clear()
-        return records
-
+        return self.frontier.unfinished_records(error_type, error)
