@@ -72,14 +72,14 @@ def _common_settings(concurrency: int) -> list[str]:
 
 
 def _finish(run: proc.ProcessRun, feed: Path, expected: int) -> CrawlResult:
-    pages, _ = proc.count_feed_pages(feed)
+    pages, not_fetched = proc.count_feed_pages(feed)
     if pages == 0:
         raise RuntimeError(f"the crawl fetched no pages: {run.problems()[:3]}")
     problems = run.problems()
     if run.stats.get("finish_reason") not in (None, "finished"):
         problems.append(f"finish_reason={run.stats.get('finish_reason')}")
     if pages < expected:
-        problems.append(f"only {pages} of {expected} pages fetched")
+        problems.append(f"only {pages} of {expected} pages fetched; not fetched by error_type: {dict(not_fetched)}")
     feed.unlink(missing_ok=True)
     seconds = float(run.stats.get("elapsed_time_seconds") or run.wall_seconds)
     return CrawlResult(pages, seconds, run.cpu_seconds, run.max_rss_mb, problems)
@@ -151,8 +151,10 @@ def check_job(database_url: str, job_id: str) -> dict:
         rows = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id))
         pages = session.scalar(select(func.count()).select_from(Task).where(
             Task.job_id == job_id, Task.kind == "page", Task.http_status.is_not(None)))  # fmt: skip
+        not_fetched = dict(session.execute(select(Task.error_type, func.count()).where(
+            Task.job_id == job_id, Task.kind == "page", Task.http_status.is_(None)).group_by(Task.error_type)).all())  # fmt: skip
         result = {"status": job.status, "counters": job.completed_tasks + job.failed_tasks + job.skipped_tasks,
-                  "rows": rows, "total_tasks": job.total_tasks, "pages": pages, "error": job.error,
+                  "rows": rows, "total_tasks": job.total_tasks, "pages": pages, "not_fetched": not_fetched, "error": job.error,
                   "started_at": job.started_at, "completed_at": job.completed_at}  # fmt: skip
     engine.dispose()
     return result

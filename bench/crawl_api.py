@@ -106,7 +106,8 @@ class ApiCrawler:
         if job["status"] != "completed" or check["counters"] != check["rows"]:
             problems.append(f"job {job_id} ended {job['status']} ({job.get('error')}); check {check}")
         if check["pages"] < expected_pages:
-            problems.append(f"only {check['pages']} of {expected_pages} pages fetched")
+            problems.append(f"only {check['pages']} of {expected_pages} pages fetched; "
+                            f"not fetched by error_type: {check['not_fetched']}")  # fmt: skip
         return ApiCrawlResult(check["pages"], completed_at - posted, first - posted if first else None, problems)
 
     def log_problems(self, job_id: str, limit: int = 10) -> list[str]:

@@ -14,6 +14,7 @@ import re
 import subprocess
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,17 +84,21 @@ def run(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, time
     )
 
 
-def count_feed_pages(feed: Path) -> tuple[int, int]:
-    """(distinct pages fetched, feed lines): a page is a `kind=page` record with an HTTP status.
+def count_feed_pages(feed: Path) -> tuple[int, Counter]:
+    """(distinct pages fetched, why the other pages were not): a page is fetched when its
+    `kind=page` record has an HTTP status; the rest are counted by `error_type`.
 
     Records without `kind` (the baseline spider's) all count as pages. Distinct URLs, because a
     plain CrawlSpider fetches its start URL twice (start requests bypass the duplicate filter)."""
     pages: set[str] = set()
-    lines = 0
+    not_fetched: Counter = Counter()
     with feed.open(encoding="utf-8") as file:
         for line in file:
-            lines += 1
             record = json.loads(line)
-            if record.get("kind", "page") == "page" and record.get("http_status", record.get("status")) is not None:
+            if record.get("kind", "page") != "page":
+                continue
+            if record.get("http_status", record.get("status")) is not None:
                 pages.add(record["url"])
-    return len(pages), lines
+            else:
+                not_fetched[record.get("error_type")] += 1
+    return len(pages), not_fetched

@@ -108,7 +108,7 @@ class SiteServer:
     """
 
     def __init__(self, root: Path, port: int, access_log: bool = False):
-        self.root, self.port, self.access_log = root, port, access_log
+        self.root, self.port, self.access_log = root.resolve(), port, access_log  # nginx: relative = to -p
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
         self.log_path = self.tmp / "access.log"
         self.nginx = find_nginx()

@@ -87,13 +87,16 @@ def _crawl_phase(args, table: Table, target: crawl.Target, c: int, server_ceilin
         return table.add(Figure(f"{name} (c={c})", unit, [getattr(r, attr) for r in results], note, digits))
 
     how = f"{n}; pages / Scrapy elapsed_time_seconds"
+    fetched = f"of {target.pages:,}"
     fast_off = fig("Crawl phase, pipeline off", "pages/s", off, "pages_per_second", how, 0)
+    fig("↳ pages fetched, pipeline off", fetched, off, "pages", "distinct pages with an HTTP response", 0)
     share = ratio(fast_off, server_ceiling)
     table.add_value(f"↳ pipeline off as a share of the server ceiling (c={c})", None if share is None else share * 100,
                     "%", "medians: how far the crawler is from the server's limit", 1)  # fmt: skip
     fig("CPU per 1,000 pages, pipeline off", "CPU s", off, "cpu_per_1000_pages", "user+sys of the crawler process (wait4), start-up included", 2)
     fig("Peak RSS, pipeline off", "MB", off, "max_rss_mb", f"ru_maxrss, {n}", 0)
     fast_on = fig("Crawl phase, pipeline on (SQLite)", "pages/s", on, "pages_per_second", how, 0)
+    fig("↳ pages fetched, pipeline on", fetched, on, "pages", "distinct pages with an HTTP response", 0)
     fig("CPU per 1,000 pages, pipeline on", "CPU s", on, "cpu_per_1000_pages", "user+sys, database writes included", 2)
     fig("Peak RSS, pipeline on", "MB", on, "max_rss_mb", f"ru_maxrss, {n}", 0)
     cost = 1 - ratio(fast_on, fast_off) if ratio(fast_on, fast_off) is not None else None
@@ -101,6 +104,7 @@ def _crawl_phase(args, table: Table, target: crawl.Target, c: int, server_ceilin
     table.add_value(f"Job counters = task rows, pipeline on (c={c})", "; ".join(checks), "",
                     "completed+failed+skipped vs rows, each run")  # fmt: skip
     fast_base = fig("Baseline CrawlSpider", "pages/s", base, "pages_per_second", how + "; Scrapy defaults", 0)
+    fig("↳ pages fetched, baseline", fetched, base, "pages", "distinct pages with an HTTP response", 0)
     fig("CPU per 1,000 pages, baseline", "CPU s", base, "cpu_per_1000_pages", "", 2)
     fig("Peak RSS, baseline", "MB", base, "max_rss_mb", "", 0)
     table.add_value(f"Ours (pipeline off) × baseline (c={c})", ratio(fast_off, fast_base), "×", "medians")
@@ -117,6 +121,8 @@ def _through_api(args, table: Table, out: Path, workdir: Path, c: int, findings:
                 f"= {result.pages_per_second:.0f} pages/s; POST->first request {result.first_request_seconds}")  # fmt: skip
     table.add(Figure(f"Whole crawl via API + scrapyd, POST → completed (c={c})", "pages/s",
                      [r.pages_per_second for r in results], f"{args.pages:,} pages; job completed_at − POST", 0))  # fmt: skip
+    table.add(Figure(f"↳ pages fetched via API (c={c})", f"of {args.pages:,}", [r.pages for r in results],
+                     "task rows of kind page with an HTTP status", 0))  # fmt: skip
     table.add(Figure(f"POST → first request at nginx (c={c})", "s",
                      [r.first_request_seconds for r in results if r.first_request_seconds is not None],
                      "first $msec in nginx's access log after the POST", 2))  # fmt: skip

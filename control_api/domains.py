@@ -49,7 +49,10 @@ def parse_domain(raw: str) -> Target:
         scheme = text.split("://", 1)[0].lower()
         if scheme not in DEFAULT_PORTS:
             raise InvalidDomain(f"scheme {scheme!r} is not supported; use http or https")
-    parts = urlsplit(text if scheme else f"//{text}")
+    try:
+        parts = urlsplit(text if scheme else f"//{text}")
+    except ValueError as exc:  # unbalanced brackets, characters that NFKC turns into '/', '@', ...
+        raise InvalidDomain(f"is not a valid host name or URL ({exc})") from None
     if parts.username is not None or parts.password is not None:
         raise InvalidDomain("must not contain credentials")
     try:

@@ -100,6 +100,8 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
 
 
 def get_job(session: Session, organisation_id: int, job_id: str, for_update: bool = False) -> Job:
+    if "\x00" in job_id:  # no job id has one, and PostgreSQL refuses NUL in a query parameter
+        raise JobNotFound(job_id)
     query = select(Job).where(Job.id == job_id, Job.organisation_id == organisation_id)
     if for_update:
         query = query.with_for_update(of=Job)

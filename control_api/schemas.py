@@ -11,6 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 JOB_STATUSES = ("created", "running", "completed", "failed", "cancelled")
 RANGES = ("today", "24h", "7d", "30d", "90d", "all")
 INCLUDES = ("stats", "progress", "domain")
+# Far beyond any real row count, and small enough that (page-1)*limit stays a 64-bit SQL integer.
+MAX_OFFSET = 10**12
+MAX_PAGE = 10**9
+
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold U+0000: refuse it here (400) rather than fail in the database (500).
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character (U+0000)")
+    return value
 
 
 class StrictModel(BaseModel):
@@ -41,6 +51,8 @@ class CreateJobRequest(StrictModel):
     options: JobOptions = Field(default_factory=JobOptions)
     source_type: str = Field("api", min_length=1, max_length=32)
     source_detail: str | None = Field(None, max_length=255)
+
+    no_nul = field_validator("source_type", "source_detail")(_no_nul)
 
 
 class Progress(BaseModel):
@@ -150,8 +162,8 @@ class ListJobsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(10, ge=1, le=100)
-    offset: int = Field(0, ge=0)
-    page: int | None = Field(None, ge=1, description="1-based page; offset = (page-1)*limit.")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    page: int | None = Field(None, ge=1, le=MAX_PAGE, description="1-based page; offset = (page-1)*limit.")
     status: str | None = Field(None, description="One status or a comma-separated list.")
     range: Literal[RANGES] = "all"  # type: ignore[valid-type]
     tzOffset: int = Field(0, ge=-840, le=840, description="JavaScript Date.getTimezoneOffset() in minutes.")
@@ -231,8 +243,8 @@ class ListTasksQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
-    page: int | None = Field(None, ge=1)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    page: int | None = Field(None, ge=1, le=MAX_PAGE)
     status: str | None = Field(None, description="completed, failed, skipped; comma-separated.")
     cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
     issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
@@ -251,6 +263,8 @@ class ListTasksQuery(BaseModel):
     def _cache_statuses(cls, value: str | None) -> str | None:
         _comma_list(value, CACHE_STATUSES, "cache_status")
         return value
+
+    no_nul = field_validator("path")(_no_nul)
 
     @field_validator("sort")
     @classmethod

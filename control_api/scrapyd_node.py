@@ -50,7 +50,13 @@ def write_config(workdir: Path, port: int, bind: str = "127.0.0.1", poll_interva
                  max_proc: int = 0, username: str = "", password: str = "") -> Path:  # fmt: skip
     if bind not in ("127.0.0.1", "localhost", "::1") and not (username and password):
         raise SystemExit(f"scrapyd bound to {bind} must have SCRAPYD_USERNAME and SCRAPYD_PASSWORD set")
+    for name, value in (("SCRAPYD_USERNAME", username), ("SCRAPYD_PASSWORD", password)):
+        # A line break would add lines to scrapyd.conf; ConfigParser strips outer spaces.
+        if "\n" in value or "\r" in value or value != value.strip():
+            raise SystemExit(f"{name} must not contain line breaks or start or end with spaces")
     workdir.mkdir(parents=True, exist_ok=True)
+    # scrapyd reads the file with ConfigParser, whose interpolation makes '%' special: escape it.
+    username, password = username.replace("%", "%%"), password.replace("%", "%%")
     (workdir / "scrapyd.conf").write_text(
         SCRAPYD_CONF.format(bind=bind, port=port, username=username, password=password,
                             poll_interval=poll_interval, max_proc=max_proc, workdir=workdir)  # fmt: skip

@@ -24,6 +24,8 @@ def json_body() -> Any:
         raise ApiError(400, "invalid_json", "Request body is not valid UTF-8.") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
+    except RecursionError:  # e.g. 30,000 nested '[': small enough for the size limit, too deep for the parser
+        raise ApiError(400, "invalid_json", "Request body is nested too deeply.") from None
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:

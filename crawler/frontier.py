@@ -8,6 +8,7 @@ failed), which is what the broken-link report needs, without storing the whole l
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from crawler.urls import SiteScope
 
 MAX_REFERRERS = 20  # referring pages kept per broken link
 UNKNOWN = object()  # an href not seen before
+OVER_MAX_PAGES = ("max_pages", "")
 
 
 class Frontier:
@@ -34,6 +36,9 @@ class Frontier:
         self.failed_urls: dict[str, str] = {}  # key -> url of URLs that failed
         self.query_variants: dict[str, int] = {}
         self.pages_admitted = 0
+        # Pages over max_pages wait here, unrecorded, in case an admitted page is not fetched after
+        # all (robots.txt) and frees its place; at the end of the crawl they are recorded skipped.
+        self.waiting: deque[TaskInfo] = deque()
         self.total_tasks = 0
 
     def known_href(self, absolute: str) -> Any:
@@ -53,6 +58,9 @@ class Frontier:
         self.add(task)
         self.note_referrer(key, referrer, found_via)
         skip = self._skip_reason(task)
+        if skip == OVER_MAX_PAGES:
+            self.waiting.append(task)
+            return None, None
         if skip:
             return None, self.close(task, skipped_record(task, *skip))
         return task, None
@@ -78,14 +86,26 @@ class Frontier:
                 return "query_trap", f"More than {self.max_query_variants} query-string variants of {path}"
         if task.kind == KIND_PAGE and self.max_pages:
             if self.pages_admitted >= self.max_pages:
-                return "max_pages", f"Over the job's max_pages ({self.max_pages})"
+                return OVER_MAX_PAGES
             self.pages_admitted += 1
         return None
 
-    def release_page(self, task: TaskInfo) -> None:
-        """A page admitted but not fetched (robots.txt): its place under max_pages goes to the next."""
-        if task.kind == KIND_PAGE and self.max_pages:
-            self.pages_admitted -= 1
+    def release_page(self, task: TaskInfo) -> TaskInfo | None:
+        """A page admitted but not fetched (robots.txt): its place goes to the first waiting page,
+        which is returned for the caller to fetch."""
+        if task.kind != KIND_PAGE or not self.max_pages:
+            return None
+        if self.waiting:
+            return self.waiting.popleft()
+        self.pages_admitted -= 1
+        return None
+
+    def over_limit_records(self) -> list[dict[str, Any]]:
+        """The pages still waiting when the crawl has nothing else to do: skipped, over max_pages."""
+        reason = ("max_pages", f"Over the job's max_pages ({self.max_pages})")
+        records = [self.close(task, skipped_record(task, *reason)) for task in self.waiting]
+        self.waiting.clear()
+        return records
 
     def note_referrer(self, key: str, referrer: str | None, found_via: str) -> None:
         if referrer is None or found_via != "link":
@@ -113,4 +133,5 @@ class Frontier:
         """Records for URLs admitted but never recorded (a cancel or shutdown): all skipped."""
         records = [skipped_record(task, error_type, error) for task in self.outstanding.values()]
         self.outstanding.clear()
+        self.waiting.clear()
         return records

@@ -48,7 +48,7 @@ class DatabasePipeline:
     def from_crawler(cls, crawler: Crawler) -> DatabasePipeline:
         store = JobStore.for_crawler(crawler)
         if store is None:
-            raise NotConfigured("no job id: an ad-hoc crawl writes feeds only")
+            raise NotConfigured  # no job id: an ad-hoc crawl writes feeds only (bare: no warning logged)
         pipeline = cls(crawler, store)
         crawler.signals.connect(pipeline.broken_link_referrer, signal=crawl_signals.broken_link_referrer)
         return pipeline

@@ -58,6 +58,11 @@ RETRY_HTTP_CODES = [429, 502, 503, 504, 522, 524, 408]
 # One site (a handful of hosts) per crawl: the downloader-aware queue's per-pop slot statistics
 # buy nothing here and cost 4% of the CPU.
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.ScrapyPriorityQueue"
+# Breadth-first: a URL is first reached by its shortest path, so its recorded depth is its click
+# depth and CRAWL_MAX_DEPTH only stops traps (Scrapy's default LIFO order reached pages through
+# long "next" chains first and skipped 2% of a 10,000-page site as too deep).
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 RETRY_TIMES = 2
 
 # --- Middlewares, pipelines, extensions ----------------------------------------------------------
@@ -68,6 +73,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,  # the spider records each hop
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,  # per-request stats we do not read
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.DelayMiddleware": 560,
@@ -75,6 +81,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BodySizeCapMiddleware": 950,
 }
 SPIDER_MIDDLEWARES = {
+    # Every spider middleware wraps each callback's output in one more async generator.
+    "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": None,  # every status reaches the spider
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,  # a development warning
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,  # URL length is a recorded skip
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # depth is tracked in the spider

@@ -43,7 +43,7 @@ class SitemapDiscovery:
                       dont_filter=True)  # fmt: skip
 
     def parse_robots(self, response: Response) -> Iterator[Any]:
-        declared = list(sitemap_urls_from_robots(response.text, base_url=response.url)) if response.status == 200 and hasattr(response, "text") else []
+        declared = list(sitemap_urls_from_robots(response.body, base_url=response.url)) if response.status == 200 else []
         if declared:
             for url in declared:
                 yield from self._sitemap(url, found_via="robots", referrer=response.url, guessed=False)

@@ -26,15 +26,17 @@ def test_a_url_is_admitted_once_whatever_its_spelling():
     assert frontier.total_tasks == 1
 
 
-def test_max_pages_is_exact_and_a_robots_skip_gives_its_place_back():
+def test_max_pages_is_exact_and_a_robots_skip_gives_its_place_to_a_waiting_page():
     frontier, _ = make_frontier(max_pages=2)
     first, _ = admit(frontier, "http://site.test/1")
     admit(frontier, "http://site.test/2")
-    task, skipped = admit(frontier, "http://site.test/3")
-    assert task is None and skipped["error_type"] == "max_pages" and skipped["status"] == "skipped"
-    frontier.release_page(first)
-    task, _ = admit(frontier, "http://site.test/4")
-    assert task is not None
+    assert admit(frontier, "http://site.test/3") == (None, None)  # waits, unrecorded
+    assert admit(frontier, "http://site.test/4") == (None, None)
+    promoted = frontier.release_page(first)  # /1 was disallowed by robots.txt
+    assert promoted.url == "http://site.test/3"
+    records = frontier.over_limit_records()
+    assert [(r["url"], r["status"], r["error_type"]) for r in records] == [("http://site.test/4", "skipped", "max_pages")]
+    assert frontier.total_tasks == 4 and set(frontier.outstanding) == {"site.test/1", "site.test/2", "site.test/3"}
 
 
 def test_resources_do_not_count_against_max_pages():

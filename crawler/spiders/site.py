@@ -13,8 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest, UsageError
+from scrapy import Request, Spider, signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
 
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
@@ -111,7 +111,19 @@ class SiteSpider(Spider):
             on_late_referrer=spider._late_referrer,
         )
         spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
+        crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         return spider
+
+    def spider_idle(self) -> None:
+        """Nothing left to fetch: record the pages that waited over max_pages, then close."""
+        if self.frontier.waiting:
+            # A data: request costs no network; its callback yields the records as items.
+            self.crawler.engine.crawl(Request("data:,", callback=self._record_over_limit, dont_filter=True,
+                                              meta={"dont_obey_robotstxt": True}))  # fmt: skip
+            raise DontCloseSpider
+
+    def _record_over_limit(self, response: Response) -> Iterator[dict[str, Any]]:
+        yield from self.frontier.over_limit_records()
 
     # --- Start ----------------------------------------------------------------------------------
 
@@ -276,7 +288,9 @@ class SiteSpider(Spider):
         request = failure.request
         task: TaskInfo = request.meta["task"]
         if failure.check(IgnoreRequest):
-            self.frontier.release_page(task)
+            promoted = self.frontier.release_page(task)
+            if promoted is not None:
+                yield self._request(promoted)
             yield self.finish(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
             return
         scheme_index = request.meta.get("scheme_index")
