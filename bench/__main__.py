@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency-sweep", action="store_true", help="also measure every crawl figure at 64")
     parser.add_argument("--scale", action="store_true",
                         help="also crawl 10,000- and 100,000-page sites once with the pipeline on (peak RSS); minutes")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also crawl with the pipeline on in this many processes (CRAWL_PROCESSES; 1 = skip)")
     parser.add_argument("--api-skip", action="store_true", help="skip the API latency part (PostgreSQL)")
     parser.add_argument("--only", choices=("crawl", "api"), help="run only the crawl part or only the API part")
     args = parser.parse_args(argv)

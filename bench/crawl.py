@@ -160,8 +160,9 @@ def check_job(database_url: str, job_id: str) -> dict:
     return result
 
 
-def crawl_pipeline_on(target: Target, concurrency: int, tag: str) -> CrawlResult:
-    """Pipeline on: the crawl as scrapyd runs it, writing to a fresh SQLite database."""
+def crawl_pipeline_on(target: Target, concurrency: int, tag: str, processes: int = 1) -> CrawlResult:
+    """Pipeline on: the crawl as scrapyd runs it, writing to a fresh SQLite database; with
+    processes > 1, one hub and processes-1 workers (CRAWL_PROCESSES, crawler/hub.py)."""
     from db import migrate
 
     database = target.workdir / f"{tag}.db"
@@ -173,7 +174,7 @@ def crawl_pipeline_on(target: Target, concurrency: int, tag: str) -> CrawlResult
     command += [part for key, value in args.items() for part in ("-a", f"{key}={_arg(value)}")]
     command += [part for key, value in settings.items() for part in ("-s", f"{key}={value}")]
     command += ["-s", "LOG_LEVEL=INFO", "-s", "LOGSTATS_INTERVAL=0", "-O", f"{feed}:jsonlines"]
-    run = proc.run(command, crawler_env(DATABASE_URL=database_url), PROJECT_ROOT,
+    run = proc.run(command, crawler_env(DATABASE_URL=database_url, CRAWL_PROCESSES=str(processes)), PROJECT_ROOT,
                    target.workdir / f"{tag}.log", target.timeout)  # fmt: skip
     result = _finish(run, feed, target.pages)
     result.check = check_job(database_url, job_id)

@@ -69,11 +69,18 @@ def run_crawl_suite(args, table: Table, out: Path, findings: Findings) -> None:
 
 def _crawl_phase(args, table: Table, target: crawl.Target, c: int, server_ceiling: Figure, findings: Findings) -> None:
     n = f"{target.pages:,} pages"
-    off, on, base = ([] for _ in range(3))
+    off, on, multi, base = ([] for _ in range(4))
     checks = []
+
+    def pipeline_on_processes(target, c, tag):
+        return crawl.crawl_pipeline_on(target, c, tag, processes=args.processes)
+
+    kinds = [("pipeline off", off, crawl.crawl_ours), ("pipeline on", on, crawl.crawl_pipeline_on)]
+    if args.processes > 1:
+        kinds.append((f"pipeline on {args.processes} processes", multi, pipeline_on_processes))
+    kinds.append(("baseline", base, crawl.crawl_baseline))
     for run in range(1, args.runs + 1):
-        for kind, results, function in (("pipeline off", off, crawl.crawl_ours), ("pipeline on", on, crawl.crawl_pipeline_on),
-                                        ("baseline", base, crawl.crawl_baseline)):  # fmt: skip
+        for kind, results, function in kinds:
             result = function(target, c, f"c{c}-run{run}-{kind.replace(' ', '-')}")
             results.append(result)
             findings.add(kind, result.problems)
@@ -108,6 +115,15 @@ def _crawl_phase(args, table: Table, target: crawl.Target, c: int, server_ceilin
     fig("CPU per 1,000 pages, baseline", "CPU s", base, "cpu_per_1000_pages", "", 2)
     fig("Peak RSS, baseline", "MB", base, "max_rss_mb", "", 0)
     table.add_value(f"Ours (pipeline off) × baseline (c={c})", ratio(fast_off, fast_base), "×", "medians")
+    table.add_value(f"Ours (pipeline on, 1 process) × baseline (c={c})", ratio(fast_on, fast_base), "×", "medians")
+    if multi:
+        fast_multi = fig(f"Crawl phase, pipeline on, {args.processes} processes", "pages/s", multi, "pages_per_second",
+                         how + "; one hub + workers (CRAWL_PROCESSES)", 0)  # fmt: skip
+        fig(f"↳ pages fetched, {args.processes} processes", fetched, multi, "pages", "distinct pages with an HTTP response", 0)
+        fig(f"CPU per 1,000 pages, {args.processes} processes", "CPU s", multi, "cpu_per_1000_pages", "hub + workers", 2)
+        fig(f"Peak RSS, {args.processes} processes", "MB", multi, "max_rss_mb", "largest process", 0)
+        table.add_value(f"Ours (pipeline on, {args.processes} processes) × baseline (c={c})", ratio(fast_multi, fast_base),
+                        "×", "medians")  # fmt: skip
 
 
 def _through_api(args, table: Table, out: Path, workdir: Path, c: int, findings: Findings) -> None:

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from scrapy import signals
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task, threads
 
 from crawler.jobstore import JobStore
@@ -52,7 +52,7 @@ class JobLifecycle:
         status = await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.mark_running))
         if status == JobStatus.CANCELLED.value:
             logger.info("job %s was cancelled before it started", self.store.job_id)
-            self.crawler.engine.close_spider_async(reason="cancelled")
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="cancelled"))
             return
         self.cancel_check.start(self.interval, now=False)
 
@@ -65,7 +65,7 @@ class JobLifecycle:
         if status == JobStatus.CANCELLED.value and self.cancel_check.running:
             logger.info("job %s was cancelled: stopping the crawl", self.store.job_id)
             self.cancel_check.stop()
-            self.crawler.engine.close_spider_async(reason="cancelled")
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="cancelled"))
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.store is None:

@@ -18,10 +18,12 @@ import schemathesis
 from hypothesis import HealthCheck, strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from sqlalchemy.orm import Session
 
@@ -41,11 +43,13 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    unsupported_method,  # a method the path lacks: 405 with an Allow header
+    allow_header_conformance,
 ]
 FUZZ_SETTINGS = hypothesis.settings(
-    max_examples=int(os.environ.get("FUZZ_MAX_EXAMPLES", "30")),  # raise it for a longer hunt
+    max_examples=int(os.environ.get("FUZZ_MAX_EXAMPLES", "30")),
     deadline=None,
-    database=None,  # no .hypothesis/ folder in the checkout
+    database=None,  # no example database: every run draws afresh (FUZZ_MAX_EXAMPLES for a long hunt)
     suppress_health_check=list(HealthCheck),
     print_blob=True,
 )

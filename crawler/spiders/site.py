@@ -24,6 +24,7 @@ from crawler.records import (
     TaskInfo, classify_failure, content_type_of, new_record, skipped_record,
 )  # fmt: skip
 from crawler.frontier import UNKNOWN, Frontier
+from crawler.hub import Hub, HubClient
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
 from control_api.domains import InvalidDomain, parse_domain
@@ -71,6 +72,8 @@ class SiteSpider(Spider):
         slow_page_threshold_ms: str = "3000",
         check_resources: str = "false",
         start_path: str = "/",
+        role: str = "crawl",
+        hub: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -84,8 +87,14 @@ class SiteSpider(Spider):
             raise UsageError(f"-a scheme={scheme!r}: expected http or https")
         if not start_path.startswith("/"):
             raise UsageError(f"-a start_path={start_path!r}: must start with /")
+        if role not in ("crawl", "worker") or (role == "worker" and not hub):
+            raise UsageError("-a role=worker needs -a hub=SOCKET (workers are started by the hub)")
         self.start_path = start_path
-        self.job_id: str | None = kwargs.get("_job")
+        self.role = role
+        self.hub_path = hub
+        self.hub = None  # the Hub, when this spider leads several processes
+        self.hub_client = None  # the HubClient, when this spider is a worker
+        self.job_id: str | None = kwargs.get("_job") if role == "crawl" else None
         self.netloc = target.name
         self.schemes = [scheme or target.scheme] if (scheme or target.scheme) else ["https", "http"]
         self.scope = SiteScope(target.host, target.port, _flag(allow_cross_subdomain_links, "allow_cross_subdomain_links"))
@@ -112,10 +121,35 @@ class SiteSpider(Spider):
         )
         spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
+        processes = settings.getint("CRAWL_PROCESSES")
+        if spider.role == "crawl" and processes > 1:
+            spider.hub = Hub(spider, processes - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"), spider._worker_args())
+        elif spider.role == "worker":
+            spider.hub_client = HubClient(spider, spider.hub_path)
+            spider.use_sitemap = False  # the hub reads sitemaps
         return spider
 
+    def _worker_args(self) -> list[str]:
+        settings = self.crawler.settings
+        args = ["-a", f"domain={self.netloc}", "-a", f"check_resources={self.check_resources}",
+                "-a", f"find_links={self.find_links}", "-a", f"slow_page_threshold_ms={round(self.slow_threshold * 1000)}",
+                "-a", f"allow_cross_subdomain_links={self.scope.allow_subdomains}"]  # fmt: skip
+        args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
+        for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
+                     "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES"):  # fmt: skip
+            args += ["-s", f"{name}={settings.get(name)}"]
+        if settings.get("LOG_FILE"):
+            args += ["-s", f"LOG_FILE={settings.get('LOG_FILE')}.workers"]
+        return args
+
     def spider_idle(self) -> None:
-        """Nothing left to fetch: record the pages that waited over max_pages, then close."""
+        """Nothing left to fetch here: wait for the workers (or, in a worker, for the hub), then
+        record the pages that waited over max_pages, then close."""
+        if self.hub_client is not None and not self.hub_client.stopped:
+            raise DontCloseSpider
+        if self.hub is not None and self.hub.busy:
+            raise DontCloseSpider
         if self.frontier.waiting:
             # A data: request costs no network; its callback yields the records as items.
             self.crawler.engine.crawl(Request("data:,", callback=self._record_over_limit, dont_filter=True,
@@ -125,9 +159,53 @@ class SiteSpider(Spider):
     def _record_over_limit(self, response: Response) -> Iterator[dict[str, Any]]:
         yield from self.frontier.over_limit_records()
 
+    async def spider_closed(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
+
+    # --- Several processes (crawler/hub.py) -------------------------------------------------------
+
+    def schedule_hub_drain(self) -> None:
+        self.crawler.engine.crawl(Request("data:,", callback=self._drain_hub, dont_filter=True,
+                                          meta={"dont_obey_robotstxt": True}, priority=100))  # fmt: skip
+
+    def _drain_hub(self, response: Response) -> Iterator[Any]:
+        """Hub side: what the workers sent, through the frontier like our own pages' output."""
+        for message in self.hub.drain():
+            kind = message[0]
+            if kind == "L":
+                _, canonical, key, found_via, referrer, depth, task_kind = message
+                if canonical is None:
+                    self.frontier.note_referrer(key, referrer, found_via)
+                else:
+                    yield from self._admit(canonical, key, found_via, referrer, depth, task_kind)
+            elif kind == "R":
+                task = self.frontier.outstanding.get(message[1])
+                if task is not None:
+                    yield self.frontier.close(task, message[2])
+            elif kind == "X":
+                task = self.frontier.outstanding.get(message[1])
+                promoted = self.frontier.release_page(task) if task is not None else None
+                if promoted is not None:
+                    yield from self._dispatch(promoted)
+            elif kind == "Z":  # a worker died: fetch its unfinished URLs here
+                for key in message[1]:
+                    task = self.frontier.outstanding.get(key)
+                    if task is not None:
+                        yield self._request(task)
+
+    def fetch_for_hub(self, url: str, key: str, kind: str, found_via: str, referrer: str | None, depth: int) -> None:
+        """Worker side: a task from the hub."""
+        self.crawler.engine.crawl(self._request(TaskInfo(url, key, kind, found_via, referrer, depth)))
+
     # --- Start ----------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
+        if self.hub_client is not None:
+            await self.hub_client.connect()
+            return
+        if self.hub is not None:
+            await self.hub.start()
         url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
@@ -147,11 +225,18 @@ class SiteSpider(Spider):
             yield from self._admit(normalised[0], normalised[1], found_via, referrer, depth, kind)
 
     def _admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        if self.hub_client is not None:  # a worker: the hub admits
+            self.hub_client.link(canonical, key, found_via, referrer, depth, kind)
+            return
         task, skipped = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
         if task is not None:
-            yield self._request(task)
+            yield from self._dispatch(task)
         elif skipped is not None:
             yield skipped
+
+    def _dispatch(self, task: TaskInfo) -> Iterator[Request]:
+        if self.hub is None or not self.hub.assign(task):
+            yield self._request(task)
 
     def _late_referrer(self, url: str, referrer: str) -> None:
         self.crawler.signals.send_catch_log(crawl_signals.broken_link_referrer, url=url, referrer=referrer)
@@ -166,7 +251,16 @@ class SiteSpider(Spider):
                 meta["max_retry_times"] = 0
         return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
 
-    def finish(self, task: TaskInfo, record: dict[str, Any]) -> dict[str, Any]:
+    def _finished(self, task: TaskInfo, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The record as an item, here; or, in a worker, sent to the hub."""
+        record = self.finish(task, record)
+        if record is not None:
+            yield record
+
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> dict[str, Any] | None:
+        if self.hub_client is not None:  # a worker: the hub records it
+            self.hub_client.record(task.key, record)
+            return None
         return self.frontier.close(task, record)
 
     # --- Responses ------------------------------------------------------------------------------
@@ -219,7 +313,7 @@ class SiteSpider(Spider):
             )  # fmt: skip
             yield warm
             return
-        yield self.finish(task, record)
+        yield from self._finished(task, record)
 
     def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
         base, links, resources = extract_links(response, want_resources=self.check_resources)
@@ -242,7 +336,11 @@ class SiteSpider(Spider):
             absolute = urljoin(base, href)
         known = self.frontier.known_href(absolute)
         if known is not UNKNOWN:
-            if known is not None:
+            if known is None:
+                return
+            if self.hub_client is not None:
+                self.hub_client.link(None, known, "link", referrer, depth, kind)
+            else:
                 self.frontier.note_referrer(known, referrer, "link")
             return
         normalised = normalise(absolute)
@@ -267,7 +365,7 @@ class SiteSpider(Spider):
             error_type, error = "too_many_redirects", f"More than {self.max_redirects} redirects"
         if error_type:
             chain = [{"url": url, "status": code} for url, code in hops]
-            yield self.finish(task, new_record(
+            yield from self._finished(task, new_record(
                 task, FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
                 redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
                 bytes=len(response.body), content_type=content_type_of(response), error=error, error_type=error_type,
@@ -279,19 +377,20 @@ class SiteSpider(Spider):
         record = response.meta["record"]
         record["warm_response_time_ms"] = round(response.meta.get("download_time", 0.0) * 1000)
         record["warm_cache_status"] = normalise_cache_status(response.headers)
-        yield self.finish(response.meta["task"], record)
+        yield from self._finished(response.meta["task"], record)
 
     def on_warm_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
-        yield self.finish(failure.request.meta["task"], failure.request.meta["record"])
+        yield from self._finished(failure.request.meta["task"], failure.request.meta["record"])
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         task: TaskInfo = request.meta["task"]
         if failure.check(IgnoreRequest):
-            promoted = self.frontier.release_page(task)
-            if promoted is not None:
-                yield self._request(promoted)
-            yield self.finish(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
+            if self.hub_client is not None:
+                self.hub_client.released(task.key)
+            elif (promoted := self.frontier.release_page(task)) is not None:
+                yield from self._dispatch(promoted)
+            yield from self._finished(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
             return
         scheme_index = request.meta.get("scheme_index")
         if scheme_index is not None and scheme_index + 1 < len(self.schemes):
@@ -304,7 +403,7 @@ class SiteSpider(Spider):
         elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
         if task.found_via == "start" and not request.meta.get("hops"):
             self.start_error = f"The site could not be reached at {request.url}: {error}"
-        yield self.finish(task, new_record(
+        yield from self._finished(task, new_record(
             task, FAILED, error=error, error_type=error_type,
             response_time_ms=round(elapsed * 1000) if elapsed else None,
         ))  # fmt: skip

@@ -95,7 +95,10 @@ def protected_node(tmp_path_factory, scrapyd_env):
     process = start_node(workdir, port, env=env, username=USERNAME, password=PASSWORD)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(url, process, auth=(USERNAME, PASSWORD))
+        try:
+            wait_until_ready(url, process, auth=(USERNAME, PASSWORD))
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; scrapyd.log:\n{(workdir / 'scrapyd.log').read_text()[-3000:]}") from None
         yield url
     finally:
         stop_process(process)

@@ -1,0 +1,193 @@
+"""Several processes for one crawl (CRAWL_PROCESSES > 1): one hub, N-1 workers.
+
+One Python process tops out at one core. With CRAWL_PROCESSES=N the job's spider becomes the
+*hub*: it keeps the frontier (admission, max_pages, referrers), the database pipeline, sitemaps and
+a share of the fetching, and starts N-1 *worker* spiders as child processes. A URL is fetched by
+the process its key hashes to; workers fetch, parse, normalise links and send back link batches
+and finished records over a Unix socket (length-prefixed pickle frames, between our own processes
+only, in a private temporary directory). Every record still passes through the hub's frontier and
+its item pipeline, so counters, referrers and feeds are exactly as with one process.
+
+A worker that dies hands its unfinished URLs back to the hub; a hub that dies closes the socket
+and its workers stop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from scrapy.utils.defer import deferred_from_coro
+
+from db.engine import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+FRAME = struct.Struct("!I")
+
+
+async def read_frames(reader: asyncio.StreamReader):
+    while True:
+        try:
+            header = await reader.readexactly(FRAME.size)
+            yield pickle.loads(await reader.readexactly(FRAME.unpack(header)[0]))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+
+
+class Outbox:
+    """Messages to one peer, sent as one frame per event-loop turn."""
+
+    def __init__(self, writer: asyncio.StreamWriter):
+        self.writer = writer
+        self.messages: list[tuple] = []
+
+    def put(self, message: tuple) -> None:
+        if not self.messages:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.messages.append(message)
+
+    def flush(self) -> None:
+        if self.messages and not self.writer.is_closing():
+            frame = pickle.dumps(self.messages, protocol=pickle.HIGHEST_PROTOCOL)
+            self.writer.write(FRAME.pack(len(frame)) + frame)
+        self.messages = []
+
+
+class Hub:
+    """The hub side: a Unix socket server, the worker processes, and which URL went where."""
+
+    def __init__(self, spider, workers: int, local_percent: int, worker_args: list[str]):
+        self.spider = spider
+        self.workers = workers
+        self.local_percent = local_percent
+        self.worker_args = worker_args
+        self.directory = Path(tempfile.mkdtemp(prefix="crawl-hub-"))
+        self.path = str(self.directory / "hub.sock")
+        self.outboxes: list[Outbox] = []
+        self.assigned: dict[str, int] = {}  # key -> index of the worker fetching it
+        self.inbox: list[tuple] = []
+        self.draining = False
+        self.processes: list[subprocess.Popen] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_unix_server(self._connected, path=self.path)
+        os.chmod(self.path, 0o600)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+        for index in range(self.workers):
+            command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", "role=worker",
+                       "-a", f"hub={self.path}", "-a", f"worker_index={index}", *self.worker_args]  # fmt: skip
+            self.processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL))
+        # Wait for the workers (a second or two of Python start-up): URLs admitted before a worker
+        # is connected are fetched here, and the first seconds of a crawl admit most of them.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while len(self.outboxes) < self.workers and loop.time() < deadline:
+            if any(process.poll() is not None for process in self.processes):
+                break
+            await asyncio.sleep(0.05)
+        logger.info("hub at %s: %d of %d workers connected", self.path, len(self.outboxes), self.workers)
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = len(self.outboxes)
+        self.outboxes.append(Outbox(writer))
+        async for messages in read_frames(reader):
+            self.receive(messages)
+        logger.info("worker %d disconnected", index)
+        self.outboxes[index] = None
+        orphans = [key for key, owner in self.assigned.items() if owner == index]
+        for key in orphans:
+            del self.assigned[key]
+        if orphans:
+            self.receive([("Z", orphans)])
+
+    def assign(self, task) -> bool:
+        """Send a task to the worker its key hashes to; False means: fetch it here."""
+        slot = zlib.crc32(task.key.encode()) % 100
+        if slot < self.local_percent:
+            return False
+        outboxes = [(i, o) for i, o in enumerate(self.outboxes) if o is not None]
+        if not outboxes:
+            return False
+        index, outbox = outboxes[slot % len(outboxes)]
+        self.assigned[task.key] = index
+        outbox.put(("T", task.url, task.key, task.kind, task.found_via, task.referrer, task.depth))
+        return True
+
+    def receive(self, messages: list[tuple]) -> None:
+        self.inbox.extend(messages)
+        if not self.draining:
+            self.draining = True
+            self.spider.schedule_hub_drain()
+
+    def drain(self) -> list[tuple]:
+        messages, self.inbox, self.draining = self.inbox, [], False
+        for message in messages:
+            if message[0] == "R":
+                self.assigned.pop(message[1], None)
+        return messages
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.assigned or self.inbox or self.draining)
+
+    async def stop(self) -> None:
+        for outbox in self.outboxes:
+            if outbox is not None:
+                outbox.put(("S",))
+                outbox.flush()
+        loop = asyncio.get_running_loop()
+        for process in self.processes:
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, process.wait), timeout=30)
+            except asyncio.TimeoutError:
+                process.kill()
+        self.server.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class HubClient:
+    """The worker side: tasks in, link batches and records out."""
+
+    def __init__(self, spider, path: str):
+        self.spider = spider
+        self.path = path
+        self.outbox: Outbox | None = None
+        self.stopped = False
+
+    async def connect(self) -> None:
+        reader, writer = await asyncio.open_unix_connection(self.path)
+        self.outbox = Outbox(writer)
+        asyncio.get_running_loop().create_task(self._listen(reader))
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        async for messages in read_frames(reader):
+            for message in messages:
+                if message[0] == "T":
+                    self.spider.fetch_for_hub(*message[1:])
+                elif message[0] == "S":
+                    self.stop()
+        self.stop()  # the hub is gone
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            deferred_from_coro(self.spider.crawler.engine.close_spider_async(reason="finished"))
+
+    def link(self, canonical: str | None, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> None:
+        self.outbox.put(("L", canonical, key, found_via, referrer, depth, kind))
+
+    def record(self, key: str, record: dict[str, Any]) -> None:
+        self.outbox.put(("R", key, record))
+
+    def released(self, key: str) -> None:
+        self.outbox.put(("X", key))
