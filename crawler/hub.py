@@ -66,11 +66,14 @@ class Outbox:
 class Hub:
     """The hub side: a Unix socket server, the worker processes, and which URL went where."""
 
-    def __init__(self, spider, workers: int, local_percent: int, worker_args: list[str]):
+    def __init__(self, spider, workers: int, local_percent: int, worker_args: list[str], quiet: bool = False):
         self.spider = spider
         self.workers = workers
         self.local_percent = local_percent
         self.worker_args = worker_args
+        # Under scrapyd the workers log to their own file and must not hold scrapyd's pipes to the
+        # hub open: scrapyd sees a crawl end only when every holder of its pipes has exited.
+        self.quiet = quiet
         self.directory = Path(tempfile.mkdtemp(prefix="crawl-hub-"))
         self.path = str(self.directory / "hub.sock")
         self.outboxes: list[Outbox] = []
@@ -86,7 +89,9 @@ class Hub:
         for index in range(self.workers):
             command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", "role=worker",
                        "-a", f"hub={self.path}", "-a", f"worker_index={index}", *self.worker_args]  # fmt: skip
-            self.processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL))
+            output = subprocess.DEVNULL if self.quiet else None
+            self.processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                                   stdout=output, stderr=output, start_new_session=self.quiet))  # fmt: skip
         # Wait for the workers (a second or two of Python start-up): URLs admitted before a worker
         # is connected are fetched here, and the first seconds of a crawl admit most of them.
         loop = asyncio.get_running_loop()
@@ -102,6 +107,7 @@ class Hub:
         self.outboxes.append(Outbox(writer))
         async for messages in read_frames(reader):
             self.receive(messages)
+        writer.close()
         logger.info("worker %d disconnected", index)
         self.outboxes[index] = None
         orphans = [key for key, owner in self.assigned.items() if owner == index]
@@ -151,7 +157,12 @@ class Hub:
                 await asyncio.wait_for(loop.run_in_executor(None, process.wait), timeout=30)
             except asyncio.TimeoutError:
                 process.kill()
+        for outbox in self.outboxes:
+            if outbox is not None:
+                outbox.writer.close()
         self.server.close()
+        await self.server.wait_closed()
+        await asyncio.sleep(0)  # let the connection handlers see the end of their streams
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -162,12 +173,13 @@ class HubClient:
         self.spider = spider
         self.path = path
         self.outbox: Outbox | None = None
+        self.listener: asyncio.Task | None = None
         self.stopped = False
 
     async def connect(self) -> None:
         reader, writer = await asyncio.open_unix_connection(self.path)
         self.outbox = Outbox(writer)
-        asyncio.get_running_loop().create_task(self._listen(reader))
+        self.listener = asyncio.get_running_loop().create_task(self._listen(reader))
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         async for messages in read_frames(reader):
@@ -182,6 +194,14 @@ class HubClient:
         if not self.stopped:
             self.stopped = True
             deferred_from_coro(self.spider.crawler.engine.close_spider_async(reason="finished"))
+
+    def close(self) -> None:
+        """At the worker's spider_closed: send what is left, then hang up."""
+        if self.outbox is not None:
+            self.outbox.flush()
+            self.outbox.writer.close()
+        if self.listener is not None and not self.listener.done():
+            self.listener.cancel()
 
     def link(self, canonical: str | None, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> None:
         self.outbox.put(("L", canonical, key, found_via, referrer, depth, kind))

@@ -107,6 +107,7 @@ class PolitenessMiddleware:
         return response
 
     def _apply_crawl_delay(self, key: str, slot, response: Response) -> None:
+        logger.debug("robots.txt of %s: %d bytes, %r", key, len(response.body), response.body[:120])
         try:
             robots = Protego.parse(response.body.decode("utf-8", "replace"))
             delay = robots.crawl_delay(self.user_agent)

@@ -33,7 +33,10 @@ CRAWL_HOST_MAP = os.environ.get("CRAWL_HOST_MAP", "")
 CRAWL_MAX_DEPTH = 50
 CRAWL_MAX_QUERY_VARIANTS = 50  # distinct query strings per path before the rest count as a trap
 CRAWL_MAX_REDIRECTS = 10
-CRAWL_PROCESSES = int(os.environ.get("CRAWL_PROCESSES", "1"))  # processes per crawl (crawler/hub.py)
+# Processes per crawl (crawler/hub.py): a hub and CRAWL_PROCESSES-1 workers. One Python process
+# saturates one core at ~1,000 pages/s; two reach ~1,550 on a 2-core machine (docs/performance.md).
+# Experimental, so off by default: see the robots.txt note in docs/performance.md.
+CRAWL_PROCESSES = int(os.environ.get("CRAWL_PROCESSES") or 1)
 CRAWL_HUB_LOCAL_PERCENT = 34  # with several processes, the share of URLs the hub fetches itself
 CRAWL_MAX_URL_LENGTH = 2048
 CRAWL_WARM_PAUSE_SECONDS = 0.5  # pause before re-fetching a MISS to warm the CDN cache

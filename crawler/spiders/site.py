@@ -124,7 +124,8 @@ class SiteSpider(Spider):
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         processes = settings.getint("CRAWL_PROCESSES")
         if spider.role == "crawl" and processes > 1:
-            spider.hub = Hub(spider, processes - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"), spider._worker_args())
+            spider.hub = Hub(spider, processes - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"), spider._worker_args(),
+                             quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
         elif spider.role == "worker":
             spider.hub_client = HubClient(spider, spider.hub_path)
             spider.use_sitemap = False  # the hub reads sitemaps
@@ -137,7 +138,7 @@ class SiteSpider(Spider):
                 "-a", f"allow_cross_subdomain_links={self.scope.allow_subdomains}"]  # fmt: skip
         args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
         for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
-                     "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES"):  # fmt: skip
+                     "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT"):  # fmt: skip
             args += ["-s", f"{name}={settings.get(name)}"]
         if settings.get("LOG_FILE"):
             args += ["-s", f"LOG_FILE={settings.get('LOG_FILE')}.workers"]
@@ -162,6 +163,8 @@ class SiteSpider(Spider):
     async def spider_closed(self) -> None:
         if self.hub is not None:
             await self.hub.stop()
+        if self.hub_client is not None:
+            self.hub_client.close()
 
     # --- Several processes (crawler/hub.py) -------------------------------------------------------
 

@@ -109,9 +109,10 @@ def adhoc_crawl(site, tmp_path, *args: str, env: dict | None = None, domain: str
            **(env or {})}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={domain or site.url('site.test')}", "-O", str(output),
-         "-s", "LOG_LEVEL=WARNING", *args],
+         "-s", "LOG_LEVEL=INFO", "-s", "LOG_FORMAT=%(process)d %(asctime)s [%(name)s] %(message)s", *args],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+    (tmp_path / "crawl.log").write_text(result.stderr)  # kept for post-mortems
     assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads(line) for line in output.read_text().splitlines()]
 
@@ -153,3 +154,70 @@ def test_adhoc_run_yields_the_same_records_as_a_job(live_client, make_org, site,
     assert split(from_feed) == split(from_job)
     assert set(records[0]) >= {"url", "found_via", "referrer", "depth", "status", "response_time_ms", "ttfb_ms",
                                "cache_status", "warm_cache_status", "redirect_chain", "bytes", "content_type"}  # fmt: skip
+
+
+def test_several_processes_record_exactly_what_one_process_records(site, tmp_path):
+    """CRAWL_PROCESSES=3: a hub and two workers. Same URLs, statuses and issues. (A feed record
+    carries the referrers known when its URL failed; later ones go to the database only, so
+    that list depends on timing and is not compared here.)"""
+    site.reset()  # every cache sequence starts with a MISS again
+    single = adhoc_crawl(site, tmp_path, "-s", "CRAWL_MAX_QUERY_VARIANTS=5")
+    (tmp_path / "multi").mkdir()
+    site.reset()
+    multi = adhoc_crawl(site, tmp_path / "multi", "-s", "CRAWL_MAX_QUERY_VARIANTS=5", env={"CRAWL_PROCESSES": "3"})
+
+    # /about is also the end of /redirect-1's chain: which of the two asks first (and gets the
+    # MISS) depends on timing, in one process as in three.
+    order_dependent = {site.url("site.test", "/about"), site.url("site.test", "/redirect-1")}
+
+    # The robots.txt row is the separate, xfail test below.
+    robots_row = site.url("site.test", "/private/secret")
+
+    def summary(records):
+        calendar = Counter(r["status"] for r in records if "/calendar?" in r["url"])
+        rows = {(r["url"], r["status"], r["http_status"], r["error_type"], r["is_broken"], r["is_slow"],
+                 None if r["url"] in order_dependent else (r["cache_status"], r["warm_cache_status"]),
+                 r["redirect_hops"], bool(r["referrers"]))
+                for r in records if "/calendar?" not in r["url"] and r["url"] != robots_row}  # fmt: skip
+        return rows, calendar
+
+    assert len(multi) == len(single)
+    assert summary(multi) == summary(single)
+
+
+def test_a_job_crawled_by_several_processes_is_complete_in_the_database(live_client, make_org, make_job, site, engine,
+                                                                         database_url, tmp_path):  # fmt: skip
+    org = make_org()
+    job_id = make_job(org, domain=f"site.test:{site.port}")
+    site.reset()
+    env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": database_url,
+           "CRAWL_PROCESSES": "2"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"_job={job_id}", "-a", f"domain={site.url('site.test')}",
+         "-a", "slow_page_threshold_ms=1000", "-s", "LOG_LEVEL=WARNING"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    tasks = tasks_of(engine, job_id)
+    assert job["status"] == "completed" and len(tasks) == job["progress"]["total_tasks"] == 78
+    counts = Counter(t.status for t in tasks.values())
+    assert (job["progress"]["completed_tasks"], job["progress"]["failed_tasks"], job["progress"]["skipped_tasks"]) == (
+        counts["completed"], counts["failed"], counts["skipped"])
+    issues = live_client.get(f"/v1/jobs/{job_id}/issues", headers=org.headers).get_json()
+    broken = {item["url"]: set(item["referrers"]) for item in issues["broken_links"]}
+    assert broken[site.url("site.test", "/missing")] == {
+        site.url("site.test", "/"), site.url("site.test", "/about"), site.url("site.test", "/products/3"),
+        site.url("www.site.test", "/about"),
+    }  # fmt: skip
+    assert [item["url"] for item in issues["slow_pages"]] == [site.url("site.test", "/slow")]
+
+
+@pytest.mark.xfail(strict=False, reason="KNOWN BUG, under investigation: in 3 of ~45 multi-process crawls a "
+                   "worker fetched a URL its own robots.txt parser disallows (docs/performance.md)")
+def test_several_processes_obey_robots_txt_every_time(site, tmp_path):
+    for attempt in range(5):
+        (tmp_path / str(attempt)).mkdir()
+        records = adhoc_crawl(site, tmp_path / str(attempt), "-a", "use_sitemap=false", env={"CRAWL_PROCESSES": "2"})
+        secret = next(r for r in records if r["url"] == site.url("site.test", "/private/secret"))
+        assert (secret["status"], secret["error_type"]) == ("skipped", "robots"), f"attempt {attempt}"
