@@ -81,8 +81,17 @@ class Hub:
         self.inbox: list[tuple] = []
         self.draining = False
         self.processes: list[subprocess.Popen] = []
+        self.started = False
+        self.server = None
 
-    async def start(self) -> None:
+    def start_soon(self) -> None:
+        """Start the workers in the background; URLs are fetched here until they connect."""
+        self.started = True
+        asyncio.get_running_loop().create_task(self.start())
+
+    async def start(self, wait: bool = False) -> None:
+        """Listen and start the workers; with `wait`, until they are connected (tests, benchmarks)."""
+        self.started = True
         self.server = await asyncio.start_unix_server(self._connected, path=self.path)
         os.chmod(self.path, 0o600)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -92,19 +101,18 @@ class Hub:
             output = subprocess.DEVNULL if self.quiet else None
             self.processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                                    stdout=output, stderr=output, start_new_session=self.quiet))  # fmt: skip
-        # Wait for the workers (a second or two of Python start-up): URLs admitted before a worker
-        # is connected are fetched here, and the first seconds of a crawl admit most of them.
+        logger.info("hub at %s: started %d workers", self.path, self.workers)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        while len(self.outboxes) < self.workers and loop.time() < deadline:
+        while wait and len(self.outboxes) < self.workers and loop.time() < deadline:
             if any(process.poll() is not None for process in self.processes):
                 break
             await asyncio.sleep(0.05)
-        logger.info("hub at %s: %d of %d workers connected", self.path, len(self.outboxes), self.workers)
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = len(self.outboxes)
         self.outboxes.append(Outbox(writer))
+        logger.info("worker %d connected", index)
         async for messages in read_frames(reader):
             self.receive(messages)
         writer.close()
@@ -147,6 +155,8 @@ class Hub:
         return bool(self.assigned or self.inbox or self.draining)
 
     async def stop(self) -> None:
+        if self.server is None:
+            return
         for outbox in self.outboxes:
             if outbox is not None:
                 outbox.put(("S",))

@@ -37,6 +37,7 @@ CRAWL_MAX_REDIRECTS = 10
 # saturates one core at ~1,000 pages/s; two reach ~1,550 on a 2-core machine (docs/performance.md).
 # Experimental, so off by default: see the robots.txt note in docs/performance.md.
 CRAWL_PROCESSES = int(os.environ.get("CRAWL_PROCESSES") or 1)
+CRAWL_HUB_START_THRESHOLD = 500  # URLs in hand before a multi-process crawl starts its workers (0: at once)
 CRAWL_HUB_LOCAL_PERCENT = 34  # with several processes, the share of URLs the hub fetches itself
 CRAWL_MAX_URL_LENGTH = 2048
 CRAWL_WARM_PAUSE_SECONDS = 0.5  # pause before re-fetching a MISS to warm the CDN cache

@@ -124,6 +124,7 @@ class SiteSpider(Spider):
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         processes = settings.getint("CRAWL_PROCESSES")
         if spider.role == "crawl" and processes > 1:
+            spider.hub_threshold = settings.getint("CRAWL_HUB_START_THRESHOLD")
             spider.hub = Hub(spider, processes - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"), spider._worker_args(),
                              quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
         elif spider.role == "worker":
@@ -207,8 +208,8 @@ class SiteSpider(Spider):
         if self.hub_client is not None:
             await self.hub_client.connect()
             return
-        if self.hub is not None:
-            await self.hub.start()
+        if self.hub is not None and self.hub_threshold == 0:
+            await self.hub.start(wait=True)
         url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
@@ -238,6 +239,9 @@ class SiteSpider(Spider):
             yield skipped
 
     def _dispatch(self, task: TaskInfo) -> Iterator[Request]:
+        if self.hub is not None and not self.hub.started and len(self.frontier.outstanding) >= self.hub_threshold:
+            # Worth the workers' start-up only once the crawl has this many URLs in hand.
+            self.hub.start_soon()
         if self.hub is None or not self.hub.assign(task):
             yield self._request(task)
 

@@ -164,7 +164,8 @@ def test_several_processes_record_exactly_what_one_process_records(site, tmp_pat
     single = adhoc_crawl(site, tmp_path, "-s", "CRAWL_MAX_QUERY_VARIANTS=5")
     (tmp_path / "multi").mkdir()
     site.reset()
-    multi = adhoc_crawl(site, tmp_path / "multi", "-s", "CRAWL_MAX_QUERY_VARIANTS=5", env={"CRAWL_PROCESSES": "3"})
+    multi = adhoc_crawl(site, tmp_path / "multi", "-s", "CRAWL_MAX_QUERY_VARIANTS=5", "-s", "CRAWL_HUB_START_THRESHOLD=0",
+                        env={"CRAWL_PROCESSES": "3"})
 
     # /about is also the end of /redirect-1's chain: which of the two asks first (and gets the
     # MISS) depends on timing, in one process as in three.
@@ -194,7 +195,7 @@ def test_a_job_crawled_by_several_processes_is_complete_in_the_database(live_cli
            "CRAWL_PROCESSES": "2"}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"_job={job_id}", "-a", f"domain={site.url('site.test')}",
-         "-a", "slow_page_threshold_ms=1000", "-s", "LOG_LEVEL=WARNING"],
+         "-a", "slow_page_threshold_ms=1000", "-s", "LOG_LEVEL=WARNING", "-s", "CRAWL_HUB_START_THRESHOLD=0"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -218,6 +219,7 @@ def test_a_job_crawled_by_several_processes_is_complete_in_the_database(live_cli
 def test_several_processes_obey_robots_txt_every_time(site, tmp_path):
     for attempt in range(5):
         (tmp_path / str(attempt)).mkdir()
-        records = adhoc_crawl(site, tmp_path / str(attempt), "-a", "use_sitemap=false", env={"CRAWL_PROCESSES": "2"})
+        records = adhoc_crawl(site, tmp_path / str(attempt), "-a", "use_sitemap=false", "-s", "CRAWL_HUB_START_THRESHOLD=0",
+                              env={"CRAWL_PROCESSES": "2"})
         secret = next(r for r in records if r["url"] == site.url("site.test", "/private/secret"))
         assert (secret["status"], secret["error_type"]) == ("skipped", "robots"), f"attempt {attempt}"
