@@ -14,8 +14,8 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
-from sqlalchemy.exc import SQLAlchemyError
 from scrapy.utils.defer import maybe_deferred_to_future
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import reactor, task, threads
 
 from crawler import signals as crawl_signals

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from control_api import create_app
-from control_api.scheduler import SchedulerUnavailable
 from control_api.jobs_service import get_or_create_domain
+from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import JobOptions
 from control_api.tokens import create_organisation
 from db import migrate

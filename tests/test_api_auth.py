@@ -3,14 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
+from tests.helpers import assert_error
 
 
 def bearer(token):

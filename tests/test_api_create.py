@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.helpers import assert_error
+
 SPEC_OPTION_DEFAULTS = {
     "use_sitemap": True,
     "find_links": True,
@@ -24,19 +26,6 @@ ISO_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 def create(client, org, body):
     return client.post("/v1/jobs", json=body, headers=org.headers)
-
-
-def assert_error(response, status, code, field=None):
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    if code is not None:
-        assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if field is not None:
-        assert field in body["error"]["message"]
-    return body["error"]
 
 
 # --- the 201 response ---------------------------------------------------------------------------

@@ -7,22 +7,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.helpers import assert_error
+
 ISO_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 NODE = "http://scrapyd.invalid"
 DETAIL_FIELDS = {
     "id", "domain", "domain_id", "status", "organisation_id", "created_at", "options", "source_type", "source_detail",
     "started_at", "completed_at", "cancelled_at", "error", "progress", "stats",
 }  # fmt: skip
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
 
 
 def get_job(client, org, job_id):

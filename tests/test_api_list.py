@@ -5,15 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-
-def assert_error(response, status, code, field=None):
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    if field is not None:
-        assert field in body["error"]["message"]
+from tests.helpers import assert_error
 
 
 def list_jobs(client, org, query=""):

@@ -20,20 +20,13 @@ from sqlalchemy.orm import Session
 
 from control_api import auth, create_app, tokens
 from db.models import ApiToken, Organisation
+from tests.helpers import assert_error
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 # --- stored hashed ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from control_api import create_app
 from db.models import Job, Task
+from tests.helpers import assert_error
 
 TABLES = {"organisations", "api_tokens", "domains", "jobs", "tasks", "broken_link_referrers"}
 INJECTION_STRINGS = [
@@ -47,19 +48,6 @@ QUERY_INJECTIONS = [
 
 def create(client, org, body):
     return client.post("/v1/jobs", json=body, headers=org.headers)
-
-
-def assert_error(response, status, code, field=None):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"  # never an HTML page that could reflect the input
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
-    if code is not None:
-        assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if field is not None:
-        assert field in body["error"]["message"]
-    return body["error"]
 
 
 def job_total(client, org) -> int:

@@ -16,18 +16,26 @@ from urllib.parse import urljoin, urlsplit
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
 
+from control_api.domains import InvalidDomain, parse_domain
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
-from crawler.links import extract_links
-from crawler.records import (
-    COMPLETED, FAILED, KIND_PAGE, KIND_RESOURCE, KIND_SITEMAP, WARM_STATUSES,
-    TaskInfo, classify_failure, content_type_of, new_record, skipped_record,
-)  # fmt: skip
 from crawler.frontier import UNKNOWN, Frontier
 from crawler.hub import Hub, HubClient
+from crawler.links import extract_links
+from crawler.records import (
+    COMPLETED,
+    FAILED,
+    KIND_PAGE,
+    KIND_RESOURCE,
+    WARM_STATUSES,
+    TaskInfo,
+    classify_failure,
+    content_type_of,
+    new_record,
+    skipped_record,
+)  # fmt: skip
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
-from control_api.domains import InvalidDomain, parse_domain
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -9,9 +9,12 @@ from pathlib import Path
 from subprocess import Popen, TimeoutExpired
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from control_api import create_app
 from control_api.scrapyd_node import start_node, wait_until_ready
+from db.models import Task
 from tests.sites.server import SiteServer
 
 # The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
@@ -104,13 +107,8 @@ def wait_for_job(client, headers: dict, job_id: str, timeout: float = 90.0, unti
         time.sleep(0.2)
 
 
-def tasks_of(engine, job_id: str) -> dict[str, "Task"]:
+def tasks_of(engine, job_id: str) -> dict[str, Task]:
     """The job's task rows by URL (URLs are unique within a job)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from db.models import Task
-
     with Session(engine) as session:
         rows = session.scalars(select(Task).where(Task.job_id == job_id)).all()
     by_url = {row.url: row for row in rows}
