@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING
 from protego import Protego
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 from scrapy.exceptions import StopDownload
 from scrapy.utils.response import response_status_message
 
@@ -37,6 +41,30 @@ def parse_retry_after(value: bytes | None) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class SafeRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, fixed for requests that wait for the same robots.txt.
+
+    Scrapy 2.19 lets every request to a host wait on one shared Deferred while its robots.txt
+    downloads, and awaits it through asyncio, which *consumes* the Deferred's result: the first
+    waiter gets the parser, every later one gets None, which means "allow everything". A crawl
+    that sends several requests to a new host at once would fetch disallowed URLs. Here each
+    waiter gets a Deferred of its own, fed from the shared one, which keeps its result.
+    """
+
+    async def robot_parser(self, request: Request):
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if isinstance(pending, Deferred):
+            mine: Deferred = Deferred()
+
+            def relay(result):
+                mine.callback(result)
+                return result
+
+            pending.addBoth(relay)
+            return await maybe_deferred_to_future(mine)
+        return await super().robot_parser(request)
 
 
 class DelayMiddleware:
