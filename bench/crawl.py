@@ -90,7 +90,7 @@ def crawl_ours(target: Target, concurrency: int, tag: str) -> CrawlResult:
     feed = target.workdir / f"{tag}.jsonl"
     command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={target.origin}",
                *_common_settings(concurrency), "-O", f"{feed}:jsonlines"]  # fmt: skip
-    run = proc.run(command, crawler_env(DATABASE_URL=f"sqlite:///{target.workdir / 'unused.db'}"),
+    run = proc.run(command, crawler_env(DATABASE_URL=f"sqlite:///{target.workdir / 'unused.db'}", CRAWL_PROCESSES="1"),
                    PROJECT_ROOT, target.workdir / f"{tag}.log", target.timeout)  # fmt: skip
     return _finish(run, feed, target.pages)
 
