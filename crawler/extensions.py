@@ -72,7 +72,9 @@ class JobLifecycle:
             return
         if self.cancel_check.running:
             self.cancel_check.stop()
-        status, error = self.final_status(spider, reason)
+        # Read off the reactor: a database that is restarting must not freeze the crawl's shutdown.
+        recorded = await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.status))
+        status, error = self.final_status(spider, reason, recorded)
         unfinished = spider.unfinished_records(
             "cancelled" if status == JobStatus.CANCELLED.value else "interrupted",
             "Not fetched: the job was cancelled" if status == JobStatus.CANCELLED.value else f"Not fetched: {error}",
@@ -88,8 +90,10 @@ class JobLifecycle:
         logger.info("job %s ended %s (close reason %r)", store.job_id, final, reason)
         store.close()
 
-    def final_status(self, spider: Spider, reason: str) -> tuple[str, str | None]:
-        if reason == "cancelled" or self.store.retrying(self.store.status) == JobStatus.CANCELLED.value:
+    @staticmethod
+    def final_status(spider: Spider, reason: str, recorded: str | None) -> tuple[str, str | None]:
+        """The job's terminal state from the close reason and the status the database holds."""
+        if reason == "cancelled" or recorded == JobStatus.CANCELLED.value:
             return JobStatus.CANCELLED.value, None
         if spider.start_error:
             return JobStatus.FAILED.value, spider.start_error

@@ -14,7 +14,6 @@ from datetime import datetime
 import pytest
 from sqlalchemy.orm import Session
 
-from control_api import create_app
 from control_api.jobs_service import get_or_create_domain
 from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import JobOptions
@@ -22,6 +21,7 @@ from control_api.tokens import create_organisation
 from db import migrate
 from db.engine import make_engine
 from db.models import Job, utcnow
+from tests.helpers import make_test_app
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +72,7 @@ def scheduler() -> FakeScheduler:
 
 @pytest.fixture
 def app(database_url, scheduler):
-    app = create_app(
-        {"TESTING": True, "DATABASE_URL": database_url, "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0}
-    )
-    app.extensions["scheduler"] = scheduler
+    app = make_test_app(database_url, scheduler)
     yield app
     app.extensions["db_engine"].dispose()
 

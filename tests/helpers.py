@@ -15,3 +15,16 @@ def assert_error(response, status: int, code: str | None, field: str | None = No
     if field is not None:
         assert field in body["error"]["message"]
     return body["error"]
+
+
+def make_test_app(database_url: str, scheduler=None, **config):
+    """The API as the tests run it: loopback targets allowed, no rate limit, unless `config` says
+    otherwise; `scheduler` replaces the scrapyd client built from SCRAPYD_URLS. The caller disposes
+    of `app.extensions["db_engine"]`."""
+    from control_api import create_app
+
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "ALLOW_PRIVATE_TARGETS": True,
+                      "RATE_LIMIT_PER_MINUTE": 0, **config})  # fmt: skip
+    if scheduler is not None:
+        app.extensions["scheduler"] = scheduler
+    return app

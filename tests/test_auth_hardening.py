@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from control_api import auth, create_app, tokens
+from control_api import auth, tokens
 from db.models import ApiToken, Organisation
-from tests.helpers import assert_error
+from tests.helpers import assert_error, make_test_app
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -189,10 +189,7 @@ def test_revoking_twice_keeps_the_first_revocation_time(engine, org):
 
 @pytest.fixture
 def limited_app(database_url, scheduler):
-    app = create_app(
-        {"TESTING": True, "DATABASE_URL": database_url, "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 3}
-    )
-    app.extensions["scheduler"] = scheduler
+    app = make_test_app(database_url, scheduler, RATE_LIMIT_PER_MINUTE=3)
     yield app
     app.extensions["db_engine"].dispose()
 

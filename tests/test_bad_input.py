@@ -21,9 +21,8 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from control_api import create_app
 from db.models import Job, Task
-from tests.helpers import assert_error
+from tests.helpers import assert_error, make_test_app
 
 TABLES = {"organisations", "api_tokens", "domains", "jobs", "tasks", "broken_link_referrers"}
 INJECTION_STRINGS = [
@@ -57,11 +56,7 @@ def job_total(client, org) -> int:
 @pytest.fixture
 def small_app(database_url, scheduler):
     """The API with a 1 KiB body limit (API_MAX_BODY_BYTES)."""
-    app = create_app({
-        "TESTING": True, "DATABASE_URL": database_url, "ALLOW_PRIVATE_TARGETS": True,
-        "RATE_LIMIT_PER_MINUTE": 0, "MAX_CONTENT_LENGTH": 1024,
-    })  # fmt: skip
-    app.extensions["scheduler"] = scheduler
+    app = make_test_app(database_url, scheduler, MAX_CONTENT_LENGTH=1024)
     yield app
     app.extensions["db_engine"].dispose()
 

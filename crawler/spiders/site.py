@@ -369,7 +369,7 @@ class SiteSpider(Spider):
         location = response.headers[b"Location"].decode("latin-1").strip()
         target = urljoin(response.url, location)
         hops = [*hops, (response.url, response.status)]
-        visited = {normalise(url)[1] for url, _ in hops if normalise(url)}
+        visited = {parts[1] for parts in map(normalise, (url for url, _ in hops)) if parts}
         target_key = (normalise(target) or (None, None))[1]
         error_type = None
         if target_key is None:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api import create_app
 from control_api.scrapyd_node import start_node, wait_until_ready
 from db.models import Task
+from tests.helpers import make_test_app
 from tests.sites.server import SiteServer
 
 # The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
@@ -80,13 +80,7 @@ def scrapyd(tmp_path_factory, scrapyd_env):
 
 @pytest.fixture(scope="session")
 def live_app(database_url, scrapyd):
-    app = create_app({
-        "TESTING": True, "DATABASE_URL": database_url, "SCRAPYD_URLS": [scrapyd.url],
-        "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0,
-    })  # fmt: skip
-    from control_api.scheduler import ScrapydClient
-
-    app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
+    app = make_test_app(database_url, SCRAPYD_URLS=[scrapyd.url])  # a real ScrapydClient
     yield app
     app.extensions["db_engine"].dispose()
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from control_api import create_app
 from control_api.reconciler import Reconciler
-from control_api.scheduler import ScrapydClient
 from control_api.scrapyd_node import start_node, wait_until_ready
+from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
 from tests.integration.test_crawl_options import adhoc_crawl
 
@@ -110,8 +109,7 @@ def test_killed_crawler_fails_its_job_keeps_its_pages_and_counters(live_app, liv
 
 
 def test_create_with_scrapyd_down_is_503_and_the_job_failed(database_url, make_org):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SCRAPYD_URLS": [f"http://127.0.0.1:{free_port()}"],
-                      "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0})  # fmt: skip
+    app = make_test_app(database_url, SCRAPYD_URLS=[f"http://127.0.0.1:{free_port()}"])
     client, org = app.test_client(), make_org()
     response = client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers)
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "scheduler_unavailable"
@@ -161,9 +159,7 @@ def test_scrapyd_restart_runs_queued_jobs_and_the_reconciler_settles_the_rest(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     node = start_node(tmp_path, port, env=scrapyd_env, max_proc=1)
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SCRAPYD_URLS": [url],
-                      "ALLOW_PRIVATE_TARGETS": True, "RATE_LIMIT_PER_MINUTE": 0})  # fmt: skip
-    app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
+    app = make_test_app(database_url, SCRAPYD_URLS=[url])
     client, org = app.test_client(), make_org()
     try:
         wait_until_ready(url, node)
