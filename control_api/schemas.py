@@ -156,14 +156,25 @@ def _comma_list(value: str | None, allowed: tuple[str, ...], name: str) -> tuple
     return items
 
 
-class ListJobsQuery(BaseModel):
-    """Query string of GET /v1/jobs (strings are coerced: this is a query string, not JSON)."""
+class PageQuery(BaseModel):
+    """Pagination shared by the list endpoints (each declares its own `limit`); query strings are
+    coerced, not strict: this is a query string, not JSON."""
 
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(10, ge=1, le=100)
+    limit: int
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
     page: int | None = Field(None, ge=1, le=MAX_PAGE, description="1-based page; offset = (page-1)*limit.")
+
+    @property
+    def effective_offset(self) -> int:
+        return (self.page - 1) * self.limit if self.page is not None else self.offset
+
+
+class ListJobsQuery(PageQuery):
+    """Query string of GET /v1/jobs."""
+
+    limit: int = Field(10, ge=1, le=100)
     status: str | None = Field(None, description="One status or a comma-separated list.")
     range: Literal[RANGES] = "all"  # type: ignore[valid-type]
     tzOffset: int = Field(0, ge=-840, le=840, description="JavaScript Date.getTimezoneOffset() in minutes.")
@@ -188,10 +199,6 @@ class ListJobsQuery(BaseModel):
     @property
     def includes(self) -> tuple[str, ...]:
         return _comma_list(self.include, INCLUDES, "include")
-
-    @property
-    def effective_offset(self) -> int:
-        return (self.page - 1) * self.limit if self.page is not None else self.offset
 
 
 # --- Crawl results: tasks, issues, export -------------------------------------------------------
@@ -239,12 +246,10 @@ class TaskList(BaseModel):
     pagination: Pagination
 
 
-class ListTasksQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ListTasksQuery(PageQuery):
+    """Query string of GET /v1/jobs/{id}/tasks."""
 
     limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
-    page: int | None = Field(None, ge=1, le=MAX_PAGE)
     status: str | None = Field(None, description="completed, failed, skipped; comma-separated.")
     cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
     issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
@@ -280,10 +285,6 @@ class ListTasksQuery(BaseModel):
     @property
     def cache_statuses(self) -> tuple[str, ...]:
         return _comma_list(self.cache_status, CACHE_STATUSES, "cache_status")
-
-    @property
-    def effective_offset(self) -> int:
-        return (self.page - 1) * self.limit if self.page is not None else self.offset
 
 
 class BrokenLink(BaseModel):
