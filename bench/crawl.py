@@ -127,7 +127,7 @@ def make_job(database_url: str, origin: str, concurrency: int) -> tuple[str, dic
         organisation, _ = create_organisation(session, "bench")
         domain = get_or_create_domain(session, target.name)
         job = Job(id=str(uuid.uuid4()), organisation_id=organisation.id, domain_id=domain.id, domain=domain,
-                  status="created", start_scheme=target.scheme, options=JobOptions(concurrency=concurrency).model_dump(),
+                  status="created", start_scheme=target.scheme, claim=uuid.uuid4().hex, options=JobOptions(concurrency=concurrency).model_dump(),
                   created_at=utcnow())  # fmt: skip
         session.add(job)
         session.flush()

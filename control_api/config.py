@@ -30,5 +30,5 @@ class Config:
         self.MAX_CONTENT_LENGTH = int(os.environ.get("API_MAX_BODY_BYTES", 64 * 1024))
         self.RATE_LIMIT_PER_MINUTE = int(os.environ.get("RATE_LIMIT_PER_MINUTE", "600"))
         self.RECONCILE_SECONDS = float(os.environ.get("RECONCILE_SECONDS", "10"))
-        self.RECONCILE_GRACE_SECONDS = float(os.environ.get("RECONCILE_GRACE_SECONDS", "60"))
+        self.RECONCILE_GRACE_SECONDS = float(os.environ.get("RECONCILE_GRACE_SECONDS", "30"))
         self.JSON_SORT_KEYS = False

@@ -71,6 +71,8 @@ def spider_arguments(job: Job) -> tuple[dict, dict]:
     }
     if job.start_scheme:
         args["scheme"] = job.start_scheme
+    if job.claim:
+        args["claim"] = job.claim
     settings = {
         "CONCURRENT_REQUESTS": options["concurrency"],
         "CONCURRENT_REQUESTS_PER_DOMAIN": options["concurrency"],
@@ -79,19 +81,35 @@ def spider_arguments(job: Job) -> tuple[dict, dict]:
 
 
 def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
-    """Hand a stored job to scrapyd; on failure the job is `failed` with the reason, and we re-raise."""
+    """Hand a stored job to scrapyd under a fresh dispatch claim.
+
+    The claim is committed before scrapyd is called, so the crawler it starts can claim the job;
+    on failure the job is `failed` with the reason, and we re-raise. A crawl that scrapyd starts
+    anyway later (it was frozen, not dead) then finds a failed job and exits writing nothing.
+    """
+    claim, now = uuid.uuid4().hex, utcnow()
+    with session_factory() as session:
+        session.execute(
+            update(Job).where(Job.id == job.id, Job.status == JobStatus.CREATED.value).values(claim=claim, dispatched_at=now)
+        )
+    job.claim, job.dispatched_at = claim, now
     args, settings = spider_arguments(job)
     try:
         node = client.schedule(job.id, args, settings)
     except SchedulerUnavailable as exc:
+        error = f"Could not schedule the crawl: {exc}"
         with session_factory() as session:
             now = utcnow()
-            session.execute(
+            failed = session.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.status == JobStatus.CREATED.value)
-                .values(status=JobStatus.FAILED.value, error=f"Could not schedule the crawl: {exc}", completed_at=now)
-            )
-        job.status, job.error, job.completed_at = JobStatus.FAILED.value, f"Could not schedule the crawl: {exc}", now
+                .values(status=JobStatus.FAILED.value, error=error, completed_at=now)
+            ).rowcount
+            if not failed:  # scrapyd did take it, and its crawler already claimed the job: it runs
+                logger.warning("scrapyd answered badly (%s) but job %s started anyway", exc, job.id)
+                job.status = session.scalar(select(Job.status).where(Job.id == job.id))
+                return job
+        job.status, job.error, job.completed_at = JobStatus.FAILED.value, error, now
         raise
     with session_factory() as session:
         session.execute(update(Job).where(Job.id == job.id).values(scrapyd_node=node))

@@ -3,8 +3,11 @@
 A job `created` or `running` in the database must be pending or running on its scrapyd node. If
 the node lists it as finished while the database still says active, the process ended without
 closing the job (SIGKILL, out of memory, a crash): the job becomes `failed` with that reason, and
-its total is set to the task rows written, so counters match rows. A job the node does not know at
-all (scrapyd lost its memory, or scheduling never completed) fails after a grace period. A node
+its total is set to the task rows written, so counters match rows. A job the node does not list
+(scrapyd was restarted and forgot it, or scheduling never completed) fails once the grace period
+has passed since its last sign of life: its dispatch, or the crawler's latest heartbeat. A crawler
+orphaned by a dead scrapyd keeps its heartbeat and so its job; once the job is failed here, its
+next heartbeat or write is refused and it stops (the dispatch claim, crawler/jobstore.py). A node
 that does not answer is left alone: nothing can be concluded from silence.
 
 Runs every RECONCILE_SECONDS inside `make run`, or once with `flask --app control_api reconcile`.
@@ -32,30 +35,35 @@ ACTIVE = (JobStatus.CREATED.value, JobStatus.RUNNING.value)
 class Reconciler:
     client: ScrapydClient
     interval: float = 10.0
-    grace: timedelta = timedelta(seconds=60)
+    grace: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_app(cls, app: Flask) -> Reconciler:
         return cls(
             client=app.extensions["scheduler"],
             interval=float(app.config.get("RECONCILE_SECONDS", 10)),
-            grace=timedelta(seconds=float(app.config.get("RECONCILE_GRACE_SECONDS", 60))),
+            grace=timedelta(seconds=float(app.config.get("RECONCILE_GRACE_SECONDS", 30))),
         )
 
     def run_once(self) -> list[tuple[str, str]]:
         """Fail the jobs whose crawl is gone; returns [(job id, reason)]."""
         with session_scope() as session:
             active = session.execute(
-                select(Job.id, Job.scrapyd_node, Job.created_at).where(Job.status.in_(ACTIVE))
+                select(Job.id, Job.scrapyd_node, Job.created_at, Job.dispatched_at, Job.heartbeat_at)
+                .where(Job.status.in_(ACTIVE))
             ).all()
         by_node: dict[str | None, list] = defaultdict(list)
         for job in active:
             by_node[job.scrapyd_node].append(job)
         settled = []
         now = utcnow()
+        def silent(job) -> bool:
+            last_sign = max(filter(None, (job.created_at, job.dispatched_at, job.heartbeat_at)))
+            return now - last_sign > self.grace
+
         for node, jobs in by_node.items():
             if node is None:
-                settled += [(job.id, "The crawl was never handed to scrapyd") for job in jobs if now - job.created_at > self.grace]
+                settled += [(job.id, "The crawl was never handed to scrapyd") for job in jobs if silent(job)]
                 continue
             try:
                 listing = self.client.list_jobs(node)
@@ -69,8 +77,8 @@ class Reconciler:
                     continue
                 if job.id in finished:
                     settled.append((job.id, "The crawler process ended without finishing the job (killed or crashed)"))
-                elif now - job.created_at > self.grace:
-                    settled.append((job.id, f"scrapyd at {node} has no record of this crawl"))
+                elif silent(job):
+                    settled.append((job.id, f"scrapyd at {node} has no record of this crawl and its crawler stopped reporting"))
         for job_id, reason in settled:
             self.fail(job_id, reason)
         return settled

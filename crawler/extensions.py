@@ -1,9 +1,12 @@
 """JobLifecycle: a job's status transitions, driven by the spider's signals.
 
-spider_opened: `created` -> `running` with started_at (a job already cancelled closes at once).
-While running: look for a cancel in the database every CRAWL_CANCEL_CHECK_SECONDS, so a cancel
-that never reached scrapyd still stops the crawl. spider_closed: URLs accepted but never fetched
-are recorded as skipped, then the job ends `completed`, `failed` (with the reason) or `cancelled`.
+spider_opened: the crawler claims its job, `created` -> `running`, presenting the dispatch claim
+the API wrote; a job that is not waiting for this claim (it failed to schedule, was cancelled,
+finished, or was never dispatched by the API) closes the spider at once and nothing is written.
+While running: every CRAWL_HEARTBEAT_SECONDS the crawler renews its claim; when the job is no
+longer its own (cancelled, failed by the reconciler) the crawl stops within that period.
+spider_closed: URLs accepted but never fetched are recorded as skipped, then the job ends
+`completed` or `failed` (with the reason), both only while the job is still this crawler's.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task, threads
 
-from crawler.jobstore import JobStore
+from crawler.jobstore import ClaimLost, JobStore
 from db.models import JobStatus
 
 if TYPE_CHECKING:
@@ -23,9 +26,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CLAIM_LOST = "claim_lost"  # close reason: the job stopped being this crawler's
 CLOSE_REASONS = {
     "finished": None,
-    "cancelled": "cancelled",
     "shutdown": "The crawler process was stopped before the crawl finished",
     "memusage_exceeded": "The crawl used more memory than allowed",
 }
@@ -34,9 +37,10 @@ CLOSE_REASONS = {
 class JobLifecycle:
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.interval = crawler.settings.getfloat("CRAWL_CANCEL_CHECK_SECONDS")
+        self.interval = crawler.settings.getfloat("CRAWL_HEARTBEAT_SECONDS")
         self.store: JobStore | None = None
-        self.cancel_check = task.LoopingCall(self.check_cancelled)
+        self.claimed = False  # the job became ours at spider_opened (store.lost says if it still is)
+        self.heartbeat = task.LoopingCall(self.renew_claim)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> JobLifecycle:
@@ -49,52 +53,64 @@ class JobLifecycle:
         self.store = JobStore.for_crawler(self.crawler)
         if self.store is None:
             return
-        status = await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.mark_running))
-        if status == JobStatus.CANCELLED.value:
-            logger.info("job %s was cancelled before it started", self.store.job_id)
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason="cancelled"))
+        try:
+            await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.claim_job))
+        except ClaimLost as exc:
+            logger.error("not crawling: %s", exc)
+            self.stop(CLAIM_LOST)
             return
-        self.cancel_check.start(self.interval, now=False)
+        self.claimed = True
+        self.heartbeat.start(self.interval, now=False)
 
-    def check_cancelled(self):
-        d = threads.deferToThread(self.store.status)
-        d.addCallbacks(self._cancel_if_needed, lambda failure: logger.warning("status check failed: %s", failure.value))
+    def renew_claim(self):
+        d = threads.deferToThread(self.store.heartbeat)
+        d.addCallbacks(self._check_owner, lambda failure: logger.warning("heartbeat failed: %s", failure.value))
         return d
 
-    def _cancel_if_needed(self, status: str | None) -> None:
-        if status == JobStatus.CANCELLED.value and self.cancel_check.running:
+    def _check_owner(self, lost_status: str | None) -> None:
+        if lost_status is None or not self.heartbeat.running:
+            return
+        if lost_status == JobStatus.CANCELLED.value:
             logger.info("job %s was cancelled: stopping the crawl", self.store.job_id)
-            self.cancel_check.stop()
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason="cancelled"))
+        else:
+            logger.warning("job %s is no longer this crawler's (%s): stopping the crawl", self.store.job_id, lost_status)
+        self.stop(lost_status if lost_status == JobStatus.CANCELLED.value else CLAIM_LOST)
+
+    def stop(self, reason: str) -> None:
+        if self.heartbeat.running:
+            self.heartbeat.stop()
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.store is None:
             return
-        if self.cancel_check.running:
-            self.cancel_check.stop()
-        # Read off the reactor: a database that is restarting must not freeze the crawl's shutdown.
-        recorded = await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.status))
-        status, error = self.final_status(spider, reason, recorded)
-        unfinished = spider.unfinished_records(
-            "cancelled" if status == JobStatus.CANCELLED.value else "interrupted",
-            "Not fetched: the job was cancelled" if status == JobStatus.CANCELLED.value else f"Not fetched: {error}",
-        )
+        if self.heartbeat.running:
+            self.heartbeat.stop()
         store = self.store
+        if not self.claimed or store.lost:  # never ours, or cancelled / failed elsewhere: not ours to touch
+            logger.info("job %s: crawl closed (%s); the job was not this crawler's to finish", store.job_id, reason)
+            store.close()
+            return
+        status, error = self.final_status(spider, reason)
+        unfinished = spider.unfinished_records("interrupted", f"Not fetched: {error}")
 
         def finish() -> str:
-            if unfinished:
-                store.retrying(store.write_batch, unfinished, [], spider.total_tasks)
-            return store.retrying(store.finish, status, error)
+            try:
+                if unfinished:
+                    store.retrying(store.write_batch, unfinished, [], spider.total_tasks)
+                store.retrying(store.finish, status, error)
+            except ClaimLost as exc:
+                logger.warning("job %s not finished by this crawler: %s", store.job_id, exc)
+                return "no longer ours"
+            return status
 
         final = await maybe_deferred_to_future(threads.deferToThread(finish))
         logger.info("job %s ended %s (close reason %r)", store.job_id, final, reason)
         store.close()
 
     @staticmethod
-    def final_status(spider: Spider, reason: str, recorded: str | None) -> tuple[str, str | None]:
-        """The job's terminal state from the close reason and the status the database holds."""
-        if reason == "cancelled" or recorded == JobStatus.CANCELLED.value:
-            return JobStatus.CANCELLED.value, None
+    def final_status(spider: Spider, reason: str) -> tuple[str, str | None]:
+        """The job's terminal state from the close reason."""
         if spider.start_error:
             return JobStatus.FAILED.value, spider.start_error
         if reason == "finished":

@@ -22,7 +22,6 @@ from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = (JobStatus.CREATED.value, JobStatus.RUNNING.value)
 _stores: WeakKeyDictionary = WeakKeyDictionary()
 
 
@@ -79,37 +78,79 @@ def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+class ClaimLost(Exception):
+    """The job is no longer this crawler's to write: not `running`, or dispatched to another claim."""
+
+
 class JobStore:
-    def __init__(self, database_url: str | None, job_id: str):
+    """One crawl's writes to its job, each checked against the dispatch claim in its own transaction.
+
+    A job is written only while it is `running` and its `claim` is the one this crawler was started
+    with. The job row is updated first in every transaction, so on PostgreSQL the row lock orders
+    us against a concurrent cancel or reconciler, and a batch whose claim check fails is rolled
+    back whole: a job in a terminal state never gains a row or a count.
+    """
+
+    def __init__(self, database_url: str | None, job_id: str, claim: str | None):
         self.engine = make_engine(database_url)
         self.job_id = job_id
+        self.claim = claim
+        self.lost: str | None = None  # why the job stopped being ours; then nothing more is written
+
+    def _lose(self, reason: str) -> ClaimLost:
+        self.lost = self.lost or reason
+        return ClaimLost(reason)
 
     @classmethod
     def for_crawler(cls, crawler) -> JobStore | None:
         """The crawler's store, shared by the pipeline and the extension; None for ad-hoc runs."""
         if crawler in _stores:
             return _stores[crawler]
-        job_id = getattr(crawler.spider, "job_id", None)
-        store = cls(crawler.settings.get("DATABASE_URL"), job_id) if job_id else None
+        spider = crawler.spider
+        job_id = getattr(spider, "job_id", None)
+        store = cls(crawler.settings.get("DATABASE_URL"), job_id, getattr(spider, "claim", None)) if job_id else None
         _stores[crawler] = store
         return store
 
-    def mark_running(self) -> str:
-        """created -> running (with started_at); returns the job's status afterwards."""
-        with Session(self.engine) as session, session.begin():
-            session.execute(
-                update(Job)
-                .where(Job.id == self.job_id, Job.status == JobStatus.CREATED.value)
-                .values(status=JobStatus.RUNNING.value, started_at=utcnow())
-            )
-            status = session.scalar(select(Job.status).where(Job.id == self.job_id))
-        if status is None:
-            raise LookupError(f"job {self.job_id} is not in the database")
-        return status
+    def _owned(self, *extra):
+        return (Job.id == self.job_id, Job.claim == self.claim, Job.status == JobStatus.RUNNING.value, *extra)
 
-    def status(self) -> str | None:
-        with Session(self.engine) as session:
-            return session.scalar(select(Job.status).where(Job.id == self.job_id))
+    def claim_job(self) -> None:
+        """created -> running (with started_at and a first heartbeat), only for the dispatched claim.
+
+        Raises ClaimLost, with the reason, when the job is missing, was started already, is
+        terminal (it failed to schedule, it was cancelled) or was dispatched under another claim.
+        """
+        if not self.claim:
+            raise self._lose("the crawl has no dispatch claim (it was not scheduled by the API)")
+        now = utcnow()
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.claim == self.claim, Job.status == JobStatus.CREATED.value)
+                .values(status=JobStatus.RUNNING.value, started_at=now, heartbeat_at=now)
+            )
+            if result.rowcount == 1:
+                return
+            job = session.execute(select(Job.status, Job.claim).where(Job.id == self.job_id)).one_or_none()
+        if job is None:
+            raise self._lose(f"job {self.job_id} is not in the database")
+        if job.claim != self.claim:
+            raise self._lose(f"job {self.job_id} was dispatched under another claim")
+        raise self._lose(f"job {self.job_id} is {job.status}, not waiting to start")
+
+    def heartbeat(self) -> str | None:
+        """Prove this crawler alive. Returns None while the job is ours; else the job's status
+        (`cancelled`, `failed`, ...) or `lost` when it was dispatched anew, and the claim is lost."""
+        if self.lost:
+            return "lost"
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(update(Job).where(*self._owned()).values(heartbeat_at=utcnow()))
+            if result.rowcount == 1:
+                return None
+            status = session.scalar(select(Job.status).where(Job.id == self.job_id, Job.claim == self.claim)) or "lost"
+        self._lose(f"job {self.job_id} is {status}")
+        return status
 
     def write_batch(self, records: list[dict[str, Any]], referrers: list[tuple[str, str]], total_tasks: int) -> None:
         counts = counter_increments(records)
@@ -122,7 +163,11 @@ class JobStore:
         referrer_rows += [{"job_id": self.job_id, "target_url_hash": url_hash(url), "referrer": ref} for url, ref in referrers]
         values = {name: getattr(Job, name) + amount for name, amount in counts.items() if amount}
         values["total_tasks"] = func.max(Job.total_tasks, total_tasks) if self.engine.dialect.name == "sqlite" else func.greatest(Job.total_tasks, total_tasks)
+        values["heartbeat_at"] = utcnow()
         with Session(self.engine) as session, session.begin():
+            # The claim check first: it locks the job row, and a refused batch writes nothing.
+            if session.execute(update(Job).where(*self._owned()).values(**values)).rowcount != 1:
+                raise self._lose(f"job {self.job_id} is no longer this crawler's to write")
             if rows:
                 session.execute(insert(Task), rows)
             if referrer_rows:
@@ -134,10 +179,9 @@ class JobStore:
                     .where(Task.job_id == self.job_id, Task.url_hash.in_(late_targets), Task.kind != "sitemap")
                     .values(is_broken=True)
                 )
-            session.execute(update(Job).where(Job.id == self.job_id).values(**values))
 
-    def finish(self, status: str, error: str | None = None) -> str:
-        """Move an active job to a terminal state; a job already terminal keeps its state."""
+    def finish(self, status: str, error: str | None = None) -> None:
+        """running -> a terminal state, only while the job is still ours; raises ClaimLost otherwise."""
         now = utcnow()
         values: dict[str, Any] = {"status": status, "error": error}
         if status == JobStatus.CANCELLED.value:
@@ -145,7 +189,11 @@ class JobStore:
         else:
             values["completed_at"] = now
         with Session(self.engine) as session, session.begin():
-            session.execute(update(Job).where(Job.id == self.job_id, Job.status.in_(ACTIVE)).values(**values))
+            if session.execute(update(Job).where(*self._owned()).values(**values)).rowcount != 1:
+                raise self._lose(f"job {self.job_id} is no longer this crawler's to finish")
+
+    def status(self) -> str | None:
+        with Session(self.engine) as session:
             return session.scalar(select(Job.status).where(Job.id == self.job_id))
 
     def retrying(self, method, *args, timeout: float = 300.0):

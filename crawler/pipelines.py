@@ -3,7 +3,9 @@
 A batch is written when it reaches DATABASE_BATCH_SIZE records or every DATABASE_BATCH_SECONDS.
 One write is in flight at a time. When the database is unavailable the batch goes back to the
 front of the buffer and is retried with backoff, so a database restart loses nothing; closing the
-spider waits until every record is written. Ad-hoc runs (no job id) have no database: the
+spider waits until every record is written. A batch refused because the job is no longer this
+crawler's (cancelled, failed by the reconciler) is not retried: the job must not change, so the
+buffer is dropped and the spider closes. Ad-hoc runs (no job id) have no database: the
 pipeline is then switched off with NotConfigured and records only go to feeds.
 """
 from __future__ import annotations
@@ -14,12 +16,13 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import reactor, task, threads
 
 from crawler import signals as crawl_signals
-from crawler.jobstore import JobStore
+from crawler.extensions import CLAIM_LOST
+from crawler.jobstore import ClaimLost, JobStore
 from db.engine import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -57,15 +60,21 @@ class DatabasePipeline:
         self.timer.start(self.interval, now=False)
 
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        if self.store.lost:
+            return item  # the job is not ours any more: it must not change
         self.records.append(item)
         if len(self.records) >= self.batch_size and self.writing is None and not self.failures:
             self.flush()
         return item
 
     def broken_link_referrer(self, url: str, referrer: str) -> None:
-        self.referrers.append((url, referrer))
+        if not self.store.lost:
+            self.referrers.append((url, referrer))
 
     def flush(self):
+        if self.store.lost:
+            self.records, self.referrers = [], []
+            return self.writing
         if self.writing is not None or not (self.records or self.referrers) or monotonic() < self.retry_at:
             return self.writing
         records, referrers = self.records, self.referrers
@@ -81,6 +90,13 @@ class DatabasePipeline:
 
     def _failed(self, failure, records, referrers) -> None:
         self.writing = None
+        if failure.check(ClaimLost):
+            dropped = len(records) + len(self.records)
+            self.records, self.referrers = [], []
+            logger.warning("%s: %d records not written; stopping the crawl", failure.value, dropped)
+            if self.crawler.engine.spider is not None and self.crawler.engine.running:
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason=CLAIM_LOST))
+            return
         self.failures += 1
         # Put the batch back in front so nothing is lost and order is kept.
         self.records[:0] = records

@@ -27,7 +27,7 @@ USER_AGENT = f"Mozilla/5.0 (compatible; SiteCrawlBot/1.0; +{CRAWLER_CONTACT_URL}
 # --- Our own components --------------------------------------------------------------------------
 CRAWL_ALLOW_PRIVATE_TARGETS = os.environ.get("ALLOW_PRIVATE_TARGETS", "").lower() in {"1", "true", "yes", "on"}
 CRAWL_BODY_MAX_BYTES = 2 * 1024 * 1024  # bodies past this are cut and recorded as truncated
-CRAWL_CANCEL_CHECK_SECONDS = 2.0  # how often a running spider looks for a cancel in the database
+CRAWL_HEARTBEAT_SECONDS = 2.0  # how often a running crawler renews its claim on the job (and so sees a cancel)
 # Pin host names to addresses, like curl --resolve: "site.test=127.0.0.1,blog.site.test=127.0.0.1".
 CRAWL_HOST_MAP = os.environ.get("CRAWL_HOST_MAP", "")
 CRAWL_MAX_DEPTH = 50

@@ -136,12 +136,20 @@ class Job(Base):
     source_type: Mapped[str] = mapped_column(String(32), default="api")
     source_detail: Mapped[str | None] = mapped_column(String(255))
     scrapyd_node: Mapped[str | None] = mapped_column(String(255))
+    # The dispatch claim: a random id written when the API hands the job to scrapyd and presented
+    # by the crawler on every write. Only the crawler holding it may move the job or add rows, and
+    # only while the job is `running`; a crawler started any other way writes nothing.
+    claim: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
     started_at: Mapped[OptionalTimestamp]
     completed_at: Mapped[OptionalTimestamp]
     cancelled_at: Mapped[OptionalTimestamp]
+    # When the job was handed to scrapyd, and when its crawler last proved it was alive: the
+    # reconciler's grace period for a crawl its node does not list counts from the later of the two.
+    dispatched_at: Mapped[OptionalTimestamp]
+    heartbeat_at: Mapped[OptionalTimestamp]
 
     # Progress: maintained by the crawler in the same transaction as the task rows.
     total_tasks: Mapped[Counter]

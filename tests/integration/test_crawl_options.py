@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 
 import pytest
+import requests
 
 from db.engine import PROJECT_ROOT
 from tests.integration.conftest import HOST_MAP, free_port, run_crawl, tasks_of, wait_for_job
@@ -72,7 +74,15 @@ def test_unresolvable_start_host_fails_with_a_dns_error(live_client, make_org):
     assert job["status"] == "failed" and "DNS" in job["error"]
 
 
-def test_cancel_mid_crawl_stops_it_and_counts_unfetched_urls_as_skipped(live_client, make_org, site, engine):
+def scrapyd_finished(scrapyd, job_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while job_id not in {entry["id"] for entry in requests.get(f"{scrapyd.url}/listjobs.json", timeout=5).json()["finished"]}:
+        assert time.monotonic() < deadline, f"the crawl of job {job_id} was still alive after {timeout} s"
+        time.sleep(0.2)
+
+
+def test_cancel_mid_crawl_stops_it_and_the_job_never_changes_after(live_client, make_org, site, engine, scrapyd):
+    """Cancelled is final: the rows and counters the cancel answered with are the job's for good."""
     org = make_org()
     site.delay = 0.3
     try:
@@ -83,21 +93,20 @@ def test_cancel_mid_crawl_stops_it_and_counts_unfetched_urls_as_skipped(live_cli
         time.sleep(2)
         cancelled = live_client.post(f"/v1/jobs/{created['id']}/cancel", headers=org.headers)
         assert cancelled.status_code == 200
-        deadline = time.monotonic() + 30
-        while True:  # the spider writes its last records and the skipped ones when it stops
-            job = live_client.get(f"/v1/jobs/{created['id']}", headers=org.headers).get_json()
-            tasks = tasks_of(engine, created["id"])
-            if len(tasks) == job["progress"]["total_tasks"] and any(t.error_type == "cancelled" for t in tasks.values()):
-                break
-            assert time.monotonic() < deadline, job
-            time.sleep(0.3)
+        at_cancel = live_client.get(f"/v1/jobs/{created['id']}", headers=org.headers).get_json()
+        rows_at_cancel = len(tasks_of(engine, created["id"]))
+        scrapyd_finished(scrapyd, created["id"])
     finally:
         site.delay = 0.0
+    job = live_client.get(f"/v1/jobs/{created['id']}", headers=org.headers).get_json()
+    tasks = tasks_of(engine, created["id"])
     assert job["status"] == "cancelled" and job["cancelled_at"]
+    assert job["progress"] == at_cancel["progress"] and job["stats"] == at_cancel["stats"]
+    assert len(tasks) == rows_at_cancel > 0
     assert job["progress"]["percentage"] == 100.0
     counts = Counter(t.status for t in tasks.values())
-    assert job["progress"]["skipped_tasks"] == counts["skipped"] > 0
     assert job["progress"]["completed_tasks"] == counts["completed"]
+    assert job["progress"]["failed_tasks"] + job["progress"]["skipped_tasks"] == counts["failed"] + counts["skipped"]
     requests_then = len(site.requests)
     time.sleep(1.5)
     assert len(site.requests) == requests_then  # nothing fetched after the crawl stopped
@@ -189,12 +198,14 @@ def test_several_processes_record_exactly_what_one_process_records(site, tmp_pat
 def test_a_job_crawled_by_several_processes_is_complete_in_the_database(live_client, make_org, make_job, site, engine,
                                                                          database_url, tmp_path):  # fmt: skip
     org = make_org()
-    job_id = make_job(org, domain=f"site.test:{site.port}")
+    claim = uuid.uuid4().hex
+    job_id = make_job(org, domain=f"site.test:{site.port}", claim=claim)
     site.reset()
     env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": database_url,
            "CRAWL_PROCESSES": "2"}  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"_job={job_id}", "-a", f"domain={site.url('site.test')}",
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"_job={job_id}", "-a", f"claim={claim}",
+         "-a", f"domain={site.url('site.test')}",
          "-a", "slow_page_threshold_ms=1000", "-s", "LOG_LEVEL=WARNING", "-s", "CRAWL_HUB_START_THRESHOLD=0"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

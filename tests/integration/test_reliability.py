@@ -130,7 +130,7 @@ def test_cancel_with_scrapyd_frozen_still_cancels_and_the_spider_stops_itself(
     try:
         response = live_client.post(f"/v1/jobs/{job_id}/cancel", headers=org.headers)
         assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
-        deadline = time.monotonic() + 10  # CRAWL_CANCEL_CHECK_SECONDS is 2
+        deadline = time.monotonic() + 10  # CRAWL_HEARTBEAT_SECONDS is 2
         while _alive(crawler_pid):
             assert time.monotonic() < deadline, "the spider did not notice the cancel in the database"
             time.sleep(0.2)
