@@ -6,7 +6,9 @@ import json
 from typing import Any, TypeVar
 
 from flask import request
+from gunicorn.http.errors import ParseException
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from control_api.errors import ApiError
 from control_api.schemas import OPTION_FIELDS, CreateJobRequest, JobOptions
@@ -17,7 +19,7 @@ M = TypeVar("M", bound=BaseModel)
 def json_body() -> Any:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = _read_body()
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -26,6 +28,21 @@ def json_body() -> Any:
         raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
     except RecursionError:  # e.g. 30,000 nested '[': small enough for the size limit, too deep for the parser
         raise ApiError(400, "invalid_json", "Request body is nested too deeply.") from None
+
+
+def _read_body() -> bytes:
+    limit = request.max_content_length
+    try:
+        raw = request.get_data(cache=True)  # 413 when a Content-Length is over MAX_CONTENT_LENGTH
+        # A chunked body has no Content-Length to refuse up front, and Werkzeug returns it cut at the
+        # limit without a word (a cut body can still be valid JSON). One byte more from the server's
+        # own stream tells a body of exactly the limit from a longer one.
+        if request.content_length is None and limit is not None and len(raw) >= limit:
+            if request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+    except ParseException:  # gunicorn decodes the chunks as we read; a malformed one surfaces here
+        raise ApiError(400, "invalid_body", "Request body is not valid chunked transfer encoding.") from None
+    return raw
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:

@@ -75,18 +75,46 @@ def test_body_over_a_configured_limit_is_413_and_creates_no_job(small_app, org, 
     assert job_total(client, org) == 0
 
 
-def test_streamed_body_without_content_length_over_the_limit_is_413(small_app, org, scheduler):
-    # No Content-Length to refuse up front: the limit must hold while the body is read.
-    client = small_app.test_client()
-    body = json.dumps({"domain": "example.com", "source_detail": "x" * 2000}).encode()
+def padded_to(size: int, tail: bytes = b"") -> bytes:
+    """`{"domain": "example.com"}` padded with JSON whitespace to `size` bytes, then `tail`."""
+    text = json.dumps({"domain": "example.com"}).encode()
+    return text[:-1] + b" " * (size - len(text)) + b"}" + tail
 
-    response = client.post(
+
+def post_chunked(client, org, body: bytes):
+    # As a server hands over a chunked body: no Content-Length, the stream ends where the body does.
+    # (The test client would compute a Content-Length for a plain input_stream.)
+    return client.post(
         "/v1/jobs", input_stream=io.BytesIO(body), content_type="application/json", headers=org.headers,
-        environ_overrides={"wsgi.input_terminated": True},
+        environ_overrides={"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"},
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        padded_to(1024, b', "source_type": "the rest"}'),  # its first 1024 bytes alone are valid JSON
+        padded_to(1025),
+        json.dumps({"domain": "example.com", "source_detail": "x" * 2000}).encode(),
+    ],
+    ids=["valid-json-cut-at-the-limit", "limit-plus-one", "long-field"],
+)
+def test_streamed_body_without_content_length_over_the_limit_is_413(small_app, org, scheduler, body):
+    # No Content-Length to refuse up front: the limit must hold while the body is read, and a body
+    # cut at the limit must never be parsed (see tests/integration/test_gunicorn.py for the real server).
+    client = small_app.test_client()
+
+    response = post_chunked(client, org, body)
 
     assert_error(response, 413, "payload_too_large")
     assert scheduler.scheduled == []
+    assert job_total(client, org) == 0
+
+
+def test_streamed_body_of_exactly_the_limit_is_accepted(small_app, org):
+    response = post_chunked(small_app.test_client(), org, padded_to(1024))
+
+    assert response.status_code == 201, response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
