@@ -11,17 +11,24 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("errors", __name__)
 
-# Codes for the HTTP errors Werkzeug raises on its own (routing, body size, methods).
+# Codes for the HTTP errors Werkzeug raises on its own (routing, body size, methods) and those
+# gunicorn answers before the app sees the request (control_api/gunicorn_worker.py).
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "unprocessable",
     429: "rate_limited",
+    431: "header_fields_too_large",
+    500: "internal_error",
+    501: "not_implemented",
     503: "service_unavailable",
 }
 
