@@ -21,6 +21,7 @@ EXPORT_COLUMNS = (
     "response_time_ms", "ttfb_ms", "content_type", "bytes", "truncated", "cache_status",
     "warm_response_time_ms", "warm_cache_status", "error_type", "error", "is_slow", "is_broken", "is_server_error",
 )  # fmt: skip
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffice or Sheets evaluate a cell
 
 
 def task_issues(task: Task) -> list[str]:
@@ -134,6 +135,15 @@ def _export_row(task: Task) -> dict[str, Any]:
     return {column: getattr(task, column) for column in EXPORT_COLUMNS}
 
 
+def _csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, prefixed with `'` so that it shows as text
+    (OWASP "CSV injection"): crawled sites control URLs, content types and error text. Numbers and
+    booleans are ours and pass as they are; JSON lines are for scripts and stay literal."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def export_lines(session: Session, job_id: str, fmt: str, batch: int = 1000) -> Iterator[str]:
     """Stream rows in batches through a server-side cursor: memory stays flat at any job size."""
     result = session.execute(
@@ -147,7 +157,7 @@ def export_lines(session: Session, job_id: str, fmt: str, batch: int = 1000) -> 
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
     for count, task in enumerate(result, 1):
-        writer.writerow(_export_row(task))
+        writer.writerow({column: _csv_cell(value) for column, value in _export_row(task).items()})
         if count % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
