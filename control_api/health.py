@@ -1,5 +1,9 @@
-"""GET /healthz: is the database reachable, and each scrapyd node."""
+"""GET /healthz: is the database reachable, each scrapyd node, and (under `make run`) each of the
+supervised components. Anything down makes it 503 `degraded`, naming what is down."""
 from __future__ import annotations
+
+import json
+import time
 
 from flask import Blueprint, current_app
 from sqlalchemy import text
@@ -11,6 +15,9 @@ from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import Health
 
 bp = Blueprint("health", __name__)
+
+# The supervisor rewrites its state file every half second; older than this, it is not running.
+SUPERVISOR_STALE_SECONDS = 10.0
 
 
 @bp.get("/healthz")
@@ -29,6 +36,26 @@ def healthz():
             nodes[node] = "ok"
         except SchedulerUnavailable:
             nodes[node] = "unavailable"
-    healthy = database == "ok" and all(state == "ok" for state in nodes.values())
-    body = Health(status="ok" if healthy else "degraded", database=database, scrapyd=nodes)
+    components = supervised_components(current_app.config.get("SUPERVISOR_STATE_FILE"))
+    healthy = (
+        database == "ok"
+        and all(state == "ok" for state in nodes.values())
+        and all(state == "up" for state in (components or {}).values())
+    )
+    body = Health(status="ok" if healthy else "degraded", database=database, scrapyd=nodes, components=components)
     return json_response(body, 200 if healthy else 503)
+
+
+def supervised_components(path: str | None) -> dict[str, str] | None:
+    """{component: "up" | "down" | "starting"} from the supervisor's state file; None when the API
+    runs unsupervised. A missing or stale file means the supervisor itself is down."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            state = json.load(file)
+        if time.time() - float(state["updated_at"]) > SUPERVISOR_STALE_SECONDS:
+            return {"supervisor": "down"}
+        return {"supervisor": "up", **{name: part["state"] for name, part in state["components"].items()}}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"supervisor": "down"}

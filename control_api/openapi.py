@@ -128,6 +128,16 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            "/v1/jobs/{job_id}/log": {
+                "get": {
+                    "summary": "The crawler's log for this job, streamed as text",
+                    "parameters": [job_id],
+                    "responses": {
+                        "200": {"description": "The crawl log", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **{k: v for k, v in _responses("200", None, "401", "404", "429", "503").items() if k != "200"},
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Database and scrapyd reachability",

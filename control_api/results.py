@@ -1,7 +1,8 @@
-"""Crawl results of a job: /v1/jobs/{id}/tasks, /issues and /export (streamed CSV or JSON lines)."""
+"""Crawl results of a job: /v1/jobs/{id}/tasks, /issues, /export (streamed CSV or JSON lines) and
+/log (the crawler's log, read from its scrapyd node for the job's organisation only)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, stream_with_context
+from flask import Blueprint, Response, current_app, g, stream_with_context
 from sqlalchemy.orm import Session
 
 from control_api import jobs_service, results_service
@@ -9,6 +10,7 @@ from control_api.auth import authenticate
 from control_api.database import engine, session_scope
 from control_api.errors import ApiError
 from control_api.presenters import json_response
+from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import ExportQuery, IssuesReport, ListTasksQuery, Pagination, TaskList, TaskOut
 from control_api.validation import parse_query
 
@@ -58,6 +60,24 @@ def export(job_id: str):
         stream_with_context(generate()), mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )  # fmt: skip
+
+
+@bp.get("/log")
+def crawl_log(job_id: str):
+    with session_scope() as session:
+        node = _job(session, job_id).scrapyd_node
+    try:
+        upstream = current_app.extensions["scheduler"].crawl_log(node, job_id) if node else None
+    except SchedulerUnavailable as exc:
+        raise ApiError(503, "scheduler_unavailable", f"The crawl log could not be read: {exc}.") from None
+    if upstream is None:
+        raise ApiError(404, "log_not_found", f"Job {job_id} has no crawl log (it never ran, or its node no longer keeps it).")
+
+    def generate():
+        with upstream:
+            yield from upstream.iter_content(64 * 1024)
+
+    return Response(stream_with_context(generate()), mimetype="text/plain")
 
 
 def _columns(task) -> dict:

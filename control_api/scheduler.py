@@ -91,6 +91,22 @@ class ScrapydClient:
     def daemon_status(self, node: str) -> dict[str, Any]:
         return self._call(node, "GET", "daemonstatus.json")
 
+    def crawl_log(self, node: str, job_id: str) -> requests.Response | None:
+        """The crawl's log file as a streamed response; None when the node has no log for it."""
+        auth = (self.username, self.password) if self.username else None
+        url = f"{node}/logs/{self.project}/{SPIDER}/{job_id}.log"
+        try:
+            response = self.session.get(url, auth=auth, timeout=self.timeout, stream=True)
+        except requests.RequestException as exc:
+            raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code == 404:
+            response.close()
+            return None
+        if response.status_code != 200:
+            response.close()
+            raise SchedulerUnavailable(f"scrapyd at {node} refused the log: HTTP {response.status_code}")
+        return response
+
 
 def _arg(value: Any) -> str:
     if isinstance(value, bool):

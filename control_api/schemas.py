@@ -144,6 +144,8 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unavailable"]
     scrapyd: dict[str, str]
+    # Under `make run`: the supervisor and each component it keeps alive (api, scrapyd, reconciler).
+    components: dict[str, Literal["up", "down", "starting"]] | None = None
 
 
 def _comma_list(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:

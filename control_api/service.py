@@ -1,16 +1,26 @@
-"""`make run`: migrate the database, start a scrapyd node and the API under gunicorn, print a token.
+"""`make run`: migrate the database, then start and supervise scrapyd, the API and the reconciler.
 
-Runs in the foreground; Ctrl-C (or SIGTERM) stops both processes. The job reconciler runs inside
-this process, on a timer, so a crawler that died is noticed without another service to run.
+Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
+to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
+every half second to a state file that /healthz reads, so the API answers 503 `degraded` naming
+what is down meanwhile. Ctrl-C or SIGTERM stops everything.
+
+scrapyd listens on loopback with basic-auth credentials (control_api/credentials.py), so only the
+API and the operator can schedule crawls or read their logs; everything under var/ is created
+readable by this user only. A crawler orphaned by a dead scrapyd keeps its job only while it keeps
+renewing its claim (crawler/jobstore.py), so supervision never has to hunt for orphans.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +30,9 @@ from dotenv import load_dotenv
 from db.engine import PROJECT_ROOT
 
 logger = logging.getLogger("control_api.service")
+
+BACKOFF_START, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+TICK = 0.5
 
 
 def wait_for_http(url: str, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
@@ -35,12 +48,113 @@ def wait_for_http(url: str, process: subprocess.Popen, what: str, timeout: float
     raise SystemExit(f"{what} did not start within {timeout:.0f} s")
 
 
+@dataclass
+class Component:
+    """A child process kept alive: restarted after it dies, with back-off."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None  # monotonic time of the next start while it is down
+    backoff: float = BACKOFF_START
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.process = self.launch()
+        self.started_at, self.restart_at = time.monotonic(), None
+
+    @property
+    def state(self) -> str:
+        return "up" if self.process is not None and self.process.poll() is None else "down"
+
+    def check(self, now: float) -> None:
+        """Notice a death and plan the restart; restart when its time has come."""
+        if self.restart_at is None and self.state == "down":
+            code = self.process.returncode if self.process else None
+            if now - self.started_at > STABLE_AFTER:
+                self.backoff = BACKOFF_START
+            logger.error("%s exited (code %s); restarting in %.0f s", self.name, code, self.backoff)
+            self.restart_at = now + self.backoff
+            self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+        elif self.restart_at is not None and now >= self.restart_at:
+            self.restarts += 1
+            logger.warning("restarting %s (restart %d)", self.name, self.restarts)
+            try:
+                self.start()
+            except OSError as exc:
+                logger.error("could not start %s: %s", self.name, exc)
+                self.restart_at = now + self.backoff
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Supervisor:
+    components: list[Component]
+    state_file: Path
+    stopping: bool = field(default=False)
+
+    def write_state(self) -> None:
+        state = {
+            "updated_at": time.time(),
+            "pid": os.getpid(),
+            "components": {
+                c.name: {"state": c.state, "pid": c.process.pid if c.process else None, "restarts": c.restarts}
+                for c in self.components
+            },
+        }
+        partial = self.state_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(state))
+        partial.replace(self.state_file)  # atomic: /healthz never reads half a file
+
+    def run(self) -> None:
+        while not self.stopping:
+            now = time.monotonic()
+            for component in self.components:
+                component.check(now)
+            self.write_state()
+            time.sleep(TICK)
+
+    def stop(self) -> None:
+        for component in self.components:
+            component.stop()
+        for component in self.components:
+            component.wait()
+        self.state_file.unlink(missing_ok=True)
+
+
 def main() -> None:
     load_dotenv()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.umask(0o077)  # the database, scrapyd's logs and the credentials: this user's only
+    var = Path(os.environ.get("VAR_DIR") or PROJECT_ROOT / "var")
+    var.mkdir(parents=True, exist_ok=True)
+    var.chmod(0o700)
+    (var / "run").mkdir(exist_ok=True)
+    os.environ.setdefault("SCRAPYD_CREDENTIALS_FILE", str(var / "scrapyd" / "credentials"))
+
+    from control_api.credentials import ensure_credentials
+
+    if not os.environ.get("SCRAPYD_USERNAME"):
+        os.environ["SCRAPYD_USERNAME"], os.environ["SCRAPYD_PASSWORD"] = ensure_credentials()
+    host, port = os.environ.get("API_HOST", "127.0.0.1"), os.environ.get("API_PORT", "8000")
+    state_file = var / "run" / f"supervisor-{port}.json"
+    os.environ["SUPERVISOR_STATE_FILE"] = str(state_file)  # inherited by the API: /healthz reads it
+
     from control_api import create_app
     from control_api.database import session_scope
-    from control_api.reconciler import Reconciler
     from control_api.scrapyd_node import start_node, wait_until_ready
     from control_api.tokens import create_organisation
     from db import migrate
@@ -52,55 +166,50 @@ def main() -> None:
 
     scrapyd_url = config["SCRAPYD_URLS"][0]
     scrapyd_parts = urlsplit(scrapyd_url)
-    scrapyd = start_node(
-        PROJECT_ROOT / "var" / "scrapyd",
-        scrapyd_parts.port or 6800,
+    username, password = config["SCRAPYD_USERNAME"], config["SCRAPYD_PASSWORD"]
+    bin_dir = Path(sys.executable).parent
+    scrapyd = Component("scrapyd", lambda: start_node(
+        var / "scrapyd", scrapyd_parts.port or 6800,
         bind=os.environ.get("SCRAPYD_BIND", scrapyd_parts.hostname or "127.0.0.1"),
-        poll_interval=float(os.environ.get("SCRAPYD_POLL_INTERVAL", "0.2")),
-        username=config["SCRAPYD_USERNAME"] or "",
-        password=config["SCRAPYD_PASSWORD"] or "",
-    )
-    auth = (config["SCRAPYD_USERNAME"], config["SCRAPYD_PASSWORD"]) if config["SCRAPYD_USERNAME"] else None
-    processes = [scrapyd]
+        poll_interval=float(os.environ.get("SCRAPYD_POLL_INTERVAL", "0.2")), username=username, password=password,
+    ))  # fmt: skip
+    api = Component("api", lambda: subprocess.Popen(
+        [str(bin_dir / "gunicorn"), "--workers", os.environ.get("API_WORKERS", "2"), "--bind", f"{host}:{port}",
+         # One control socket per instance: two services on one machine must not share gunicorn's default.
+         "--control-socket", str(var / "run" / f"gunicorn-{port}.ctl"),
+         "--access-logfile", "-", "control_api:create_app()"],
+        cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    reconciler = Component("reconciler", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "reconcile", "--loop"], cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, reconciler], state_file)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
-        wait_until_ready(scrapyd_url, scrapyd, auth=auth)
-        host, port = os.environ.get("API_HOST", "127.0.0.1"), os.environ.get("API_PORT", "8000")
-        api = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "--workers", os.environ.get("API_WORKERS", "2"),
-             "--bind", f"{host}:{port}", "--access-logfile", "-", "control_api:create_app()"],
-            cwd=PROJECT_ROOT,
-        )  # fmt: skip
-        processes.append(api)
-        wait_for_http(f"http://{host}:{port}/healthz", api, "the API")
+        scrapyd.start()
+        wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
+        api.start()
+        wait_for_http(f"http://{host}:{port}/healthz", api.process, "the API")
         with app.app_context(), session_scope() as session:
             _, token = create_organisation(session, "Local development")
-        print_welcome(host, port, scrapyd_url, token, config["ALLOW_PRIVATE_TARGETS"])
-        reconciler = Reconciler.from_app(app)
-        stop = {"now": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-        while not stop["now"] and all(p.poll() is None for p in processes):
-            with app.app_context():
-                reconciler.run_once()
-            time.sleep(reconciler.interval)
+        reconciler.start()
+        print_welcome(host, port, scrapyd_url, token, config["ALLOW_PRIVATE_TARGETS"], username, password)
+        supervisor.run()
     except KeyboardInterrupt:
         pass
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        print("Stopped scrapyd and the API.")
+        supervisor.stop()
+        print("Stopped scrapyd, the API and the reconciler.")
 
 
-def print_welcome(host: str, port: str, scrapyd_url: str, token: str, allow_private: bool) -> None:
+def print_welcome(host: str, port: str, scrapyd_url: str, token: str, allow_private: bool, username: str,
+                  password: str) -> None:  # fmt: skip
     print(f"""
 Crawl service is running.
   API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json)
-  scrapyd UI: {scrapyd_url}/
+  Health:     http://{host}:{port}/healthz   (503 "degraded" while a component restarts)
+  scrapyd UI: {scrapyd_url}/   user {username}, password {password}
+              (kept in {os.environ["SCRAPYD_CREDENTIALS_FILE"]}, readable by you only)
   Private/loopback targets are {"ALLOWED (ALLOW_PRIVATE_TARGETS=1)" if allow_private else "refused; set ALLOW_PRIVATE_TARGETS=1 to crawl localhost"}.
 
 A new API token for the organisation "Local development" (shown once):
@@ -110,6 +219,7 @@ Start a crawl:
   curl -s -X POST http://{host}:{port}/v1/jobs -H "Authorization: Bearer {token}" \\
        -H "Content-Type: application/json" -d '{{"domain": "example.com", "options": {{"max_pages": 100}}}}'
 Then: curl -s http://{host}:{port}/v1/jobs/JOB_ID -H "Authorization: Bearer {token}"
+Crawl log: curl -s http://{host}:{port}/v1/jobs/JOB_ID/log -H "Authorization: Bearer {token}"
 Ctrl-C stops everything.
 """, flush=True)
 

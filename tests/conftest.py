@@ -59,6 +59,11 @@ class FakeScheduler:
         self.cancelled.append(job_id)
         return "running"
 
+    def crawl_log(self, node: str, job_id: str) -> None:
+        if self.fail_with:
+            raise SchedulerUnavailable(self.fail_with)
+        return None  # this fake keeps no logs: the endpoint answers 404
+
     def daemon_status(self, node: str) -> dict:
         if self.fail_with:
             raise SchedulerUnavailable(self.fail_with)

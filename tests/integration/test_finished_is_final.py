@@ -1,0 +1,197 @@
+"""Finished means finished: a crawl writes only into the running job it was dispatched for.
+
+Each test reproduces a way a crawl used to write into a job the API had already reported as
+ended (docs/reliability.md, D1, D2, D4), with real scrapyd and crawler processes: a scrapyd frozen
+while the job was created, a crawler orphaned by a scrapyd killed mid-crawl, and a crawl scheduled
+on scrapyd by hand for somebody else's finished job.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from control_api.reconciler import Reconciler
+from control_api.scrapyd_node import start_node, wait_until_ready
+from db.models import Job
+from tests.helpers import make_test_app
+from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
+from tests.integration.test_reliability import _alive, assert_counters_match_rows, running_pid, start_slow_crawl, wait_for_rows
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_node(tmp_path, database_url, scrapyd_env):
+    """A scrapyd node of this test's own, to freeze or kill, and an app that schedules on it."""
+
+    class Node:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        workdir = tmp_path
+
+        def start(self):
+            self.process = start_node(tmp_path, self.port, env=scrapyd_env)
+            wait_until_ready(self.url, self.process)
+
+        def finished(self, job_id: str, timeout: float = 30) -> None:
+            deadline = time.monotonic() + timeout
+            while True:
+                listing = requests.get(f"{self.url}/listjobs.json", timeout=5).json()
+                if job_id in {entry["id"] for entry in listing["finished"]}:
+                    return
+                assert time.monotonic() < deadline, f"scrapyd did not finish {job_id}: {listing}"
+                time.sleep(0.2)
+
+        def crawl_log(self, job_id: str) -> str:
+            path = tmp_path / "logs" / "crawler" / "site" / f"{job_id}.log"
+            return path.read_text() if path.exists() else ""
+
+    node = Node()
+    node.start()
+    node.app = make_test_app(database_url, SCRAPYD_URLS=[node.url])
+    node.client = node.app.test_client()
+    yield node
+    if node.process.poll() is None:
+        node.process.send_signal(signal.SIGCONT)
+    stop_process(node.process)
+    node.app.extensions["db_engine"].dispose()
+
+
+def job_row(engine, job_id: str) -> Job:
+    with Session(engine) as session:
+        return session.scalars(select(Job).where(Job.id == job_id)).one()
+
+
+def wait_until_dead(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"crawler {pid} still alive after {timeout} s"
+        time.sleep(0.2)
+
+
+def test_d1_a_crawl_scrapyd_starts_after_a_failed_create_writes_nothing(own_node, make_org, site, engine):
+    """scrapyd frozen at create: 503 and the job `failed`; thawed, it runs the queued crawl anyway,
+    and that crawler must find the job not its own and exit without a row."""
+    org = make_org()
+    own_node.app.extensions["scheduler"].timeout = 1.0
+    own_node.process.send_signal(signal.SIGSTOP)
+    try:
+        response = own_node.client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=org.headers)
+    finally:
+        own_node.process.send_signal(signal.SIGCONT)
+    assert response.status_code == 503
+    (failed,) = own_node.client.get("/v1/jobs", headers=org.headers).get_json()["jobs"]
+    assert failed["status"] == "failed"
+    own_node.finished(failed["id"])  # scrapyd did run it once thawed
+    assert "not crawling" in own_node.crawl_log(failed["id"])
+    job = own_node.client.get(f"/v1/jobs/{failed['id']}", headers=org.headers).get_json()
+    assert (job["status"], job["error"], job["started_at"]) == ("failed", failed["error"], None)
+    assert tasks_of(engine, failed["id"]) == {}
+    assert job["progress"]["total_tasks"] == job["progress"]["completed_tasks"] == 0
+
+
+@pytest.mark.parametrize("with_claim", [False, True], ids=["no-claim", "claim-read-from-ps"])
+def test_d4_a_crawl_scheduled_by_hand_for_a_finished_job_changes_nothing(
+    live_client, make_org, site, engine, scrapyd, with_claim
+):
+    """Somebody schedules a crawl on scrapyd with the id of another organisation's completed job,
+    even with the claim a local user could read in `ps` while it ran: the job does not change."""
+    owner = make_org("victim")
+    created = live_client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=owner.headers).get_json()
+    before = wait_for_job(live_client, owner.headers, created["id"])
+    assert before["status"] == "completed"
+    rows_before = len(tasks_of(engine, created["id"]))
+    arguments = {"project": "crawler", "spider": "site", "jobid": created["id"], "domain": site.url("site.test")}
+    if with_claim:
+        arguments["claim"] = job_row(engine, created["id"]).claim
+    answer = requests.post(f"{scrapyd.url}/schedule.json", data=arguments, timeout=5).json()
+    assert answer["status"] == "ok"  # this scrapyd has no credentials: the claim is what protects the job
+    deadline = time.monotonic() + 30
+    while "not crawling" not in scrapyd.crawl_log(created["id"]):
+        assert time.monotonic() < deadline, scrapyd.crawl_log(created["id"])[-2000:]
+        time.sleep(0.2)
+    time.sleep(1)
+    after = live_client.get(f"/v1/jobs/{created['id']}", headers=owner.headers).get_json()
+    assert after == before
+    assert len(tasks_of(engine, created["id"])) == rows_before
+
+
+def test_d2_an_orphaned_crawler_keeps_its_job_and_finishes_into_it(own_node, make_org, site, engine):
+    """scrapyd killed mid-crawl: the crawler, reparented to init, still holds its claim and renews it;
+    the reconciler of the restarted service leaves the job alone, and the crawl completes into it."""
+    org = make_org()
+    try:
+        job_id = start_slow_crawl(own_node.client, org, site, delay=0.1, concurrency=2)
+        crawler_pid = running_pid(own_node.url, job_id)
+        wait_for_rows(engine, job_id, 3)
+        own_node.process.kill()
+        own_node.process.wait()
+        own_node.start()  # the service comes back; this scrapyd knows nothing of the crawl
+        reconciler = Reconciler(client=own_node.app.extensions["scheduler"], grace=timedelta(seconds=5))
+        with own_node.app.app_context():
+            assert job_id not in dict(reconciler.run_once())
+        assert _alive(crawler_pid)
+        site.delay = 0.0
+        job = wait_for_job(own_node.client, org.headers, job_id, timeout=60)
+    finally:
+        site.delay = 0.0
+    assert job["status"] == "completed"
+    assert_counters_match_rows(job, tasks_of(engine, job_id))
+    wait_until_dead(crawler_pid, 10)
+
+
+def test_d2_an_orphaned_crawler_whose_job_was_failed_stops_within_seconds_and_writes_nothing(
+    own_node, make_org, site, engine
+):
+    org = make_org()
+    try:
+        job_id = start_slow_crawl(own_node.client, org, site, delay=0.3, concurrency=2)
+        crawler_pid = running_pid(own_node.url, job_id)
+        wait_for_rows(engine, job_id, 3)
+        own_node.process.kill()
+        own_node.process.wait()
+        own_node.start()
+        reconciler = Reconciler(client=own_node.app.extensions["scheduler"], grace=timedelta(seconds=0))
+        with own_node.app.app_context():
+            assert "no record" in dict(reconciler.run_once())[job_id]
+        failed = own_node.client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+        rows = len(tasks_of(engine, job_id))
+        wait_until_dead(crawler_pid, 10)  # heartbeat every 2 s: it notices and stops
+    finally:
+        site.delay = 0.0
+        if _alive(crawler_pid):
+            os.kill(crawler_pid, signal.SIGKILL)
+    job = own_node.client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    assert job == failed and job["status"] == "failed"
+    assert len(tasks_of(engine, job_id)) == rows
+    assert_counters_match_rows(job, tasks_of(engine, job_id))
+
+
+def test_the_reconciler_grace_counts_from_the_last_heartbeat_not_from_creation(own_node, make_org, site, engine):
+    """A job created long ago whose crawler reports in is not failed for being old."""
+    org = make_org()
+    try:
+        job_id = start_slow_crawl(own_node.client, org, site, delay=0.3, concurrency=1)
+        running_pid(own_node.url, job_id)
+        with Session(engine) as session, session.begin():
+            job = session.get(Job, job_id)
+            job.created_at = job.created_at - timedelta(hours=1)
+            job.dispatched_at = job.dispatched_at - timedelta(hours=1)
+        time.sleep(2.5)  # one heartbeat
+        own_node.process.kill()  # the node forgets the crawl; the crawler keeps reporting
+        own_node.process.wait()
+        own_node.start()
+        reconciler = Reconciler(client=own_node.app.extensions["scheduler"], grace=timedelta(seconds=10))
+        with own_node.app.app_context():
+            assert job_id not in dict(reconciler.run_once())
+        assert own_node.client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["status"] == "running"
+        own_node.client.post(f"/v1/jobs/{job_id}/cancel", headers=org.headers)
+    finally:
+        site.delay = 0.0

@@ -1,0 +1,155 @@
+"""`make run`'s service as a user runs it (`python -m control_api.service`): scrapyd is closed to
+everybody but the API and the operator, crawl logs are served per organisation, and a component
+that dies is restarted while /healthz says what is down (docs/reliability.md, D3 and D4)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from db.engine import PROJECT_ROOT
+from tests.integration.conftest import HOST_MAP, free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Service:
+    def __init__(self, tmp_path: Path, database_url: str):
+        self.var = tmp_path / "var"
+        self.api_port, self.scrapyd_port = free_port(), free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.scrapyd = f"http://127.0.0.1:{self.scrapyd_port}"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPYD_")}
+        env.update({
+            "VAR_DIR": str(self.var), "DATABASE_URL": database_url, "API_PORT": str(self.api_port),
+            "SCRAPYD_URL": self.scrapyd, "ALLOW_PRIVATE_TARGETS": "1", "CRAWL_HOST_MAP": HOST_MAP,
+            "RECONCILE_SECONDS": "1", "API_WORKERS": "1", "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
+        self.output = tmp_path / "service.out"
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
+                                            stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        self.token = self._wait_for_token()
+
+    def _wait_for_token(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.output.read_text().splitlines()
+            for number, line in enumerate(lines):
+                if line.startswith("A new API token") and number + 1 < len(lines):
+                    return lines[number + 1].strip()
+            assert self.process.poll() is None, self.output.read_text()[-3000:]
+            time.sleep(0.2)
+        raise AssertionError(f"no token printed: {self.output.read_text()[-3000:]}")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def state(self) -> dict:
+        return json.loads((self.var / "run" / f"supervisor-{self.api_port}.json").read_text())
+
+    def pid(self, component: str) -> int:
+        return self.state()["components"][component]["pid"]
+
+    def health(self) -> requests.Response | None:
+        try:
+            return requests.get(f"{self.api}/healthz", timeout=5)
+        except requests.RequestException:
+            return None
+
+    def credentials(self) -> tuple[str, str]:
+        stored = json.loads((self.var / "scrapyd" / "credentials").read_text())
+        return stored["username"], stored["password"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def service(tmp_path, database_url):
+    running = Service(tmp_path, database_url)
+    yield running
+    running.stop()
+    assert running.process.returncode == 0, running.output.read_text()[-3000:]
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def test_scrapyd_refuses_anybody_without_the_generated_credentials(service):
+    for endpoint in ("daemonstatus.json", "listjobs.json?project=crawler", "logs/", "jobs", ""):
+        assert requests.get(f"{service.scrapyd}/{endpoint}", timeout=5).status_code == 401, endpoint
+    scheduled = requests.post(f"{service.scrapyd}/schedule.json", timeout=5,
+                              data={"project": "crawler", "spider": "site", "domain": "site.test"})  # fmt: skip
+    assert scheduled.status_code == 401
+    # The operator's way in: the pair in var/, readable by this user only, opens the web UI.
+    credentials_file = service.var / "scrapyd" / "credentials"
+    assert stat.S_IMODE(credentials_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(service.var.stat().st_mode) == 0o700
+    assert stat.S_IMODE((service.var / "scrapyd" / "scrapyd.conf").stat().st_mode) & 0o077 == 0
+    assert requests.get(f"{service.scrapyd}/", auth=service.credentials(), timeout=5).status_code == 200
+    assert service.credentials()[1] in service.output.read_text()  # the banner tells the operator
+
+
+def test_crawl_logs_are_served_to_the_jobs_organisation_only(service, site, make_org):
+    created = requests.post(f"{service.api}/v1/jobs", json={"domain": site.url("site.test")}, headers=service.headers, timeout=10)
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    wait_until(lambda: requests.get(f"{service.api}/v1/jobs/{job_id}", headers=service.headers, timeout=5).json()["status"]
+               == "completed", 60, "the job completes")  # fmt: skip
+    log = requests.get(f"{service.api}/v1/jobs/{job_id}/log", headers=service.headers, timeout=10)
+    assert log.status_code == 200 and log.headers["Content-Type"].startswith("text/plain")
+    assert job_id in log.text and "Spider closed" in log.text
+    stranger = make_org("stranger")
+    other = requests.get(f"{service.api}/v1/jobs/{job_id}/log", headers=stranger.headers, timeout=10)
+    assert other.status_code == 404 and other.json()["error"]["code"] == "job_not_found"
+    assert requests.get(f"{service.scrapyd}/logs/crawler/site/{job_id}.log", timeout=5).status_code == 401
+
+
+def test_a_dead_component_is_restarted_the_others_stay_up_and_healthz_says_degraded_meanwhile(service):
+    wait_until(lambda: (r := service.health()) is not None and r.status_code == 200, 20, "healthy at start")
+    api_pid, reconciler_pid = service.pid("api"), service.pid("reconciler")
+
+    os.kill(service.pid("scrapyd"), signal.SIGKILL)
+    # (a Response is falsy when its status is 4xx/5xx: hand back its JSON instead)
+    body = wait_until(lambda: (r := service.health()) is not None and r.status_code == 503 and r.json(), 10, "503 degraded")
+    assert body["status"] == "degraded"
+    assert body["scrapyd"] == {service.scrapyd: "unavailable"} or body["components"]["scrapyd"] == "down"
+    wait_until(lambda: (r := service.health()) is not None and r.status_code == 200, 20, "scrapyd restarted")
+    assert (service.pid("api"), service.pid("reconciler")) == (api_pid, reconciler_pid)
+    assert service.state()["components"]["scrapyd"]["restarts"] == 1
+
+    scrapyd_pid = service.pid("scrapyd")
+    os.kill(api_pid, signal.SIGKILL)  # the gunicorn master
+    wait_until(lambda: service.pid("api") != api_pid, 10, "the API restarted")
+    wait_until(lambda: (r := service.health()) is not None and r.status_code == 200, 30, "the API answers again")
+    assert service.pid("scrapyd") == scrapyd_pid
+
+    os.kill(reconciler_pid, signal.SIGKILL)
+    wait_until(lambda: service.health().json()["components"]["reconciler"] == "down" or service.pid("reconciler") != reconciler_pid,
+               10, "the reconciler's death noticed")  # fmt: skip
+    wait_until(lambda: service.pid("reconciler") != reconciler_pid and service.health().status_code == 200, 20,
+               "the reconciler restarted")  # fmt: skip
+    assert service.process.poll() is None  # the service itself never went down
