@@ -1,13 +1,16 @@
-"""Bearer-token authentication for /v1 and a per-token rate limit.
+"""Bearer-token authentication for /v1, a per-token rate limit and a per-address limit on failed
+authentications.
 
 The organisation of the token is put on `flask.g.organisation_id`; every query for jobs is scoped
 by it, so another organisation's job is simply not found (404, never 403).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
+from collections.abc import Hashable
 
 from flask import current_app, g, request
 
@@ -15,9 +18,28 @@ from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.tokens import find_active_token
 
+DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+
 
 def authenticate() -> None:
-    header = request.headers.get("Authorization", "")
+    # Guessing tokens costs a minute per AUTH_FAILURES_PER_MINUTE wrong ones. The address is the
+    # socket's peer: X-Forwarded-For is the client's own to write, so it is not trusted. (Behind a
+    # reverse proxy every client would share the proxy's address; we run without one.)
+    address = request.remote_addr or ""
+    failures = _limiter(
+        "auth_failure_limiter", _auth_failures_per_minute(), "failed authentications a minute from one address"
+    )
+    failures.check(address, count=False)
+    try:
+        g.organisation_id, g.token_id = _verify_token(request.headers.get("Authorization", ""))
+    except ApiError:
+        failures.count(address)
+        raise
+    _limiter("rate_limiter", current_app.config["RATE_LIMIT_PER_MINUTE"], "requests a minute").check(g.token_id)
+
+
+def _verify_token(header: str) -> tuple[int, int]:
+    """(organisation id, token id) of the bearer token in `header`; 401 otherwise."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if not header:
@@ -28,40 +50,66 @@ def authenticate() -> None:
         row = find_active_token(session, token)
         if row is None:
             raise ApiError(401, "unauthorized", "The token is unknown or has been revoked.")
-        g.organisation_id = row.organisation_id
-        g.token_id = row.id
-    _rate_limiter().check(row.id)
+        return row.organisation_id, row.id
 
 
 class RateLimiter:
-    """Sliding one-minute window per token, in process memory (one API process per node)."""
+    """Sliding one-minute window per key (a token, a client address), in process memory: each
+    gunicorn worker counts on its own, so the effective limit is up to workers × the setting until
+    the counts move to shared storage."""
 
-    def __init__(self, per_minute: int):
+    MAX_KEYS = 10_000  # past this many keys, those idle for a minute are forgotten
+
+    def __init__(self, per_minute: int, what: str):
         self.per_minute = per_minute
-        self._hits: dict[int, deque[float]] = defaultdict(deque)
+        self.what = what
+        self._hits: dict[Hashable, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: int) -> None:
+    def check(self, key: Hashable, count: bool = True) -> None:
+        """429 if `key` is at the limit; otherwise count this event against it when `count`."""
         if self.per_minute <= 0:
             return
         now = time.monotonic()
         with self._lock:
-            hits = self._hits[key]
-            while hits and hits[0] <= now - 60:
-                hits.popleft()
+            hits = self._recent(key, now)
             if len(hits) >= self.per_minute:
                 retry_after = max(1, int(hits[0] + 60 - now) + 1)
                 raise ApiError(
                     429,
                     "rate_limited",
-                    f"Rate limit of {self.per_minute} requests a minute exceeded; retry in {retry_after} s.",
+                    f"Rate limit of {self.per_minute} {self.what} exceeded; retry in {retry_after} s.",
                     headers={"Retry-After": str(retry_after)},
                 )
-            hits.append(now)
+            if count:
+                hits.append(now)
+
+    def count(self, key: Hashable) -> None:
+        if self.per_minute <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._recent(key, now).append(now)
+
+    def _recent(self, key: Hashable, now: float) -> deque[float]:
+        if key not in self._hits and len(self._hits) >= self.MAX_KEYS:
+            self._hits = {k: hits for k, hits in self._hits.items() if hits and hits[-1] > now - 60}
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        return hits
 
 
-def _rate_limiter() -> RateLimiter:
-    limiter = current_app.extensions.get("rate_limiter")
+def _limiter(name: str, per_minute: int, what: str) -> RateLimiter:
+    limiter = current_app.extensions.get(name)
     if limiter is None:
-        limiter = current_app.extensions["rate_limiter"] = RateLimiter(current_app.config["RATE_LIMIT_PER_MINUTE"])
+        limiter = current_app.extensions[name] = RateLimiter(per_minute, what)
     return limiter
+
+
+def _auth_failures_per_minute() -> int:
+    # Not in Config yet: the app's config wins, then the environment, then the default.
+    value = current_app.config.get("AUTH_FAILURES_PER_MINUTE")
+    if value is None:
+        value = os.environ.get("AUTH_FAILURES_PER_MINUTE", DEFAULT_AUTH_FAILURES_PER_MINUTE)
+    return int(value)

@@ -1,5 +1,5 @@
-"""Token hardening: hashed at rest, compared in constant time, never logged, revoked at once, and
-rate limited per token. SPEC: "Auth and tenancy [core]", "Errors [core]" (429).
+"""Token hardening: hashed at rest, compared in constant time, never logged, revoked at once, rate
+limited per token, and guessing limited per client address. SPEC: "Auth and tenancy [core]", "Errors [core]" (429).
 Issue "Reliability and security", item 8.
 
 Already covered in tests/test_api_auth.py, not repeated here: a revoked token is 401 on the very
@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from control_api import auth, tokens
+from control_api.errors import ApiError
 from db.models import ApiToken, Organisation
 from tests.helpers import assert_error, make_test_app
 
@@ -322,3 +323,112 @@ def test_unknown_token_is_401_not_429(limited_app, org):
         client.get("/v1/jobs", headers=org.headers)
 
     assert_error(client.get("/v1/jobs", headers=bearer("cs_unknown")), 401, "unauthorized")
+
+
+# --- rate limit of failed authentications per client address ------------------------------------
+
+
+@pytest.fixture
+def guarded_app(database_url, scheduler):
+    app = make_test_app(database_url, scheduler, AUTH_FAILURES_PER_MINUTE=3)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+def from_address(address: str, **headers: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}, "headers": headers}
+
+
+def test_fourth_failed_authentication_from_an_address_is_429_even_with_a_good_token(guarded_app, org):
+    client = guarded_app.test_client()
+    guesses = [bearer("cs_guess1"), {"Authorization": "Basic x"}, {}]  # unknown, malformed, missing
+
+    statuses = [client.get("/v1/jobs", **from_address("192.0.2.1", **headers)).status_code for headers in guesses]
+    limited = client.get("/v1/jobs", **from_address("192.0.2.1", **bearer("cs_guess4")))
+
+    assert statuses == [401, 401, 401]
+    assert_error(limited, 429, "rate_limited")
+    assert limited.headers["Retry-After"].isdigit() and 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert_error(client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)), 429, "rate_limited")
+
+
+def test_hundred_wrong_tokens_meet_the_default_limit_of_twenty(database_url, scheduler, monkeypatch):
+    monkeypatch.delenv("AUTH_FAILURES_PER_MINUTE", raising=False)
+    app = make_test_app(database_url, scheduler)
+    app.config.pop("AUTH_FAILURES_PER_MINUTE", None)  # as create_app() has it, without the test helper's 0
+    client = app.test_client()
+    try:
+        statuses = [client.get("/v1/jobs", **from_address("192.0.2.1", **bearer(f"cs_guess{i}"))).status_code
+                    for i in range(100)]  # fmt: skip
+    finally:
+        app.extensions["db_engine"].dispose()
+
+    assert statuses == [401] * 20 + [429] * 80
+
+
+def test_other_addresses_are_not_affected(guarded_app, org):
+    client = guarded_app.test_client()
+    for i in range(4):
+        client.get("/v1/jobs", **from_address("192.0.2.1", **bearer(f"cs_guess{i}")))
+    assert client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)).status_code == 429
+
+    other = [client.get("/v1/jobs", **from_address("192.0.2.2", **org.headers)).status_code for _ in range(3)]
+    assert other == [200] * 3
+    assert client.get("/v1/jobs", **from_address("2001:db8::1", **org.headers)).status_code == 200
+    assert_error(client.get("/v1/jobs", **from_address("192.0.2.2", **bearer("cs_guess"))), 401, "unauthorized")
+
+
+def test_x_forwarded_for_does_not_change_the_counted_address(guarded_app, org):
+    # The header is the client's to write: a guesser must not get a fresh allowance per value.
+    client = guarded_app.test_client()
+    for i in range(3):
+        guess = from_address("192.0.2.1", **bearer(f"cs_guess{i}"), **{"X-Forwarded-For": f"203.0.113.{i}"})
+        client.get("/v1/jobs", **guess)
+
+    forwarded = from_address("192.0.2.1", **org.headers, **{"X-Forwarded-For": "203.0.113.99"})
+    assert_error(client.get("/v1/jobs", **forwarded), 429, "rate_limited")
+
+
+def test_successful_and_refused_requests_are_not_counted_as_failures(guarded_app, org, clock):
+    client = guarded_app.test_client()
+    assert all(client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)).status_code == 200 for _ in range(10))
+    guesses = [client.get("/v1/jobs", **from_address("192.0.2.1", **bearer("cs_guess"))).status_code for _ in range(4)]
+    assert guesses == [401, 401, 401, 429]
+    for _ in range(20):  # hammering while locked out does not extend the lock-out
+        clock.now += 2
+        assert client.get("/v1/jobs", **from_address("192.0.2.1", **bearer("cs_guess"))).status_code == 429
+
+    clock.now += 21
+
+    assert client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)).status_code == 200
+
+
+def test_address_is_let_in_again_after_the_retry_after_it_was_given(guarded_app, org, clock):
+    client = guarded_app.test_client()
+    for i in range(3):
+        client.get("/v1/jobs", **from_address("192.0.2.1", **bearer(f"cs_guess{i}")))
+        clock.now += 5
+    limited = client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers))
+    assert limited.status_code == 429
+    retry_after = int(limited.headers["Retry-After"])
+
+    clock.now += retry_after - 1.5
+    assert client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)).status_code == 429
+    clock.now += 1.5
+    assert client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)).status_code == 200
+
+
+def test_addresses_idle_for_a_minute_are_forgotten(clock, monkeypatch):
+    # One entry per address that ever failed would let a scan from many addresses fill memory.
+    monkeypatch.setattr(auth.RateLimiter, "MAX_KEYS", 100)
+    limiter = auth.RateLimiter(3, "failed authentications a minute from one address")
+    for i in range(1000):
+        limiter.count(f"192.0.2.{i}")
+        clock.now += 0.5
+
+    assert len(limiter._hits) <= 121  # the last minute's addresses (120), and the one just counted
+    limiter.count("192.0.2.999")
+    limiter.count("192.0.2.999")  # its third failure within the minute: forgetting idle ones kept the first
+    with pytest.raises(ApiError) as refused:
+        limiter.check("192.0.2.999", count=False)
+    assert refused.value.status == 429
