@@ -174,7 +174,8 @@ def main() -> None:
         poll_interval=float(os.environ.get("SCRAPYD_POLL_INTERVAL", "0.2")), username=username, password=password,
     ))  # fmt: skip
     api = Component("api", lambda: subprocess.Popen(
-        [str(bin_dir / "gunicorn"), "--workers", os.environ.get("API_WORKERS", "2"), "--bind", f"{host}:{port}",
+        [str(bin_dir / "gunicorn"), "--config", "python:control_api.gunicorn_conf",
+         "--workers", os.environ.get("API_WORKERS", "2"), "--bind", f"{host}:{port}",
          # One control socket per instance: two services on one machine must not share gunicorn's default.
          "--control-socket", str(var / "run" / f"gunicorn-{port}.ctl"),
          "--access-logfile", "-", "control_api:create_app()"],
