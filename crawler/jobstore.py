@@ -153,6 +153,8 @@ class JobStore:
         return status
 
     def write_batch(self, records: list[dict[str, Any]], referrers: list[tuple[str, str]], total_tasks: int) -> None:
+        if self.lost:  # e.g. a second crawler presenting a running job's claim, refused at claim_job
+            raise ClaimLost(self.lost)
         counts = counter_increments(records)
         rows = [task_row(self.job_id, record) for record in records]
         referrer_rows = [
@@ -182,6 +184,8 @@ class JobStore:
 
     def finish(self, status: str, error: str | None = None) -> None:
         """running -> a terminal state, only while the job is still ours; raises ClaimLost otherwise."""
+        if self.lost:
+            raise ClaimLost(self.lost)
         now = utcnow()
         values: dict[str, Any] = {"status": status, "error": error}
         if status == JobStatus.CANCELLED.value:

@@ -1,0 +1,97 @@
+"""The crawler's writes are held to its dispatch claim: a job that is not `running` under the
+crawler's claim never gains a row, a count or a new status (crawler/jobstore.py)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crawler.jobstore import ClaimLost, JobStore
+from crawler.records import TaskInfo, new_record
+from db.models import Job, Task
+
+CLAIM = "a" * 32
+
+
+@pytest.fixture
+def store_for(database_url):
+    stores = []
+
+    def make(job_id: str, claim: str | None = CLAIM) -> JobStore:
+        stores.append(JobStore(database_url, job_id, claim))
+        return stores[-1]
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def record(url: str = "http://example.com/") -> dict:
+    return {**new_record(TaskInfo(url=url, key=url, kind="page", found_via="start", referrer=None, depth=0), "completed",
+                         http_status=200, response_time_ms=12, bytes=100), "referrers": None}  # fmt: skip
+
+
+def job_state(engine, job_id: str) -> tuple:
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        rows = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id))
+        return job.status, job.started_at, job.completed_tasks, job.total_bytes, job.error, rows
+
+
+def test_the_dispatched_crawler_claims_writes_and_finishes_its_job(make_job, org, store_for, engine):
+    job_id = make_job(org, claim=CLAIM)
+    store = store_for(job_id)
+    store.claim_job()
+    assert store.heartbeat() is None
+    store.write_batch([record()], [], 1)
+    store.finish("completed")
+    status, started_at, completed, total_bytes, _, rows = job_state(engine, job_id)
+    assert (status, completed, total_bytes, rows) == ("completed", 1, 100, 1) and started_at
+
+
+@pytest.mark.parametrize(
+    ("claim", "status", "why"),
+    [(None, "created", "no dispatch claim"), ("b" * 32, "created", "another claim"), (CLAIM, "failed", "failed"),
+     (CLAIM, "cancelled", "cancelled"), (CLAIM, "completed", "completed"), (CLAIM, "running", "running")],
+)  # fmt: skip
+def test_a_crawler_started_for_a_job_not_waiting_for_its_claim_writes_nothing(make_job, org, store_for, engine, claim,
+                                                                              status, why):  # fmt: skip
+    job_id = make_job(org, claim=CLAIM, status=status)
+    before = job_state(engine, job_id)
+    store = store_for(job_id, claim)
+    with pytest.raises(ClaimLost, match=why):
+        store.claim_job()
+    assert store.lost
+    with pytest.raises(ClaimLost):
+        store.write_batch([record()], [], 1)
+    assert job_state(engine, job_id) == before
+
+
+@pytest.mark.parametrize("ended_as", ["cancelled", "failed"])
+def test_a_job_ended_elsewhere_refuses_the_crawlers_next_batch_whole(make_job, org, store_for, engine, ended_as):
+    job_id = make_job(org, claim=CLAIM)
+    store = store_for(job_id)
+    store.claim_job()
+    store.write_batch([record("http://example.com/a")], [], 2)
+    with Session(engine) as session, session.begin():
+        session.get(Job, job_id).status = ended_as  # the cancel endpoint or the reconciler
+    before = job_state(engine, job_id)
+
+    with pytest.raises(ClaimLost):
+        store.write_batch([record("http://example.com/b")], [("http://example.com/x", "http://example.com/a")], 3)
+    with pytest.raises(ClaimLost):
+        store.finish("completed")
+
+    assert job_state(engine, job_id) == before
+    assert before[0] == ended_as and before[-1] == 1
+    assert store.heartbeat() == "lost"  # once lost, the store never writes again
+
+
+def test_heartbeat_reports_a_cancel(make_job, org, store_for, engine):
+    job_id = make_job(org, claim=CLAIM)
+    store = store_for(job_id)
+    store.claim_job()
+    with Session(engine) as session, session.begin():
+        session.get(Job, job_id).status = "cancelled"
+    assert store.heartbeat() == "cancelled"
+    assert store.lost
