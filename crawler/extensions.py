@@ -56,7 +56,7 @@ class JobLifecycle:
         try:
             await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.claim_job))
         except ClaimLost as exc:
-            logger.error("not crawling: %s", exc)
+            logger.warning("not crawling: %s", exc)
             self.stop(CLAIM_LOST)
             return
         self.claimed = True
