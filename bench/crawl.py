@@ -116,7 +116,7 @@ def make_job(database_url: str, origin: str, concurrency: int) -> tuple[str, dic
 
     from control_api.domains import parse_domain
     from control_api.jobs_service import get_or_create_domain, spider_arguments
-    from control_api.schemas import JobOptions
+    from contract.options import JobOptions
     from control_api.tokens import create_organisation
     from db.engine import make_engine
     from db.models import Job, utcnow

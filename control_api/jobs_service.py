@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from control_api.domains import Target
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schemas import CreateJobRequest, ListJobsQuery
-from db.models import Domain, Job, JobStatus, utcnow
+from contract.vocabulary import JobStatus
+from db.models import Domain, Job, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from sqlalchemy import func, select, update
 
 from control_api.database import session_scope
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
-from db.models import Job, JobStatus, Task, utcnow
+from contract.vocabulary import JobStatus
+from db.models import Job, Task, utcnow
 
 logger = logging.getLogger(__name__)
 

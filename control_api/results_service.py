@@ -12,15 +12,11 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from contract.record import EXPORT_COLUMNS
 from control_api.schemas import ListTasksQuery
 from db.models import BrokenLinkReferrer, Job, Task
 
 ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has the totals
-EXPORT_COLUMNS = (
-    "url", "kind", "found_via", "referrer", "depth", "status", "http_status", "final_url", "redirect_hops",
-    "response_time_ms", "ttfb_ms", "content_type", "bytes", "truncated", "cache_status",
-    "warm_response_time_ms", "warm_cache_status", "error_type", "error", "is_slow", "is_broken", "is_server_error",
-)  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffice or Sheets evaluate a cell
 
 
@@ -138,7 +134,10 @@ def _export_row(task: Task) -> dict[str, Any]:
 def _csv_cell(value: Any) -> Any:
     """A text cell a spreadsheet would read as a formula, prefixed with `'` so that it shows as text
     (OWASP "CSV injection"): crawled sites control URLs, content types and error text. Numbers and
-    booleans are ours and pass as they are; JSON lines are for scripts and stay literal."""
+    booleans are ours (booleans spelled true/false, as in JSON); JSON lines are for scripts and
+    stay literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value

@@ -8,7 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-JOB_STATUSES = ("created", "running", "completed", "failed", "cancelled")
+from contract.options import OPTION_FIELDS, JobOptions
+from contract.record import RedirectHop, TaskRecord
+from contract.vocabulary import CacheStatus, JobStatus, TaskKind, TaskStatus
+
+JOB_STATUSES = tuple(JobStatus)
 RANGES = ("today", "24h", "7d", "30d", "90d", "all")
 INCLUDES = ("stats", "progress", "domain")
 # Far beyond any real row count, and small enough that (page-1)*limit stays a 64-bit SQL integer.
@@ -27,19 +31,6 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class JobOptions(StrictModel):
-    use_sitemap: bool = Field(True, description="Discover pages from robots.txt Sitemap: lines and sitemaps.")
-    find_links: bool = Field(True, description="Discover pages by following internal links in HTML.")
-    allow_cross_subdomain_links: bool = Field(
-        True, description="Also follow links to other subdomains of the same registrable domain."
-    )
-    max_pages: int = Field(0, ge=0, description="Most pages to crawl; 0 means unlimited.")
-    concurrency: int = Field(20, ge=1, le=100, description="Concurrent requests.")
-    slow_page_threshold_ms: int = Field(3000, ge=1, le=600_000, description="A page slower than this is slow.")
-    check_resources: bool = Field(False, description="Also check same-site images, scripts and stylesheets.")
-
-
-OPTION_FIELDS = tuple(JobOptions.model_fields)
 
 
 class CreateJobRequest(StrictModel):
@@ -78,7 +69,7 @@ class CreatedJob(BaseModel):
     id: str
     domain: str
     domain_id: int
-    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
+    status: JobStatus
     organisation_id: int
     created_at: datetime
     options: JobOptions
@@ -98,7 +89,7 @@ class JobOut(CreatedJob):
 class JobListItem(BaseModel):
     id: str
     domain_id: int
-    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
+    status: JobStatus
     organisation_id: int
     created_at: datetime
     started_at: datetime | None
@@ -205,40 +196,17 @@ class ListJobsQuery(PageQuery):
 
 # --- Crawl results: tasks, issues, export -------------------------------------------------------
 
-TASK_STATUSES = ("completed", "failed", "skipped")
-CACHE_STATUSES = ("HIT", "MISS", "EXPIRED", "STALE", "BYPASS", "DYNAMIC", "none")
+TASK_STATUSES = tuple(TaskStatus)
+CACHE_STATUSES = (*CacheStatus, "none")
 ISSUE_TYPES = ("broken_link", "slow", "redirect_chain", "server_error")
 TASK_SORTS = ("id", "url", "response_time_ms", "ttfb_ms", "http_status", "bytes", "depth")
-TASK_KINDS = ("page", "resource", "sitemap")
+TASK_KINDS = tuple(TaskKind)
 
 
-class RedirectHop(BaseModel):
-    url: str
-    status: int
+class TaskOut(TaskRecord):
+    """A task as the API serves it: the per-URL record plus its row id, issue list and time."""
 
-
-class TaskOut(BaseModel):
     id: int
-    url: str
-    kind: Literal[TASK_KINDS]  # type: ignore[valid-type]
-    found_via: str
-    referrer: str | None
-    depth: int
-    status: Literal[TASK_STATUSES]  # type: ignore[valid-type]
-    http_status: int | None
-    final_url: str | None
-    redirect_chain: list[RedirectHop] | None
-    redirect_hops: int
-    response_time_ms: int | None
-    ttfb_ms: int | None
-    content_type: str | None
-    bytes: int | None
-    truncated: bool
-    cache_status: str | None
-    warm_response_time_ms: int | None
-    warm_cache_status: str | None
-    error: str | None
-    error_type: str | None
     issues: list[str]
     fetched_at: datetime
 
@@ -255,7 +223,7 @@ class ListTasksQuery(PageQuery):
     status: str | None = Field(None, description="completed, failed, skipped; comma-separated.")
     cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
     issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
-    kind: Literal[TASK_KINDS] | None = None  # type: ignore[valid-type]
+    kind: TaskKind | None = None
     path: str | None = Field(None, max_length=2048, description="Substring of the URL.")
     sort: str = Field("id", description="Field to sort by, '-' prefix for descending, e.g. -response_time_ms.")
 

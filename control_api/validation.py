@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from control_api.errors import ApiError
-from control_api.schemas import OPTION_FIELDS, CreateJobRequest, JobOptions
+from contract.options import OPTION_FIELDS, JobOptions
+from control_api.schemas import CreateJobRequest
 
 M = TypeVar("M", bound=BaseModel)
 

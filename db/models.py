@@ -5,7 +5,6 @@ transaction as each batch of task rows, so reading a job never scans its tasks.
 """
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +23,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from contract.vocabulary import JobStatus, TaskKind, TaskStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -68,22 +70,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class JobStatus(str, enum.Enum):
-    CREATED = "created"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @classmethod
-    def terminal(cls) -> frozenset[str]:
-        return frozenset({cls.COMPLETED.value, cls.FAILED.value, cls.CANCELLED.value})
-
-
-class TaskStatus(str, enum.Enum):
-    COMPLETED = "completed"  # fetched, HTTP < 400 after redirects
-    FAILED = "failed"  # HTTP >= 400, network error, timeout, redirect loop, refused
-    SKIPPED = "skipped"  # not fetched: robots.txt, over max_pages, cancelled
+def vocabulary(enum_class) -> Enum:
+    """A contract vocabulary stored as its string values in a VARCHAR (no database enum type, so
+    adding a value needs no migration); rows read back as enum members, which compare equal to
+    their strings."""
+    return Enum(enum_class, native_enum=False, create_constraint=False, length=16, validate_strings=True,
+                values_callable=lambda members: [member.value for member in members])  # fmt: skip
 
 
 class Organisation(Base):
@@ -129,7 +121,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.CREATED.value)
+    status: Mapped[JobStatus] = mapped_column(vocabulary(JobStatus), default=JobStatus.CREATED)
     # "https" or "http" when the client pasted a URL; None means https with an http fallback.
     start_scheme: Mapped[str | None] = mapped_column(String(8))
     options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
@@ -188,8 +180,8 @@ class Task(Base):
     found_via: Mapped[str] = mapped_column(String(16))  # start, sitemap, link, resource, redirect
     referrer: Mapped[str | None] = mapped_column(Text)
     depth: Mapped[int] = mapped_column(Integer, default=0)
-    kind: Mapped[str] = mapped_column(String(16), default="page")  # page, resource, sitemap
-    status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[TaskKind] = mapped_column(vocabulary(TaskKind), default=TaskKind.PAGE)
+    status: Mapped[TaskStatus] = mapped_column(vocabulary(TaskStatus))
     http_status: Mapped[int | None] = mapped_column(Integer)
     final_url: Mapped[str | None] = mapped_column(Text)
     redirect_chain: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from control_api.jobs_service import get_or_create_domain
 from control_api.scheduler import SchedulerUnavailable
-from control_api.schemas import JobOptions
+from contract.options import JobOptions
 from control_api.tokens import create_organisation
 from db import migrate
 from db.engine import make_engine

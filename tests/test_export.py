@@ -66,7 +66,7 @@ def test_csv_leaves_ordinary_text_and_numbers_alone(client, org, make_job, engin
     assert row["referrer"] == "https://example.com/"
     assert row["error"] == "HTTP 404"
     assert row["content_type"] == "text/html; charset=utf-8"
-    assert (row["depth"], row["http_status"], row["bytes"], row["is_broken"]) == ("0", "404", "1234", "True")
+    assert (row["depth"], row["http_status"], row["bytes"], row["is_broken"]) == ("0", "404", "1234", "true")
 
 
 def test_jsonl_export_keeps_the_same_text_literal(client, org, make_job, engine):

@@ -1,0 +1,86 @@
+"""Every closed vocabulary of the service, as string enums: members compare equal to their values,
+so they serialise as plain strings in JSON, feeds and database columns."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def active(cls) -> tuple[JobStatus, ...]:
+        return (cls.CREATED, cls.RUNNING)
+
+    @classmethod
+    def terminal(cls) -> frozenset[JobStatus]:
+        return frozenset({cls.COMPLETED, cls.FAILED, cls.CANCELLED})
+
+
+class TaskStatus(StrEnum):
+    COMPLETED = "completed"  # fetched, HTTP < 400 after redirects
+    FAILED = "failed"  # HTTP >= 400, network error, timeout, redirect loop, refused
+    SKIPPED = "skipped"  # not fetched: robots.txt, over max_pages, limits, interrupted
+
+
+class TaskKind(StrEnum):
+    PAGE = "page"
+    RESOURCE = "resource"  # an image, script or stylesheet, checked when check_resources is on
+    SITEMAP = "sitemap"  # a sitemap document: recorded, but not progress and not against max_pages
+
+
+class FoundVia(StrEnum):
+    START = "start"
+    LINK = "link"
+    SITEMAP = "sitemap"
+    ROBOTS = "robots"  # a sitemap named in robots.txt
+    DEFAULT = "default"  # a sitemap at a guessed path
+    REDIRECT = "redirect"
+    RESOURCE = "resource"
+
+
+class ErrorType(StrEnum):
+    # not fetched (skipped)
+    ROBOTS = "robots"
+    MAX_PAGES = "max_pages"
+    MAX_DEPTH = "max_depth"
+    URL_TOO_LONG = "url_too_long"
+    QUERY_TRAP = "query_trap"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    # fetched, or tried (failed)
+    HTTP_ERROR = "http_error"
+    SERVER_ERROR = "server_error"
+    REDIRECT_LOOP = "redirect_loop"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    MALFORMED_SITEMAP = "malformed_sitemap"
+    DNS = "dns"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECTION_ERROR = "connection_error"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    NETWORK = "network"
+    FORBIDDEN_TARGET = "forbidden_target"
+
+
+class CacheStatus(StrEnum):
+    HIT = "HIT"
+    MISS = "MISS"
+    EXPIRED = "EXPIRED"
+    STALE = "STALE"
+    BYPASS = "BYPASS"
+    DYNAMIC = "DYNAMIC"
+
+
+class SourceType(StrEnum):
+    """Who created a job. The API accepts any short string (the seed's clients send their own);
+    these are the ones the service itself uses."""
+
+    API = "api"
+    DASHBOARD = "dashboard"
+    SCHEDULER = "scheduler"
+    WEBHOOK = "webhook"
