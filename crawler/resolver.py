@@ -1,23 +1,34 @@
 """DNS resolver that refuses private targets and can pin host names to addresses.
 
-Installed through Scrapy's DNS_RESOLVER, so the check runs on the very address each connection is
-made to: a name that resolved to a public address when the job was created but to 10.0.0.1 now is
-refused here, and so is a redirect into a private range. CRAWL_HOST_MAP pins names to addresses
-(like curl --resolve) for tests and for staging hosts; a pinned name is the operator's explicit
-choice, so it is not checked, while every other name (and every IP literal) is.
+Installed through Scrapy's TWISTED_DNS_RESOLVER as the reactor's name resolver, so the check runs
+on the very addresses each connection is made to: a name that resolved to a public address when
+the job was created but to 10.0.0.1 now is refused here, and so is a redirect into a private range,
+IP literals included (Twisted hands `127.0.0.1` and `::1` to the resolver too). It resolves IPv4
+and IPv6 (Scrapy's default resolver is IPv4-only, so an `http://[::1]/` target could not be
+crawled at all). CRAWL_HOST_MAP pins names to addresses (like curl --resolve) for tests and for
+staging hosts; a pinned name is the operator's explicit choice, so it is not checked, while every
+other name (and every IP literal) is.
 """
 from __future__ import annotations
 
+import logging
+import socket
 from typing import TYPE_CHECKING
 
-from scrapy.resolver import CachingThreadedResolver
+from scrapy.utils.datatypes import LocalCache
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import DNSLookupError
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution
+from twisted.internet.threads import deferToThreadPool
+from zope.interface import implementer
 
-from crawler.addresses import is_public_address
+from crawler.addresses import is_public_address, resolve
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
 
 
 class ForbiddenAddressError(DNSLookupError):
@@ -34,9 +45,21 @@ def parse_host_map(text: str) -> dict[str, str]:
     return {host.strip().lower(): address.strip() for host, address in pairs}
 
 
-class GuardedResolver(CachingThreadedResolver):
-    def __init__(self, reactor, cache_size, timeout, host_map: dict[str, str], allow_private: bool):
-        super().__init__(reactor, cache_size, timeout)
+@implementer(IHostResolution)
+class HostResolution:
+    def __init__(self, name: str):
+        self.name = name
+
+    def cancel(self) -> None:  # pragma: no cover - HostnameEndpoint never cancels a resolution
+        raise NotImplementedError
+
+
+@implementer(IHostnameResolver)
+class GuardedResolver:
+    def __init__(self, reactor, cache_size: int, timeout: float, host_map: dict[str, str], allow_private: bool):
+        self.reactor = reactor
+        self.cache: LocalCache[str, list[str]] = LocalCache(cache_size)
+        self.timeout = timeout
         self.host_map = host_map
         self.allow_private = allow_private
 
@@ -52,15 +75,53 @@ class GuardedResolver(CachingThreadedResolver):
             settings.getbool("CRAWL_ALLOW_PRIVATE_TARGETS"),
         )
 
-    def getHostByName(self, name, timeout=()):
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
+
+    def resolveHostName(self, resolutionReceiver, hostName: str, portNumber: int = 0, addressTypes=None,
+                        transportSemantics: str = "TCP") -> IHostResolution:  # fmt: skip
+        resolution = HostResolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+
+        def deliver(addresses: list[str]) -> None:
+            for address in addresses:
+                kind = IPv6Address if ":" in address else IPv4Address
+                resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
+
+        def no_addresses(failure) -> None:  # the endpoint then fails with DNSLookupError
+            logger.debug("%s: no address to connect to (%s)", hostName, failure.value)
+
+        d = self.addresses(hostName)
+        d.addCallbacks(deliver, no_addresses)
+        d.addBoth(lambda _: resolutionReceiver.resolutionComplete())
+        return resolution
+
+    def addresses(self, name: str) -> defer.Deferred:
+        """The addresses to connect to for `name`: pinned, cached, or looked up and checked."""
         pinned = self.host_map.get(name.lower())
         if pinned:  # pinned by the operator: trusted, even when private
-            return defer.succeed(pinned)
-        return super().getHostByName(name, timeout).addCallback(self._check, name)
+            return defer.succeed([pinned])
+        if name in self.cache:
+            return defer.succeed(self.cache[name])
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._lookup, name)
+        d.addTimeout(self.timeout, self.reactor)
+        return d.addCallback(self._check, name)
 
-    def _check(self, address: str, name: str) -> str:
-        if not self.allow_private and not is_public_address(address):
-            reason = f"{name} resolves to {address}, a private or reserved address (refused)"
-            REFUSED_HOSTS[name.lower()] = reason
-            raise ForbiddenAddressError(reason)
-        return address
+    @staticmethod
+    def _lookup(name: str) -> list[str]:
+        try:
+            return resolve(name)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise DNSLookupError(f"{name}: {exc}") from None
+
+    def _check(self, addresses: list[str], name: str) -> list[str]:
+        """Every address must be public: the endpoint tries each in turn, so one private address
+        among public ones would still be connected to."""
+        if not self.allow_private:
+            for address in addresses:
+                if not is_public_address(address):
+                    reason = f"{name} resolves to {address}, a private or reserved address (refused)"
+                    REFUSED_HOSTS[name.lower()] = reason
+                    raise ForbiddenAddressError(reason)
+        self.cache[name] = addresses  # a no-op when DNSCACHE_ENABLED is off
+        return addresses

@@ -2,12 +2,15 @@
 
 Every discovered URL is reduced to a *key* before a Request is built: fragment dropped, scheme and
 host lower-cased, default port removed, query sorted (w3lib's canonicalize_url), and the scheme and
-a trailing slash left out, so that `http://x/a/` and `https://x/a` are one page. The scope decides
-which hosts belong to the site: the start host, its `www.` twin, and (when allowed) every other
-subdomain of the registrable domain.
+a trailing slash left out, so that `http://x/a/` and `https://x/a` are one page. An IPv6 host is
+written in its compressed form and keeps its brackets in the URL and the key (`http://[::1]:8081/`):
+without them its colons would read as a port. The scope decides which hosts belong to the site: the
+start host, its `www.` twin, and (when allowed) every other subdomain of the registrable domain; an
+IP address has no subdomains.
 """
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -40,8 +43,15 @@ def normalise(url: str) -> tuple[str, str, str, int | None] | None:
         return None
     if port == DEFAULT_PORTS[scheme]:
         port = None
-    host = parts.hostname  # lower-cased by urlsplit
-    netloc = f"{host}:{port}" if port else host
+    host = parts.hostname  # lower-cased by urlsplit, brackets removed
+    literal = host
+    if ":" in host:
+        try:
+            host = ipaddress.IPv6Address(host).compressed
+        except ValueError:
+            return None
+        literal = f"[{host}]"
+    netloc = f"{literal}:{port}" if port else literal
     canonical = canonicalize_url(parts._replace(scheme=scheme, netloc=netloc).geturl())
     rest = canonical.split("://", 1)[1]
     path_end = rest.find("?")
@@ -51,11 +61,20 @@ def normalise(url: str) -> tuple[str, str, str, int | None] | None:
     return canonical, rest, host, port
 
 
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class SiteScope:
     def __init__(self, host: str, port: int | None, allow_subdomains: bool):
         self.host = host.removeprefix("www.")
         self.port = port
-        self.allow_subdomains = allow_subdomains
+        # 127.0.0.1 and 10.0.0.1 both "end with .0.1": addresses share no domain.
+        self.allow_subdomains = allow_subdomains and not is_ip_address(host)
         self.suffix = "." + registrable_domain(self.host)
 
     def contains(self, host: str, port: int | None) -> bool:
