@@ -2,9 +2,11 @@
 
 Every URL is admitted at most once (by its normalised key), before any Request object exists, and
 the limits are applied there: max_pages (exact, counted at admission), depth, URL length and the
-query-string trap. Admitted URLs stay `outstanding` until their record is closed, so a cancel can
-record the rest as skipped. Referrers are kept only for URLs not yet resolved (and for ones that
-failed), which is what the broken-link report needs, without storing the whole link graph.
+query-string trap. Admitted URLs stay `outstanding` until their record is made, so a cancel can
+record the rest as skipped. A record is then released in depth order (crawler/depths.py), so that
+its depth is the URL's shortest click depth however the fetches interleave. Referrers are kept only
+for URLs not yet released (and for ones that failed), which is what the broken-link report needs,
+without storing the whole link graph.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from crawler.depths import DepthGate
 from crawler.records import FAILED, KIND_PAGE, TaskInfo, skipped_record
 from crawler.urls import SiteScope
 
@@ -32,6 +35,7 @@ class Frontier:
         self.seen: set[str] = set()
         self.href_keys: dict[str, str | None] = {}  # absolute URL as linked -> key (None: out of scope)
         self.outstanding: dict[str, TaskInfo] = {}
+        self.gate = DepthGate()
         self.pending_referrers: dict[str, list[str]] = {}
         self.failed_urls: dict[str, str] = {}  # key -> url of URLs that failed
         self.query_variants: dict[str, int] = {}
@@ -49,29 +53,42 @@ class Frontier:
         self.href_keys[absolute] = key
 
     def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int,
-              kind: str) -> tuple[TaskInfo | None, dict[str, Any] | None]:  # fmt: skip
-        """(task to fetch, None), (None, skipped record), or (None, None) for a URL already known."""
+              kind: str) -> tuple[TaskInfo | None, list[dict[str, Any]]]:  # fmt: skip
+        """(task to fetch, []), (None, released records: a skip), or (None, []) for a URL already known."""
         if key in self.seen:
-            self.note_referrer(key, referrer, found_via)
-            return None, None
+            self.note_referrer(key, referrer, found_via, depth)
+            return None, []
+        depth = self.gate.shortest(referrer, found_via, depth)
         task = TaskInfo(canonical, key, kind, found_via, referrer, depth)
-        self.add(task)
-        self.note_referrer(key, referrer, found_via)
+        self.add(task, produces_from=None)
+        self.note_referrer(key, referrer, found_via, depth)
         skip = self._skip_reason(task)
         if skip == OVER_MAX_PAGES:
             self.waiting.append(task)
-            return None, None
+            return None, []
         if skip:
             return None, self.close(task, skipped_record(task, *skip))
-        return task, None
+        self.gate.produce(task, task.depth)
+        return task, []
 
-    def add(self, task: TaskInfo) -> None:
-        """Count a URL into the crawl: it is in total_tasks and outstanding until recorded."""
+    def add(self, task: TaskInfo, produces_from: int | None) -> None:
+        """Count a URL into the crawl: it is in total_tasks and outstanding until recorded.
+        `produces_from`: the shallowest depth of the URLs it may lead to, None if it is not fetched now."""
         self.seen.add(task.key)
         self.total_tasks += 1
         self.outstanding[task.key] = task
+        self.gate.track(task)
+        if produces_from is not None:
+            self.gate.produce(task, produces_from)
         if task.found_via == "start" and task.kind == KIND_PAGE:
             self.pages_admitted += 1
+
+    def begin_discovery(self, depth: int) -> None:
+        """A source of URLs at `depth` or deeper that is not a URL of the crawl (robots.txt) is being read."""
+        self.gate.begin(depth)
+
+    def end_discovery(self, depth: int) -> list[dict[str, Any]]:
+        return self._released(self.gate.end(depth))
 
     def _skip_reason(self, task: TaskInfo) -> tuple[str, str] | None:
         if task.depth > self.max_depth:
@@ -96,42 +113,69 @@ class Frontier:
         if task.kind != KIND_PAGE or not self.max_pages:
             return None
         if self.waiting:
-            return self.waiting.popleft()
+            promoted = self.waiting.popleft()
+            self.gate.produce(promoted, promoted.depth)
+            return promoted
         self.pages_admitted -= 1
         return None
 
-    def over_limit_records(self) -> list[dict[str, Any]]:
-        """The pages still waiting when the crawl has nothing else to do: skipped, over max_pages."""
-        reason = ("max_pages", f"Over the job's max_pages ({self.max_pages})")
-        records = [self.close(task, skipped_record(task, *reason)) for task in self.waiting]
-        self.waiting.clear()
-        return records
+    @property
+    def has_idle_records(self) -> bool:
+        return bool(self.waiting or self.gate.held)
 
-    def note_referrer(self, key: str, referrer: str | None, found_via: str) -> None:
-        if referrer is None or found_via != "link":
+    def idle_records(self) -> list[dict[str, Any]]:
+        """When the crawl has nothing else to do: the pages still waiting, skipped over max_pages,
+        and any record still held for depth order (nothing can lower its depth any more)."""
+        reason = ("max_pages", f"Over the job's max_pages ({self.max_pages})")
+        records = [record for task in self.waiting for record in self.close(task, skipped_record(task, *reason))]
+        self.waiting.clear()
+        return records + self._released(self.gate.release_all())
+
+    def note_referrer(self, key: str, referrer: str | None, found_via: str, depth: int | None = None) -> None:
+        """`referrer` leads to the URL of `key` (at `depth`, when known): a path that may be shorter,
+        and a page to report if the URL turns out broken."""
+        if referrer is None:
             return
-        failed_url = self.failed_urls.get(key)
-        if failed_url is not None:
-            self.on_late_referrer(failed_url, referrer)
-        elif key in self.outstanding:
+        task = self.gate.tasks.get(key)
+        if task is None:  # recorded already: its depth is final
+            failed_url = self.failed_urls.get(key) if found_via == "link" else None
+            if failed_url is not None:
+                self.on_late_referrer(failed_url, referrer)
+            return
+        if depth is not None:
+            self.gate.offer(task, referrer, found_via, depth)
+        if found_via == "link":
             referrers = self.pending_referrers.setdefault(key, [])
             if len(referrers) < MAX_REFERRERS and referrer not in referrers:
                 referrers.append(referrer)
 
-    def close(self, task: TaskInfo, record: dict[str, Any]) -> dict[str, Any]:
-        """A URL's record is final: attach its referrers, flag a broken link, forget the URL."""
+    def close(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """A URL's record is made: the records whose depth is now final, this one or not."""
         self.outstanding.pop(task.key, None)
-        referrers = self.pending_referrers.pop(task.key, None)
-        if record["status"] == FAILED:
-            self.failed_urls[task.key] = task.url
-            if referrers:
-                record["referrers"] = referrers
-                record["is_broken"] = True
-        return record
+        return self._released(self.gate.finish(task, record))
+
+    def _released(self, released: list[tuple[TaskInfo, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Final records: the path that reached each URL first among the shortest, its referrers,
+        broken or not; the URL is forgotten."""
+        records = []
+        for task, record in released:
+            record.update(depth=task.depth, referrer=task.referrer, found_via=task.found_via)
+            referrers = self.pending_referrers.pop(task.key, None)
+            if record["status"] == FAILED:
+                self.failed_urls[task.key] = task.url
+                if referrers:
+                    record["referrers"] = referrers
+                    record["is_broken"] = True
+            records.append(record)
+        return records
 
     def unfinished_records(self, error_type: str, error: str) -> list[dict[str, Any]]:
-        """Records for URLs admitted but never recorded (a cancel or shutdown): all skipped."""
-        records = [skipped_record(task, error_type, error) for task in self.outstanding.values()]
+        """At a cancel or shutdown: the records held for depth order as they are, and a skipped
+        record for every URL admitted but never recorded."""
+        records = self._released(self.gate.release_all())
+        skipped = [(task, skipped_record(task, error_type, error)) for task in self.outstanding.values()]
+        records += self._released(skipped)
         self.outstanding.clear()
         self.waiting.clear()
+        self.gate = DepthGate()
         return records

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from time import monotonic
 from typing import TYPE_CHECKING
 
 from protego import Protego
@@ -18,6 +19,8 @@ from twisted.internet.defer import Deferred
 from scrapy.exceptions import StopDownload
 from scrapy.utils.response import response_status_message
 
+from crawler.records import classify_failure
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 60.0
 BACKOFF_BASE = 0.5
+EASED_MARGIN = 0.1  # a raised delay this close to its floor is back at the floor
 
 
 def parse_retry_after(value: bytes | None) -> float | None:
@@ -90,6 +94,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return retry
 
     def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
+        if classify_failure(exception, urlparse_cached(request).hostname)[0] == "forbidden_target":
+            return None  # the guard refused the address: asking again cannot change the answer
         retry = super().process_exception(request, exception)
         if isinstance(retry, Request):
             retry.meta["delay_seconds"] = self._backoff(retry)
@@ -101,38 +107,50 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
 
 class PolitenessMiddleware:
-    """Per-host delay: robots.txt Crawl-delay, raised further by 429/503 Retry-After and decaying
-    back on successful responses, so an overloaded site is slowed down for rather than hammered."""
+    """Per-host delay. robots.txt's Crawl-delay is its floor. A 429/503 with Retry-After raises it
+    to at least that; then every answer to a request sent after the raise that is not another
+    server error halves it back towards the floor. Answers to requests that were already on their
+    way when the server complained do not count, so the slow-down is real; and the floor is only
+    ever Crawl-delay, so one overloaded moment costs about twice its Retry-After, not the rest of
+    the crawl. (The retried request itself waits the full Retry-After: BackoffRetryMiddleware.)"""
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
         self.user_agent = crawler.settings.get("ROBOTSTXT_USER_AGENT") or "*"
-        self.base_delay: dict[str, float] = {}
+        self.floor: dict[str, float] = {}  # slot key -> Crawl-delay (or the slot's own start delay)
+        self.raised_at: dict[str, float] = {}  # slot key -> when a Retry-After last raised its delay
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PolitenessMiddleware:
         return cls(crawler)
 
-    def _slot(self, request: Request):
-        downloader = self.crawler.engine.downloader
-        return downloader.slots.get(downloader.get_slot_key(request))
-
     def process_response(self, request: Request, response: Response) -> Response:
-        slot = self._slot(request)
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        slot = downloader.slots.get(key)
         if slot is None:
             return response
-        key = self.crawler.engine.downloader.get_slot_key(request)
+        floor = self.floor.setdefault(key, slot.delay)
         if request.url.endswith("/robots.txt") and response.status == 200:
             self._apply_crawl_delay(key, slot, response)
         elif response.status in (429, 503):
             retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
             if retry_after:
-                self.base_delay.setdefault(key, slot.delay)
-                slot.delay = max(slot.delay, retry_after)
-                logger.info("%s asked us to slow down: %.1f s between requests", key, slot.delay)
-        elif response.status < 400 and key in self.base_delay and slot.delay > self.base_delay[key]:
-            slot.delay = max(self.base_delay[key], slot.delay / 2)
+                self.raised_at[key] = monotonic()
+                if retry_after > slot.delay:
+                    slot.delay = retry_after
+                    logger.info("%s asked us to slow down: %.1f s between requests", key, slot.delay)
+        elif key in self.raised_at and response.status < 500 and self._sent_after_raise(request, key):
+            slot.delay /= 2
+            if slot.delay <= floor + EASED_MARGIN:
+                slot.delay = floor
+                del self.raised_at[key]
+                logger.info("%s eased back to %.2f s between requests", key, floor)
         return response
+
+    def _sent_after_raise(self, request: Request, key: str) -> bool:
+        sent_at = monotonic() - request.meta.get("download_time", 0.0)
+        return sent_at >= self.raised_at[key]
 
     def _apply_crawl_delay(self, key: str, slot, response: Response) -> None:
         logger.debug("robots.txt of %s: %d bytes, %r", key, len(response.body), response.body[:120])
@@ -142,9 +160,11 @@ class PolitenessMiddleware:
         except Exception:  # noqa: BLE001 - a broken robots.txt must not stop the crawl
             return
         if delay:
-            slot.delay = max(slot.delay, min(float(delay), MAX_RETRY_AFTER))
-            self.base_delay[key] = slot.delay
-            logger.info("robots.txt Crawl-delay for %s: %.1f s", key, slot.delay)
+            # The floor only: robots.txt is read again (for its Sitemap lines) while a Retry-After
+            # may have raised the delay, which must still ease back down to Crawl-delay.
+            self.floor[key] = min(float(delay), MAX_RETRY_AFTER)
+            slot.delay = max(slot.delay, self.floor[key])
+            logger.info("robots.txt Crawl-delay for %s: %.2f s", key, self.floor[key])
 
 
 class BodySizeCapMiddleware:

@@ -37,7 +37,7 @@ WARM_STATUSES = frozenset({"MISS", "EXPIRED"})
 class TaskInfo:
     """What the crawl knows about a URL before fetching it; travels in request.meta."""
 
-    __slots__ = ("url", "key", "kind", "found_via", "referrer", "depth")
+    __slots__ = ("url", "key", "kind", "found_via", "referrer", "depth", "level")
 
     def __init__(self, url: str, key: str, kind: str, found_via: str, referrer: str | None, depth: int):
         self.url = url
@@ -45,7 +45,8 @@ class TaskInfo:
         self.kind = kind
         self.found_via = found_via
         self.referrer = referrer
-        self.depth = depth
+        self.depth = depth  # may go down until the record is released (crawler/depths.py)
+        self.level: int | None = None  # while fetched: the shallowest depth it may lead to
 
 
 def content_type_of(response) -> str | None:

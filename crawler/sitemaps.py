@@ -3,13 +3,14 @@
 robots.txt `Sitemap:` lines first; without any, `/sitemap.xml` and `/sitemap_index.xml` are tried.
 Indexes are followed, gzip sitemaps unpacked (size-capped). A sitemap that robots.txt or an index
 names but that fails or is not a sitemap is recorded as a failed `sitemap` task; a guessed default
-that is simply absent is not.
+that is simply absent is not. While robots.txt or a sitemap is being read the frontier knows that
+URLs of depth 1 may still come (crawler/depths.py).
 """
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request
 from scrapy.utils.gz import gunzip
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_SITEMAPS = ("/sitemap.xml", "/sitemap_index.xml")
+SITEMAP_DEPTH = 1  # the depth of the URLs a sitemap lists
 
 
 class SitemapDiscovery:
@@ -38,6 +40,7 @@ class SitemapDiscovery:
     def start(self, site_url: str) -> Iterator[Request]:
         """Called once with the start page's URL (after redirects): look at its robots.txt."""
         robots = urljoin(site_url, "/robots.txt")
+        self.spider.frontier.begin_discovery(SITEMAP_DEPTH)
         yield Request(robots, callback=self.parse_robots, errback=self.robots_failed,
                       meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True, "site_url": site_url},
                       dont_filter=True)  # fmt: skip
@@ -49,9 +52,11 @@ class SitemapDiscovery:
                 yield from self._sitemap(url, found_via="robots", referrer=response.url, guessed=False)
         else:
             yield from self._defaults(response.meta["site_url"])
+        yield from self.spider.frontier.end_discovery(SITEMAP_DEPTH)
 
     def robots_failed(self, failure: Failure) -> Iterator[Any]:
         yield from self._defaults(failure.request.meta["site_url"])
+        yield from self.spider.frontier.end_discovery(SITEMAP_DEPTH)
 
     def _defaults(self, site_url: str) -> Iterator[Any]:
         for path in DEFAULT_SITEMAPS:
@@ -63,18 +68,22 @@ class SitemapDiscovery:
             return
         self.requested.add(normalised[1])
         task = TaskInfo(normalised[0], "sitemap:" + normalised[1], KIND_SITEMAP, found_via, referrer, 0)
-        if not guessed:
-            self.spider.frontier.add(task)
+        if guessed:  # a task only if it turns out to exist
+            self.spider.frontier.begin_discovery(SITEMAP_DEPTH)
+        else:
+            self.spider.frontier.add(task, produces_from=SITEMAP_DEPTH)
         yield Request(normalised[0], callback=self.parse_sitemap, errback=self.sitemap_failed, dont_filter=True,
                       meta={"task": task, "guessed": guessed, "handle_httpstatus_all": True})  # fmt: skip
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
         task: TaskInfo = response.meta["task"]
         guessed = response.meta["guessed"]
-        if guessed and response.status >= 300:
-            return  # no sitemap at the conventional address: nothing to report
         if guessed:
-            self.spider.frontier.add(task)
+            if response.status < 300:
+                self.spider.frontier.add(task, produces_from=SITEMAP_DEPTH)
+            yield from self.spider.frontier.end_discovery(SITEMAP_DEPTH)
+            if response.status >= 300:
+                return  # no sitemap at the conventional address: nothing to report
         record = new_record(
             task, COMPLETED, http_status=response.status, bytes=len(response.body),
             response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),
@@ -83,14 +92,13 @@ class SitemapDiscovery:
         )  # fmt: skip
         if response.status >= 400:
             record.update(status=FAILED, error_type="http_error", error=f"HTTP {response.status}")
-            yield self.spider.finish(task, record)
+            yield from self.spider.finish(task, record)
             return
         sitemap = self._parse(response)
         if sitemap is None:
             record.update(status=FAILED, error_type="malformed_sitemap", error="Not a valid sitemap (XML urlset or sitemapindex)")
-            yield self.spider.finish(task, record)
+            yield from self.spider.finish(task, record)
             return
-        yield self.spider.finish(task, record)
         for entry in sitemap:
             loc = entry.get("loc")
             if not loc:
@@ -98,14 +106,18 @@ class SitemapDiscovery:
             if sitemap.type == "sitemapindex":
                 yield from self._sitemap(loc, found_via="sitemap", referrer=response.url, guessed=False)
             else:
-                yield from self.spider.accept(loc, "sitemap", response.url, 1)
+                yield from self.spider.accept(loc, "sitemap", response.url, SITEMAP_DEPTH)
+        # Recorded after its URLs are admitted: until then, URLs of depth 1 may still come from it.
+        yield from self.spider.finish(task, record)
 
     def sitemap_failed(self, failure: Failure) -> Iterator[Any]:
         task: TaskInfo = failure.request.meta["task"]
         if failure.request.meta["guessed"]:
+            yield from self.spider.frontier.end_discovery(SITEMAP_DEPTH)
             return
-        error_type, error = classify_failure(failure.value)
-        yield self.spider.finish(task, new_record(task, FAILED, error_type=error_type, error=error))
+        # The host, so that an address the guard refused is `forbidden_target`, not a DNS error.
+        error_type, error = classify_failure(failure.value, urlsplit(failure.request.url).hostname)
+        yield from self.spider.finish(task, new_record(task, FAILED, error_type=error_type, error=error))
 
     def _parse(self, response: Response) -> Sitemap | None:
         body = response.body

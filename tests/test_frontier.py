@@ -1,5 +1,5 @@
 """The frontier's admission rules, without a crawl: each URL once, exact max_pages, the traps,
-and the referrers kept for broken links."""
+the referrers kept for broken links, and records released with their shortest depth."""
 from __future__ import annotations
 
 from crawler.frontier import Frontier
@@ -21,8 +21,8 @@ def admit(frontier, url, referrer="http://site.test/", depth=1, kind="page", fou
 def test_a_url_is_admitted_once_whatever_its_spelling():
     frontier, _ = make_frontier()
     task, skipped = admit(frontier, "http://site.test/a/?b=2&a=1#top")
-    assert task is not None and skipped is None
-    assert admit(frontier, "https://SITE.test/a?a=1&b=2") == (None, None)
+    assert task is not None and skipped == []
+    assert admit(frontier, "https://SITE.test/a?a=1&b=2") == (None, [])
     assert frontier.total_tasks == 1
 
 
@@ -30,11 +30,11 @@ def test_max_pages_is_exact_and_a_robots_skip_gives_its_place_to_a_waiting_page(
     frontier, _ = make_frontier(max_pages=2)
     first, _ = admit(frontier, "http://site.test/1")
     admit(frontier, "http://site.test/2")
-    assert admit(frontier, "http://site.test/3") == (None, None)  # waits, unrecorded
-    assert admit(frontier, "http://site.test/4") == (None, None)
+    assert admit(frontier, "http://site.test/3") == (None, [])  # waits, unrecorded
+    assert admit(frontier, "http://site.test/4") == (None, [])
     promoted = frontier.release_page(first)  # /1 was disallowed by robots.txt
     assert promoted.url == "http://site.test/3"
-    records = frontier.over_limit_records()
+    records = frontier.idle_records()
     assert [(r["url"], r["status"], r["error_type"]) for r in records] == [("http://site.test/4", "skipped", "max_pages")]
     assert frontier.total_tasks == 4 and set(frontier.outstanding) == {"site.test/1", "site.test/2", "site.test/3"}
 
@@ -48,18 +48,18 @@ def test_resources_do_not_count_against_max_pages():
 
 def test_depth_length_and_query_traps_are_skipped_with_their_reason():
     frontier, _ = make_frontier()
-    assert admit(frontier, "http://site.test/deep", depth=4)[1]["error_type"] == "max_depth"
-    assert admit(frontier, "http://site.test/" + "x" * 80)[1]["error_type"] == "url_too_long"
+    assert admit(frontier, "http://site.test/deep", depth=4)[1][0]["error_type"] == "max_depth"
+    assert admit(frontier, "http://site.test/" + "x" * 80)[1][0]["error_type"] == "url_too_long"
     assert admit(frontier, "http://site.test/cal?m=1")[0] is not None
     assert admit(frontier, "http://site.test/cal?m=2")[0] is not None
-    assert admit(frontier, "http://site.test/cal?m=3")[1]["error_type"] == "query_trap"
+    assert admit(frontier, "http://site.test/cal?m=3")[1][0]["error_type"] == "query_trap"
 
 
 def test_referrers_of_a_failed_url_make_it_a_broken_link_and_later_ones_are_reported():
     frontier, late = make_frontier()
     task, _ = admit(frontier, "http://site.test/missing", referrer="http://site.test/a")
     admit(frontier, "http://site.test/missing", referrer="http://site.test/b")
-    record = frontier.close(task, new_record(task, "failed", http_status=404))
+    [record] = frontier.close(task, new_record(task, "failed", http_status=404))
     assert record["is_broken"] and record["referrers"] == ["http://site.test/a", "http://site.test/b"]
     admit(frontier, "http://site.test/missing", referrer="http://site.test/c")
     assert late == [("http://site.test/missing", "http://site.test/c")]
@@ -68,7 +68,7 @@ def test_referrers_of_a_failed_url_make_it_a_broken_link_and_later_ones_are_repo
 def test_a_url_that_succeeded_keeps_no_referrers():
     frontier, late = make_frontier()
     task, _ = admit(frontier, "http://site.test/ok", referrer="http://site.test/a")
-    record = frontier.close(task, new_record(task, "completed", http_status=200))
+    [record] = frontier.close(task, new_record(task, "completed", http_status=200))
     assert not record["is_broken"] and record["referrers"] is None
     admit(frontier, "http://site.test/ok", referrer="http://site.test/b")
     assert frontier.pending_referrers == {} and late == []
@@ -76,9 +76,87 @@ def test_a_url_that_succeeded_keeps_no_referrers():
 
 def test_unfinished_urls_become_skipped_records():
     frontier, _ = make_frontier()
-    frontier.add(TaskInfo("http://site.test/", "site.test/", "page", "start", None, 0))
+    frontier.add(TaskInfo("http://site.test/", "site.test/", "page", "start", None, 0), produces_from=0)
     admit(frontier, "http://site.test/x")
     records = frontier.unfinished_records("cancelled", "Not fetched: the job was cancelled")
     assert {r["url"] for r in records} == {"http://site.test/", "http://site.test/x"}
     assert all(r["status"] == "skipped" and r["error_type"] == "cancelled" for r in records)
     assert frontier.outstanding == {}
+
+
+# --- Shortest depths: records are released once no unfinished URL could lower them ---------------
+
+SITE = "http://site.test"
+
+
+def start(frontier) -> TaskInfo:
+    task = TaskInfo(SITE + "/", "site.test/", "page", "start", None, 0)
+    frontier.add(task, produces_from=0)
+    return task
+
+
+def fetched(frontier, task, status="completed") -> list[tuple[str, int, str | None]]:
+    """Record `task` as fetched: (path, depth, referrer path) of the records released."""
+    released = frontier.close(task, new_record(task, status, http_status=200))
+    return [(r["url"].removeprefix(SITE), r["depth"], r["referrer"] and r["referrer"].removeprefix(SITE))
+            for r in released]
+
+
+def test_a_shorter_path_that_arrives_later_lowers_the_depth_of_the_url_and_of_what_it_led_to():
+    """/target is reached from /c (depth 2) before the slow /a (depth 1) answers."""
+    frontier, _ = make_frontier(max_depth=10)
+    home = start(frontier)
+    a, _ = admit(frontier, SITE + "/a", referrer=SITE + "/", depth=1)
+    b, _ = admit(frontier, SITE + "/b", referrer=SITE + "/", depth=1)
+    assert fetched(frontier, home) == [("/", 0, None)]
+    c, _ = admit(frontier, SITE + "/c", referrer=SITE + "/b", depth=2)
+    assert fetched(frontier, b) == [("/b", 1, "/")]
+    target, _ = admit(frontier, SITE + "/target", referrer=SITE + "/c", depth=3)
+    assert fetched(frontier, c) == []  # depth 2 while /a (depth 1) may still lead to it
+    child, _ = admit(frontier, SITE + "/target-child", referrer=SITE + "/target", depth=4)
+    assert fetched(frontier, target) == [] and fetched(frontier, child) == []
+    assert admit(frontier, SITE + "/target", referrer=SITE + "/a", depth=2) == (None, [])  # /a answers at last
+    assert fetched(frontier, a) == [
+        ("/a", 1, "/"), ("/c", 2, "/b"), ("/target", 2, "/a"), ("/target-child", 3, "/target"),
+    ]  # fmt: skip
+
+
+def test_a_link_sent_with_an_old_depth_gets_its_referrers_current_depth():
+    """A worker process parses a page with the depth it was sent, which the hub may have lowered since."""
+    frontier, _ = make_frontier(max_depth=10)
+    home = start(frontier)
+    slow, _ = admit(frontier, SITE + "/slow", referrer=SITE + "/", depth=1)
+    fetched(frontier, home)
+    mid, _ = admit(frontier, SITE + "/mid", referrer=SITE + "/fast", depth=3)  # via a deeper path
+    admit(frontier, SITE + "/mid", referrer=SITE + "/slow", depth=2)  # lowered to 2
+    leaf, _ = admit(frontier, SITE + "/leaf", referrer=SITE + "/mid", depth=4)  # the worker still says 3 + 1
+    assert leaf.depth == 3
+
+
+def test_records_deeper_than_a_sitemap_can_reach_wait_until_it_is_read():
+    frontier, _ = make_frontier(max_depth=10)
+    home = start(frontier)
+    mid, _ = admit(frontier, SITE + "/mid", referrer=SITE + "/", depth=1)
+    frontier.begin_discovery(1)  # robots.txt is being read: its sitemaps list URLs at depth 1
+    fetched(frontier, home)
+    deep, _ = admit(frontier, SITE + "/deep", referrer=SITE + "/mid", depth=2)
+    assert fetched(frontier, mid) == [("/mid", 1, "/")]
+    assert fetched(frontier, deep) == []
+    admit(frontier, SITE + "/deep", referrer=SITE + "/sitemap.xml", depth=1, found_via="sitemap")
+    [record] = frontier.end_discovery(1)
+    assert (record["url"], record["depth"], record["found_via"], record["referrer"]) == (
+        SITE + "/deep", 1, "sitemap", SITE + "/sitemap.xml")
+
+
+def test_a_cancel_releases_held_records_as_they_are_and_skips_the_rest():
+    frontier, _ = make_frontier(max_depth=10)
+    home = start(frontier)
+    slow, _ = admit(frontier, SITE + "/slow", referrer=SITE + "/", depth=1)
+    fast, _ = admit(frontier, SITE + "/fast", referrer=SITE + "/", depth=1)
+    fetched(frontier, home)
+    fetched(frontier, fast)
+    deep, _ = admit(frontier, SITE + "/deep", referrer=SITE + "/fast", depth=2)
+    assert fetched(frontier, deep) == []
+    records = frontier.unfinished_records("cancelled", "Not fetched: the job was cancelled")
+    statuses = {(r["url"].removeprefix(SITE), r["status"]) for r in records}
+    assert statuses == {("/deep", "completed"), ("/slow", "skipped")}

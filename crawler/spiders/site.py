@@ -155,19 +155,20 @@ class SiteSpider(Spider):
 
     def spider_idle(self) -> None:
         """Nothing left to fetch here: wait for the workers (or, in a worker, for the hub), then
-        record the pages that waited over max_pages, then close."""
+        record the pages that waited over max_pages (and any record still held for depth order),
+        then close."""
         if self.hub_client is not None and not self.hub_client.stopped:
             raise DontCloseSpider
         if self.hub is not None and self.hub.busy:
             raise DontCloseSpider
-        if self.frontier.waiting:
+        if self.frontier.has_idle_records:
             # A data: request costs no network; its callback yields the records as items.
-            self.crawler.engine.crawl(Request("data:,", callback=self._record_over_limit, dont_filter=True,
+            self.crawler.engine.crawl(Request("data:,", callback=self._record_idle, dont_filter=True,
                                               meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
 
-    def _record_over_limit(self, response: Response) -> Iterator[dict[str, Any]]:
-        yield from self.frontier.over_limit_records()
+    def _record_idle(self, response: Response) -> Iterator[dict[str, Any]]:
+        yield from self.frontier.idle_records()
 
     async def spider_closed(self) -> None:
         if self.hub is not None:
@@ -188,13 +189,13 @@ class SiteSpider(Spider):
             if kind == "L":
                 _, canonical, key, found_via, referrer, depth, task_kind = message
                 if canonical is None:
-                    self.frontier.note_referrer(key, referrer, found_via)
+                    self.frontier.note_referrer(key, referrer, found_via, depth)
                 else:
                     yield from self._admit(canonical, key, found_via, referrer, depth, task_kind)
             elif kind == "R":
                 task = self.frontier.outstanding.get(message[1])
                 if task is not None:
-                    yield self.frontier.close(task, message[2])
+                    yield from self.frontier.close(task, message[2])
             elif kind == "X":
                 task = self.frontier.outstanding.get(message[1])
                 promoted = self.frontier.release_page(task) if task is not None else None
@@ -221,7 +222,7 @@ class SiteSpider(Spider):
         url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
-        self.frontier.add(task)
+        self.frontier.add(task, produces_from=0)
         yield self._request(task, scheme_index=0)
 
     @property
@@ -240,11 +241,10 @@ class SiteSpider(Spider):
         if self.hub_client is not None:  # a worker: the hub admits
             self.hub_client.link(canonical, key, found_via, referrer, depth, kind)
             return
-        task, skipped = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
+        task, records = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
         if task is not None:
             yield from self._dispatch(task)
-        elif skipped is not None:
-            yield skipped
+        yield from records
 
     def _dispatch(self, task: TaskInfo) -> Iterator[Request]:
         if self.hub is not None and not self.hub.started and len(self.frontier.outstanding) >= self.hub_threshold:
@@ -267,15 +267,13 @@ class SiteSpider(Spider):
         return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
 
     def _finished(self, task: TaskInfo, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The record as an item, here; or, in a worker, sent to the hub."""
-        record = self.finish(task, record)
-        if record is not None:
-            yield record
+        """The record as an item (with any others it made final), here; or, in a worker, sent to the hub."""
+        yield from self.finish(task, record)
 
-    def finish(self, task: TaskInfo, record: dict[str, Any]) -> dict[str, Any] | None:
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
         if self.hub_client is not None:  # a worker: the hub records it
             self.hub_client.record(task.key, record)
-            return None
+            return []
         return self.frontier.close(task, record)
 
     # --- Responses ------------------------------------------------------------------------------
@@ -356,7 +354,7 @@ class SiteSpider(Spider):
             if self.hub_client is not None:
                 self.hub_client.link(None, known, "link", referrer, depth, kind)
             else:
-                self.frontier.note_referrer(known, referrer, "link")
+                self.frontier.note_referrer(known, referrer, "link", depth)
             return
         normalised = normalise(absolute)
         key = None
@@ -416,11 +414,15 @@ class SiteSpider(Spider):
             return
         error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
         elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
-        if task.found_via == "start" and not request.meta.get("hops"):
+        hops = request.meta.get("hops")
+        if task.found_via == "start" and not hops:
             self.start_error = f"The site could not be reached at {request.url}: {error}"
+        # After redirects, the hops that answered and the URL that did not (a refused address, say).
+        chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
+                 "redirect_hops": len(hops)} if hops else {}  # fmt: skip
         yield from self._finished(task, new_record(
             task, FAILED, error=error, error_type=error_type,
-            response_time_ms=round(elapsed * 1000) if elapsed else None,
+            response_time_ms=round(elapsed * 1000) if elapsed else None, **chain,
         ))  # fmt: skip
 
     # --- Closing --------------------------------------------------------------------------------

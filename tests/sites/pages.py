@@ -40,8 +40,10 @@ class Page:
     delay: float = 0.0  # seconds to wait before answering
     content_type: str = HTML
     builder: str | None = None  # name of a body builder in server.py, for generated bodies
-    fail_first: int = 0  # answer 429 (Retry-After: 1) to this many requests first
+    fail_first: int = 0  # answer fail_status (Retry-After: 1) to this many requests first
     assets: tuple[str, ...] = ()  # stylesheet, image and script URLs the page references
+    fail_status: int = 429
+    text: str | None = None  # a fixed body (robots.txt, sitemaps), "{port}" filled in
 
 
 # --- site.test (and www.site.test) ---------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 `SiteServer` runs a `ThreadingHTTPServer` on 127.0.0.1 (port 0: the OS picks one) in a background
 thread and routes each request by its Host header, so one port serves the virtual hosts
-`site.test`, `www.site.test` (the same pages), `blog.site.test` and `other.test`; any other host is
-a 404. It speaks HTTP/1.1 with keep-alive, answers GET and HEAD, logs nothing, and records every
-request as (host, path, user agent) so a test can check what a crawl fetched — `hits()` counts
-them and `reset()` clears the log and the per-URL counters behind the CDN MISS-then-HIT headers and
-the 429s of /retry-after. Run `python -m tests.sites.server --port N` to serve from a separate
+`site.test`, `www.site.test` (the same pages), `blog.site.test` and `other.test` (and the small
+sites of `behaviour.py`); any other host is a 404. It speaks HTTP/1.1 with keep-alive, answers GET
+and HEAD, logs nothing, and records every request as (host, path, user agent) so a test can check
+what a crawl fetched — `hits()` counts them and `reset()` clears the log and the per-URL counters
+behind the CDN MISS-then-HIT headers and the 429s of /retry-after. `SiteServer(address="::1")`
+serves the same on the IPv6 loopback. Run `python -m tests.sites.server --port N` to serve from a separate
 process: it prints `listening on PORT` and serves until SIGINT or SIGTERM.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from .behaviour import BEHAVIOUR_HOSTS
 from .pages import (
     BIG_BYTES,
     BROKEN_SITEMAP,
@@ -50,6 +52,8 @@ from .pages import (
     expected_for,
     fill,
 )
+
+ALL_HOSTS = {**HOSTS, **BEHAVIOUR_HOSTS}
 
 # The site's data is re-exported, so a test needs one import.
 __all__ = [
@@ -247,9 +251,11 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256  # the default backlog of 5 drops bursts of connects: 1 s SYN retries
 
-    def __init__(self, site: SiteServer, port: int):
+    def __init__(self, site: SiteServer, address: str, port: int):
         self.site = site
-        super().__init__(("127.0.0.1", port), _Handler)
+        if ":" in address:
+            self.address_family = socket.AF_INET6
+        super().__init__((address, port), _Handler)
 
     def handle_error(self, request, client_address) -> None:
         if isinstance(sys.exc_info()[1], OSError):
@@ -258,16 +264,17 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class SiteServer:
-    """The test website on 127.0.0.1; use as a context manager, or start() and stop()."""
+    """The test website on 127.0.0.1 (or `address`, e.g. "::1"); use as a context manager, or
+    start() and stop()."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, address: str = "127.0.0.1"):
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str, str]] = []
         self._counts: Counter[tuple[str, str]] = Counter()  # (host, path) -> requests so far
         self._connections: set = set()
         self._stopping = threading.Event()
         self.delay = 0.0  # extra seconds before every reply, for tests that need a crawl to last
-        self._httpd = _HTTPServer(self, port)  # bound now, so .port is known before start()
+        self._httpd = _HTTPServer(self, address, port)  # bound now, so .port is known before start()
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"site-{self.port}", daemon=True
@@ -339,15 +346,21 @@ class SiteServer:
         parts = urlsplit(target)
         origin = fill(SITE, self.port) if host == WWW_HOST else ""  # the www copy links to site.test
         ctx = Ctx(self.port, parts.path, parts.query, origin)
-        page = HOSTS.get(host, {}).get(parts.path)
+        page = ALL_HOSTS.get(host, {}).get(parts.path)
         if page is None:
             return not_found(ctx)
         # Counted per host and full target: /products?a=1&b=2 and www.site.test/about have their
         # own cache entries, as on a real CDN.
         count = self._count(host, target)
         if count <= page.fail_first:
-            return Reply(429, {"Content-Type": HTML, "Retry-After": "1"}, render_html("Too many requests", (), ctx))
-        body = BUILDERS[page.builder](ctx) if page.builder else render_html(page.title or "Redirect", page.links, ctx, page.assets)
+            headers = {"Content-Type": HTML, "Retry-After": "1"}
+            return Reply(page.fail_status, headers, render_html("Slow down", (), ctx))
+        if page.text is not None:
+            body = fill(page.text, self.port).encode()
+        elif page.builder:
+            body = BUILDERS[page.builder](ctx)
+        else:
+            body = render_html(page.title or "Redirect", page.links, ctx, page.assets)
         if body is None:
             return not_found(ctx)
         return Reply(page.status, page_headers(page, count, self.port), body, page.delay + self.delay)

@@ -1,0 +1,99 @@
+"""Extra virtual hosts for crawler-behaviour tests, each a small site of its own.
+
+None of them is linked from `site.test`, so a default crawl (and its exact totals in `pages.py`)
+never reaches them; a test crawls one directly, pinning its name to loopback with CRAWL_HOST_MAP.
+
+- `depth.test`: /target is two clicks away through a slow page and three through fast ones, so a
+  crawl that records the first path it happens to see records the wrong depth.
+- `slowdown.test` and its undisturbed twin `calm.test`: 40 fast pages and a robots.txt with
+  `Crawl-delay: 0.05` that takes 0.5 s to answer; on slowdown.test the first request for /p/1 gets
+  `503 Retry-After: 1`, while the crawl's second read of robots.txt (for its Sitemap lines) is on
+  its way.
+- `guard.test`: what the private-address guard must refuse: robots.txt and its sitemap index name
+  sitemaps on loopback addresses, and /to-ipv6 redirects to the IPv6 loopback literal.
+- `v6.test` and `[::1]`: the site served on the IPv6 loopback (`SiteServer(address="::1")`), with
+  links, a redirect and a sitemap entry that spell the IPv6 literal.
+"""
+from __future__ import annotations
+
+from .pages import XML, Page
+
+DEPTH_HOST = "depth.test"
+SLOWDOWN_HOST = "slowdown.test"
+CALM_HOST = "calm.test"
+GUARD_HOST = "guard.test"
+V6_HOST = "v6.test"
+V6_LITERAL = "[::1]"
+
+DEPTH_PAGES: dict[str, Page] = {
+    "/": Page("Depth", ("/a", "/b")),
+    "/a": Page("A", ("/target",), delay=1.0),  # the short path, slow
+    "/b": Page("B", ("/c",)),
+    "/c": Page("C", ("/target",)),  # the long path, fast
+    "/target": Page("Target", ("/target-child",)),
+    "/target-child": Page("Target child", ()),
+}
+# Click depths: what every run must record, whichever path arrives first.
+DEPTHS = {"/": 0, "/a": 1, "/b": 1, "/c": 2, "/target": 2, "/target-child": 3}
+
+PAGE_COUNT = 40
+_NUMBERED = tuple(f"/p/{n}" for n in range(1, PAGE_COUNT + 1))
+CALM_PAGES: dict[str, Page] = {
+    "/robots.txt": Page(content_type="text/plain; charset=utf-8", text="User-agent: *\nCrawl-delay: 0.05\n", delay=0.5),
+    "/": Page("Calm", _NUMBERED),
+    **{path: Page(f"Page {path}") for path in _NUMBERED},
+}
+SLOWDOWN_PAGES: dict[str, Page] = {
+    **CALM_PAGES,
+    "/p/1": Page("Page /p/1", fail_first=1, fail_status=503),  # Retry-After: 1, once
+}
+
+GUARD_PAGES: dict[str, Page] = {
+    "/robots.txt": Page(content_type="text/plain; charset=utf-8", text=(
+        "User-agent: *\n"
+        "Sitemap: http://127.0.0.2:1/sitemap.xml\n"  # a loopback address: refused
+        "Sitemap: http://guard.test:{port}/sitemap-index.xml\n"
+    )),  # fmt: skip
+    "/sitemap-index.xml": Page(content_type=XML, text=(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        "  <sitemap><loc>http://localhost:{port}/sitemap-private.xml</loc></sitemap>\n"  # resolves to loopback
+        "  <sitemap><loc>http://guard.test:{port}/sitemap-pages.xml</loc></sitemap>\n"
+        "</sitemapindex>\n"
+    )),  # fmt: skip
+    "/sitemap-pages.xml": Page(content_type=XML, text=(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        "  <url><loc>http://guard.test:{port}/listed</loc></url>\n"
+        "</urlset>\n"
+    )),  # fmt: skip
+    "/": Page("Guard", ("/to-ipv6",)),
+    "/listed": Page("Listed", ()),
+    "/to-ipv6": Page(status=302, location="http://[::1]:1/landing"),  # nothing listens there either
+}
+
+V6 = "http://[::1]:{port}"
+V6_PAGES: dict[str, Page] = {
+    # The same page spelled as a relative link and as a fully written-out IPv6 literal.
+    "/": Page("IPv6", ("/page", "http://[0:0:0:0:0:0:0:1]:{port}/page/", "/redirect")),
+    "/page": Page("Page", ("/",)),
+    "/redirect": Page(status=302, location=V6 + "/landing"),
+    "/landing": Page("Landing", ()),
+    "/from-sitemap": Page("From the sitemap", ()),
+    "/sitemap.xml": Page(content_type=XML, text=(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        "  <url><loc>" + V6 + "/from-sitemap</loc></url>\n"
+        "</urlset>\n"
+    )),  # fmt: skip
+}
+
+BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
+    DEPTH_HOST: DEPTH_PAGES,
+    SLOWDOWN_HOST: SLOWDOWN_PAGES,
+    CALM_HOST: CALM_PAGES,
+    GUARD_HOST: GUARD_PAGES,
+    V6_HOST: V6_PAGES,
+    V6_LITERAL: V6_PAGES,
+}
+BEHAVIOUR_HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in (DEPTH_HOST, SLOWDOWN_HOST, CALM_HOST, GUARD_HOST))
