@@ -114,7 +114,7 @@ def make_job(database_url: str, origin: str, concurrency: int) -> tuple[str, dic
     """A job row as POST /v1/jobs would store it; returns (id, spider args, settings) for scrapyd."""
     from sqlalchemy.orm import Session
 
-    from control_api.domains import parse_domain
+    from contract.targets import parse_domain
     from control_api.jobs_service import get_or_create_domain, spider_arguments
     from contract.options import JobOptions
     from control_api.tokens import create_organisation

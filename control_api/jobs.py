@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g
 from control_api import jobs_service, presenters
 from control_api.auth import authenticate
 from control_api.database import session_scope
-from control_api.domains import InvalidDomain, parse_domain
+from contract.targets import InvalidDomain, parse_domain
 from control_api.errors import ApiError
 from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import CancelledJob, JobList, ListJobsQuery, Pagination

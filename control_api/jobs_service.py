@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from control_api.domains import Target
+from contract.options import JobOptions
+from contract.targets import Target
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schemas import CreateJobRequest, ListJobsQuery
 from contract.vocabulary import JobStatus
@@ -59,26 +60,15 @@ def insert_job(session: Session, organisation_id: int, target: Target, request: 
 
 
 def spider_arguments(job: Job) -> tuple[dict, dict]:
-    """scrapyd `schedule.json` spider arguments and Scrapy settings for a job's options."""
-    options = job.options
-    args = {
-        "domain": job.domain.name,
-        "use_sitemap": options["use_sitemap"],
-        "find_links": options["find_links"],
-        "allow_cross_subdomain_links": options["allow_cross_subdomain_links"],
-        "max_pages": options["max_pages"],
-        "slow_page_threshold_ms": options["slow_page_threshold_ms"],
-        "check_resources": options["check_resources"],
-    }
+    """scrapyd `schedule.json` spider arguments and Scrapy settings for a job: the options travel as
+    one JSON argument that the spider validates with the same contract model."""
+    options = JobOptions.model_validate(job.options)
+    args = {"domain": job.domain.name, "options": options.model_dump_json()}
     if job.start_scheme:
         args["scheme"] = job.start_scheme
     if job.claim:
         args["claim"] = job.claim
-    settings = {
-        "CONCURRENT_REQUESTS": options["concurrency"],
-        "CONCURRENT_REQUESTS_PER_DOMAIN": options["concurrency"],
-    }
-    return args, settings
+    return args, options.scrapy_settings()
 
 
 def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:

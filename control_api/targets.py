@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import current_app
 
-from control_api.domains import Target
+from contract.targets import Target
 from control_api.errors import ApiError
-from crawler.addresses import ForbiddenTarget, UnresolvableHost, check_host
+from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 
 
 def check_target(target: Target) -> None:

@@ -23,7 +23,7 @@ from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
-from crawler.addresses import is_public_address, resolve
+from contract.addresses import is_public_address, resolve
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from contract.options import JobOptions
 from tests.helpers import assert_error
 
 SPEC_OPTION_DEFAULTS = {
@@ -209,16 +210,15 @@ def test_options_reach_the_scheduler_as_spider_arguments(client, org, scheduler)
     scheduled_id, args, _ = scheduler.scheduled[-1]
     assert scheduled_id == job_id
     assert args["domain"] == "example.com"
-    assert {name: args[name] for name in options} == options
+    sent = json.loads(args["options"])  # one JSON spider argument, validated again by the spider
+    assert {name: sent[name] for name in options} == options
 
 
 def test_default_options_reach_the_scheduler(client, org, scheduler):
     create(client, org, {"domain": "example.com"})
 
     _, args, settings = scheduler.scheduled[-1]
-    assert args["max_pages"] == 0
-    assert args["use_sitemap"] is True and args["find_links"] is True
-    assert args["allow_cross_subdomain_links"] is True
+    assert json.loads(args["options"]) == JobOptions().model_dump()
     assert settings["CONCURRENT_REQUESTS"] == 20
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.addresses import is_public_address
+from contract.addresses import is_public_address
 from crawler.resolver import ForbiddenAddressError, GuardedResolver
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from control_api.domains import parse_domain
+from contract.targets import parse_domain
 from crawler.urls import SiteScope, normalise
 
 

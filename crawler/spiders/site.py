@@ -16,7 +16,8 @@ from urllib.parse import urljoin, urlsplit
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
 
-from control_api.domains import InvalidDomain, parse_domain
+from contract.options import OPTION_FIELDS, InvalidOptions, options_from_spider_arguments
+from contract.targets import InvalidDomain, parse_domain
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
 from crawler.frontier import UNKNOWN, Frontier
@@ -47,25 +48,6 @@ logger = logging.getLogger(__name__)
 
 
 
-def _flag(value: Any, name: str) -> bool:
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise UsageError(f"-a {name}={value!r}: expected true or false")
-
-
-def _int(value: Any, name: str, minimum: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"-a {name}={value!r}: expected an integer") from None
-    if number < minimum:
-        raise UsageError(f"-a {name}={value!r}: must be at least {minimum}")
-    return number
-
-
 class SiteSpider(Spider):
     name = "site"
 
@@ -73,17 +55,19 @@ class SiteSpider(Spider):
         self,
         domain: str | None = None,
         scheme: str | None = None,
-        use_sitemap: str = "true",
-        find_links: str = "true",
-        allow_cross_subdomain_links: str = "true",
-        max_pages: str = "0",
-        slow_page_threshold_ms: str = "3000",
-        check_resources: str = "false",
         start_path: str = "/",
         role: str = "crawl",
         hub: str | None = None,
         **kwargs: Any,
     ):
+        """`-a options={json}` (as the API sends them) and/or single options (`-a max_pages=50`),
+        both validated by the contract's JobOptions model."""
+        try:
+            options = options_from_spider_arguments(kwargs)
+        except InvalidOptions as exc:
+            raise UsageError(str(exc)) from None
+        for name in ("options", *OPTION_FIELDS):
+            kwargs.pop(name, None)
         super().__init__(**kwargs)
         if not domain:
             raise UsageError("missing the site to crawl: use -a domain=example.com")
@@ -97,6 +81,7 @@ class SiteSpider(Spider):
             raise UsageError(f"-a start_path={start_path!r}: must start with /")
         if role not in ("crawl", "worker") or (role == "worker" and not hub):
             raise UsageError("-a role=worker needs -a hub=SOCKET (workers are started by the hub)")
+        self.options = options
         self.start_path = start_path
         self.role = role
         self.hub_path = hub
@@ -105,12 +90,12 @@ class SiteSpider(Spider):
         self.job_id: str | None = kwargs.get("_job") if role == "crawl" else None
         self.netloc = target.name
         self.schemes = [scheme or target.scheme] if (scheme or target.scheme) else ["https", "http"]
-        self.scope = SiteScope(target.host, target.port, _flag(allow_cross_subdomain_links, "allow_cross_subdomain_links"))
-        self.use_sitemap = _flag(use_sitemap, "use_sitemap")
-        self.find_links = _flag(find_links, "find_links")
-        self.check_resources = _flag(check_resources, "check_resources")
-        self.max_pages = _int(max_pages, "max_pages", 0)
-        self.slow_threshold = _int(slow_page_threshold_ms, "slow_page_threshold_ms", 1) / 1000.0
+        self.scope = SiteScope(target.host, target.port, options.allow_cross_subdomain_links)
+        self.use_sitemap = options.use_sitemap
+        self.find_links = options.find_links
+        self.check_resources = options.check_resources
+        self.max_pages = options.max_pages
+        self.slow_threshold = options.slow_page_threshold_ms / 1000.0
         self.start_error: str | None = None
 
     @classmethod
@@ -142,9 +127,7 @@ class SiteSpider(Spider):
 
     def _worker_args(self) -> list[str]:
         settings = self.crawler.settings
-        args = ["-a", f"domain={self.netloc}", "-a", f"check_resources={self.check_resources}",
-                "-a", f"find_links={self.find_links}", "-a", f"slow_page_threshold_ms={round(self.slow_threshold * 1000)}",
-                "-a", f"allow_cross_subdomain_links={self.scope.allow_subdomains}"]  # fmt: skip
+        args = ["-a", f"domain={self.netloc}", "-a", f"options={self.options.model_dump_json()}"]
         args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
         for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
                      "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT"):  # fmt: skip
