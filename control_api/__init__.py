@@ -9,7 +9,9 @@ from control_api.config import Config
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    from control_api.openapi import ApiApp
+
+    app = ApiApp(__name__)  # Flask, with flask-openapi3 building /v1/openapi.json from the routes
     app.config.from_object(Config())
     if config:
         app.config.update(config)
@@ -22,8 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
     app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
-    app.register_blueprint(jobs.bp)
-    app.register_blueprint(results.bp)
+    app.register_api(jobs.bp)
+    app.register_api(results.bp)
     app.register_blueprint(openapi.bp)
-    app.register_blueprint(health.bp)
+    app.register_api(health.bp)
     return app

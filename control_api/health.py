@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Blueprint, current_app
+from flask import current_app
+from flask_openapi3 import APIBlueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -14,14 +15,15 @@ from control_api.presenters import json_response
 from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import Health
 
-bp = Blueprint("health", __name__)
+bp = APIBlueprint("health", __name__)
 
 # The supervisor rewrites its state file every half second; older than this, it is not running.
 SUPERVISOR_STALE_SECONDS = 10.0
 
 
-@bp.get("/healthz")
+@bp.get("/healthz", responses={200: Health, 503: Health})
 def healthz():
+    """Database and scrapyd reachability"""
     try:
         with engine().connect() as connection:
             connection.execute(text("SELECT 1"))

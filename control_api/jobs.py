@@ -1,19 +1,32 @@
 """The /v1/jobs resource: create, list, get and cancel crawl jobs."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g
+from flask import current_app, g
+from flask_openapi3 import APIBlueprint, Tag
 
 from control_api import jobs_service, presenters
 from control_api.auth import authenticate
 from control_api.database import session_scope
 from contract.targets import InvalidDomain, parse_domain
 from control_api.errors import ApiError
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.scheduler import SchedulerUnavailable
-from control_api.schemas import CancelledJob, JobList, ListJobsQuery, Pagination
+from control_api.schemas import (
+    CancelledJob,
+    CreatedJob,
+    CreateJobRequest,
+    JobList,
+    JobOut,
+    JobPath,
+    ListJobsQuery,
+    Pagination,
+)
 from control_api.targets import check_target
-from control_api.validation import json_body, parse_create_job, parse_query
 
-bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+bp = APIBlueprint(
+    "jobs", __name__, url_prefix="/v1/jobs",
+    abp_tags=[Tag(name="jobs")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS),
+)  # fmt: skip
 bp.before_request(authenticate)
 
 
@@ -21,16 +34,16 @@ def scheduler():
     return current_app.extensions["scheduler"]
 
 
-@bp.post("")
-def create_job():
-    request = parse_create_job(json_body())
+@bp.post("", responses={201: CreatedJob, **errors(400, 413, 415, 422)})
+def create_job(body: CreateJobRequest):
+    """Create a crawl job"""
     try:
-        target = parse_domain(request.domain)
+        target = parse_domain(body.domain)
     except InvalidDomain as exc:
         raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
     check_target(target)
     with session_scope() as session:
-        job = jobs_service.insert_job(session, g.organisation_id, target, request)
+        job = jobs_service.insert_job(session, g.organisation_id, target, body)
     try:
         jobs_service.schedule_job(session_scope, scheduler(), job)
     except SchedulerUnavailable as exc:
@@ -38,9 +51,9 @@ def create_job():
     return presenters.json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 
-@bp.get("")
-def list_jobs():
-    query = parse_query(ListJobsQuery)
+@bp.get("", responses={200: JobList, **errors(400)})
+def list_jobs(query: ListJobsQuery):
+    """List jobs, newest first"""
     with session_scope() as session:
         page = jobs_service.list_jobs(session, g.organisation_id, query)
         items = [presenters.job_list_item(job, query.includes) for job in page.jobs]
@@ -48,16 +61,22 @@ def list_jobs():
     return presenters.json_response(JobList(jobs=items, pagination=pagination))
 
 
-@bp.get("/<job_id>")
-def get_job(job_id: str):
+@bp.get("/<job_id>", responses={200: JobOut, **errors(404)})
+def get_job(path: JobPath):
+    """Get a job with progress and stats"""
     with session_scope() as session:
-        job = _find(session, job_id)
+        job = _find(session, path.job_id)
         return presenters.json_response(presenters.job_detail(job))
 
 
-@bp.post("/<job_id>/cancel")
-@bp.delete("/<job_id>")
-def cancel_job(job_id: str):
+CANCEL_RESPONSES = {200: CancelledJob, **errors(404, 409, e409="The job already completed or failed")}
+
+
+@bp.post("/<job_id>/cancel", responses=CANCEL_RESPONSES)
+@bp.delete("/<job_id>", responses=CANCEL_RESPONSES)
+def cancel_job(path: JobPath):
+    """Cancel a job (idempotent)"""
+    job_id = path.job_id
     with session_scope() as session:
         try:
             job, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, job_id)

@@ -2,19 +2,23 @@
 /log (the crawler's log, read from its scrapyd node for the job's organisation only)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, stream_with_context
+from flask import Response, current_app, g, stream_with_context
+from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy.orm import Session
 
 from control_api import jobs_service, results_service
 from control_api.auth import authenticate
 from control_api.database import engine, session_scope
 from control_api.errors import ApiError
+from control_api.openapi import BEARER, COMMON_ERRORS, errors, streamed
 from control_api.presenters import json_response
 from control_api.scheduler import SchedulerUnavailable
-from control_api.schemas import ExportQuery, IssuesReport, ListTasksQuery, Pagination, TaskList, TaskOut
-from control_api.validation import parse_query
+from control_api.schemas import ExportQuery, IssuesReport, JobPath, ListTasksQuery, Pagination, TaskList, TaskOut
 
-bp = Blueprint("results", __name__, url_prefix="/v1/jobs/<job_id>")
+bp = APIBlueprint(
+    "results", __name__, url_prefix="/v1/jobs/<job_id>",
+    abp_tags=[Tag(name="results")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 404),
+)  # fmt: skip
 bp.before_request(authenticate)
 
 
@@ -25,28 +29,30 @@ def _job(session, job_id: str):
         raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.") from None
 
 
-@bp.get("/tasks")
-def list_tasks(job_id: str):
-    query = parse_query(ListTasksQuery)
+@bp.get("/tasks", responses={200: TaskList, **errors(400)})
+def list_tasks(path: JobPath, query: ListTasksQuery):
+    """Per-URL results, filtered, sorted and paginated"""
     with session_scope() as session:
-        _job(session, job_id)
-        tasks, total, offset = results_service.list_tasks(session, job_id, query)
+        _job(session, path.job_id)
+        tasks, total, offset = results_service.list_tasks(session, path.job_id, query)
         items = [TaskOut.model_validate({**_columns(task), "issues": results_service.task_issues(task)}) for task in tasks]
     pagination = Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total)
     return json_response(TaskList(tasks=items, pagination=pagination))
 
 
-@bp.get("/issues")
-def issues(job_id: str):
+@bp.get("/issues", responses={200: IssuesReport})
+def issues(path: JobPath):
+    """Broken links with their referrers, slow pages, redirect chains, server errors"""
     with session_scope() as session:
-        job = _job(session, job_id)
+        job = _job(session, path.job_id)
         report = results_service.issues_report(session, job)
     return json_response(IssuesReport.model_validate(report))
 
 
-@bp.get("/export")
-def export(job_id: str):
-    query = parse_query(ExportQuery)
+@bp.get("/export", responses={200: streamed("The job's tasks", "text/csv", "application/x-ndjson"), **errors(400)})
+def export(path: JobPath, query: ExportQuery):
+    """Every task, streamed as CSV or JSON lines"""
+    job_id = path.job_id
     with session_scope() as session:
         _job(session, job_id)
 
@@ -62,8 +68,10 @@ def export(job_id: str):
     )  # fmt: skip
 
 
-@bp.get("/log")
-def crawl_log(job_id: str):
+@bp.get("/log", responses={200: streamed("The crawl log", "text/plain"), **errors(404, e404="No such job, or it has no log")})
+def crawl_log(path: JobPath):
+    """The crawler's log for this job, streamed as text"""
+    job_id = path.job_id
     with session_scope() as session:
         node = _job(session, job_id).scrapyd_node
     try:

@@ -1,12 +1,12 @@
-"""Request and response schemas (pydantic). They validate requests, serialise responses and are
-the single source of the OpenAPI document (control_api/openapi.py builds it from these classes).
+"""Request and response schemas (pydantic). They validate requests and serialise responses, and the
+views declare them to flask-openapi3, which validates with them and builds the OpenAPI document.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from contract.options import OPTION_FIELDS, JobOptions
 from contract.record import RedirectHop, TaskRecord
@@ -31,9 +31,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-
-
-class CreateJobRequest(StrictModel):
+class _CreateJobFields(StrictModel):
     domain: str = Field(
         max_length=2048,
         description="Host name (optionally with port) or a pasted URL, reduced to its host.",
@@ -44,6 +42,34 @@ class CreateJobRequest(StrictModel):
     source_detail: str | None = Field(None, max_length=255)
 
     no_nul = field_validator("source_type", "source_detail")(_no_nul)
+
+    @model_validator(mode="after")
+    def _merge_flat_options(self) -> _CreateJobFields:
+        flat = {name: getattr(self, name) for name in OPTION_FIELDS if name in self.model_fields_set}
+        if flat:  # nested wins, field by field
+            self.options = JobOptions.model_validate({**flat, **self.options.model_dump(exclude_unset=True)})
+        return self
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # absent means "as in options", not null
+
+
+def _flat_option(name: str) -> tuple[Any, Any]:
+    """An option accepted at the top level of the create body: same type and limits, no default."""
+    field = JobOptions.model_fields[name]
+    description = f"Flat form of `options.{name}`; `options.{name}` wins when both are given."
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return annotation, Field(None, description=description, json_schema_extra=_without_default)
+
+
+# The body of POST /v1/jobs: the fields above plus every option flat at the top level.
+CreateJobRequest = create_model(
+    "CreateJobRequest",
+    __base__=_CreateJobFields,
+    __module__=__name__,
+    **{name: _flat_option(name) for name in OPTION_FIELDS},
+)
 
 
 class Progress(BaseModel):
@@ -67,8 +93,8 @@ class DomainOut(BaseModel):
 
 class CreatedJob(BaseModel):
     id: str
-    domain: str
-    domain_id: int
+    domain: str = Field(description="The host, e.g. example.com or localhost:8081.")
+    domain_id: int = Field(description="The same for every job on this domain.")
     status: JobStatus
     organisation_id: int
     created_at: datetime
@@ -149,11 +175,18 @@ def _comma_list(value: str | None, allowed: tuple[str, ...], name: str) -> tuple
     return items
 
 
-class PageQuery(BaseModel):
-    """Pagination shared by the list endpoints (each declares its own `limit`); query strings are
-    coerced, not strict: this is a query string, not JSON."""
+class QueryModel(BaseModel):
+    """A query string: values are coerced, not strict (everything arrives as text)."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class JobPath(BaseModel):
+    job_id: str = Field(description="The job's id (a UUID), as returned when it was created.")
+
+
+class PageQuery(QueryModel):
+    """Pagination shared by the list endpoints (each declares its own `limit`)."""
 
     limit: int
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
@@ -301,7 +334,5 @@ class IssuesReport(BaseModel):
     server_errors: list[ServerError]
 
 
-class ExportQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class ExportQuery(QueryModel):
     format: Literal["csv", "jsonl"] = "jsonl"

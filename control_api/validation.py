@@ -1,86 +1,91 @@
-"""Parse request bodies and query strings into schemas, turning every failure into a 400/415
-whose message names the field and what was wrong with it."""
+"""What flask-openapi3 leaves to us: reading a JSON body strictly, and turning a pydantic
+ValidationError into our one error shape, a 400 whose message names the field and what was wrong.
+
+flask-openapi3 reads a body with `request.get_json(silent=True)`, which turns "not JSON", "not UTF-8",
+"malformed" and "cut at the size limit" into one silent None. `JsonRequest` (the app's request class)
+answers each of those with its own error instead, before any model sees the body.
+"""
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import request
+from flask import Request
 from gunicorn.http.errors import ParseException
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from control_api.errors import ApiError
-from contract.options import OPTION_FIELDS, JobOptions
-from control_api.schemas import CreateJobRequest
-
-M = TypeVar("M", bound=BaseModel)
+from control_api.schemas import QueryModel
 
 
-def json_body() -> Any:
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json).")
-    raw = _read_body()
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "Request body is not valid UTF-8.") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
-    except RecursionError:  # e.g. 30,000 nested '[': small enough for the size limit, too deep for the parser
-        raise ApiError(400, "invalid_json", "Request body is nested too deeply.") from None
+class JsonRequest(Request):
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """The body as JSON: 415 when it is not JSON, 413 when it is too large (chunked too), 400 when
+        it is not UTF-8, not valid JSON, too deeply nested, or not an object (every body this API
+        takes is an object). `force` and `silent` are ignored: a bad body is never None."""
+        if not self.is_json:
+            raise ApiError(415, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json).")
+        raw = self._read_body()
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_json", "Request body is not valid UTF-8.") from None
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
+        except RecursionError:  # e.g. 30,000 nested '[': small enough for the size limit, too deep for the parser
+            raise ApiError(400, "invalid_json", "Request body is nested too deeply.") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_body", "Request body must be a JSON object.")
+        return body
+
+    def _read_body(self) -> bytes:
+        limit = self.max_content_length
+        try:
+            raw = self.get_data(cache=True)  # 413 when a Content-Length is over MAX_CONTENT_LENGTH
+            # A chunked body has no Content-Length to refuse up front, and Werkzeug returns it cut at
+            # the limit without a word (a cut body can still be valid JSON). One byte more from the
+            # server's own stream tells a body of exactly the limit from a longer one.
+            if self.content_length is None and limit is not None and len(raw) >= limit:
+                if self.environ["wsgi.input"].read(1):
+                    raise RequestEntityTooLarge()
+        except ParseException:  # gunicorn decodes the chunks as we read; a malformed one surfaces here
+            raise ApiError(400, "invalid_body", "Request body is not valid chunked transfer encoding.") from None
+        return raw
 
 
-def _read_body() -> bytes:
-    limit = request.max_content_length
-    try:
-        raw = request.get_data(cache=True)  # 413 when a Content-Length is over MAX_CONTENT_LENGTH
-        # A chunked body has no Content-Length to refuse up front, and Werkzeug returns it cut at the
-        # limit without a word (a cut body can still be valid JSON). One byte more from the server's
-        # own stream tells a body of exactly the limit from a longer one.
-        if request.content_length is None and limit is not None and len(raw) >= limit:
-            if request.environ["wsgi.input"].read(1):
-                raise RequestEntityTooLarge()
-    except ParseException:  # gunicorn decodes the chunks as we read; a malformed one surfaces here
-        raise ApiError(400, "invalid_body", "Request body is not valid chunked transfer encoding.") from None
-    return raw
+def raise_validation_error(exc: ValidationError) -> None:
+    """flask-openapi3's validation_error_callback: raise (not return) so that our error handler
+    renders it; the first error is reported."""
+    raise validation_error(exc)
 
 
-def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
+def validation_error(exc: ValidationError) -> ApiError:
     first = exc.errors(include_url=False)[0]
-    field = prefix + ".".join(str(part) for part in first["loc"])
+    field = ".".join(str(part) for part in first["loc"])
     kind = first["type"]
+    if exc.title in _query_models():
+        return _query_error(kind, field, first["msg"])
     if kind == "extra_forbidden":
         return ApiError(400, "unknown_field", f"Unknown field '{field}'.")
     if kind == "missing":
         return ApiError(400, "missing_field", f"Field '{field}' is required.")
-    message = first["msg"].removeprefix("Value error, ")
-    if field:
-        return ApiError(400, "invalid_field", f"Field '{field}': {message[0].lower()}{message[1:]}.")
-    return ApiError(400, "invalid_body", f"{message}.")
+    if not field:
+        return ApiError(400, "invalid_body", "Request body must be a JSON object.")
+    if kind == "model_type":
+        return ApiError(400, "invalid_field", f"Field '{field}': must be an object.")
+    return ApiError(400, "invalid_field", f"Field '{field}': {_sentence(first['msg'])}.")
 
 
-def parse(model: type[M], data: Any, prefix: str = "") -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, prefix) from None
+def _query_error(kind: str, name: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_field", f"Field '{name}': {_sentence(message)}.")
 
 
-def parse_query(model: type[M]) -> M:
-    return parse(model, request.args.to_dict(flat=True))
+def _query_models(model: type = QueryModel) -> set[str]:
+    """Names of the query string models (a ValidationError knows its model by name only)."""
+    return {model.__name__}.union(*(_query_models(sub) for sub in model.__subclasses__()))
 
 
-def parse_create_job(body: Any) -> CreateJobRequest:
-    """Accept options nested under `options` or flat at the top level; nested wins."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "Request body must be a JSON object.")
-    body = dict(body)
-    flat = {name: body.pop(name) for name in OPTION_FIELDS if name in body}
-    nested = body.get("options", {})
-    if not isinstance(nested, dict):
-        raise ApiError(400, "invalid_field", "Field 'options': must be an object.")
-    if flat:
-        parse(JobOptions, flat)  # report a bad flat field under its own name
-    body["options"] = {**flat, **nested}
-    return parse(CreateJobRequest, body)
+def _sentence(message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return message[0].lower() + message[1:]
