@@ -24,7 +24,7 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from scrapy.utils.defer import deferred_from_coro
 
@@ -33,6 +33,58 @@ from db.engine import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 FRAME = struct.Struct("!I")
+
+
+# --- The messages between the hub and its workers -----------------------------------------------
+
+
+class Fetch(NamedTuple):
+    """hub -> worker: fetch this URL (the fields of a crawler.records.TaskInfo)."""
+
+    url: str
+    key: str
+    kind: str
+    found_via: str
+    referrer: str | None
+    depth: int
+
+
+class Stop(NamedTuple):
+    """hub -> worker: the crawl is over; close."""
+
+
+class LinkFound(NamedTuple):
+    """worker -> hub: a link to admit (`canonical` is None for one the worker knows is already
+    admitted: then only the referrer and depth are news)."""
+
+    canonical: str | None
+    key: str
+    found_via: str
+    referrer: str | None
+    depth: int
+    kind: str
+
+
+class RecordMade(NamedTuple):
+    """worker -> hub: the finished record of a URL the hub sent."""
+
+    key: str
+    record: dict[str, Any]
+
+
+class Released(NamedTuple):
+    """worker -> hub: a page that was not fetched after all frees its place under max_pages."""
+
+    key: str
+
+
+class WorkerLost(NamedTuple):
+    """hub to itself: a worker died; the hub fetches these unfinished URLs."""
+
+    keys: list[str]
+
+
+Message = Fetch | Stop | LinkFound | RecordMade | Released | WorkerLost
 
 
 async def read_frames(reader: asyncio.StreamReader):
@@ -49,9 +101,9 @@ class Outbox:
 
     def __init__(self, writer: asyncio.StreamWriter):
         self.writer = writer
-        self.messages: list[tuple] = []
+        self.messages: list[Message] = []
 
-    def put(self, message: tuple) -> None:
+    def put(self, message: Message) -> None:
         if not self.messages:
             asyncio.get_running_loop().call_soon(self.flush)
         self.messages.append(message)
@@ -78,7 +130,7 @@ class Hub:
         self.path = str(self.directory / "hub.sock")
         self.outboxes: list[Outbox] = []
         self.assigned: dict[str, int] = {}  # key -> index of the worker fetching it
-        self.inbox: list[tuple] = []
+        self.inbox: list[Message] = []
         self.draining = False
         self.processes: list[subprocess.Popen] = []
         self.started = False
@@ -122,7 +174,7 @@ class Hub:
         for key in orphans:
             del self.assigned[key]
         if orphans:
-            self.receive([("Z", orphans)])
+            self.receive([WorkerLost(orphans)])
 
     def assign(self, task) -> bool:
         """Send a task to the worker its key hashes to; False means: fetch it here."""
@@ -134,20 +186,20 @@ class Hub:
             return False
         index, outbox = outboxes[slot % len(outboxes)]
         self.assigned[task.key] = index
-        outbox.put(("T", task.url, task.key, task.kind, task.found_via, task.referrer, task.depth))
+        outbox.put(Fetch(task.url, task.key, task.kind, task.found_via, task.referrer, task.depth))
         return True
 
-    def receive(self, messages: list[tuple]) -> None:
+    def receive(self, messages: list[Message]) -> None:
         self.inbox.extend(messages)
         if not self.draining:
             self.draining = True
             self.spider.schedule_hub_drain()
 
-    def drain(self) -> list[tuple]:
+    def drain(self) -> list[Message]:
         messages, self.inbox, self.draining = self.inbox, [], False
         for message in messages:
-            if message[0] == "R":
-                self.assigned.pop(message[1], None)
+            if isinstance(message, RecordMade):
+                self.assigned.pop(message.key, None)
         return messages
 
     @property
@@ -159,7 +211,7 @@ class Hub:
             return
         for outbox in self.outboxes:
             if outbox is not None:
-                outbox.put(("S",))
+                outbox.put(Stop())
                 outbox.flush()
         loop = asyncio.get_running_loop()
         for process in self.processes:
@@ -194,9 +246,9 @@ class HubClient:
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         async for messages in read_frames(reader):
             for message in messages:
-                if message[0] == "T":
-                    self.spider.fetch_for_hub(*message[1:])
-                elif message[0] == "S":
+                if isinstance(message, Fetch):
+                    self.spider.fetch_for_hub(*message)
+                elif isinstance(message, Stop):
                     self.stop()
         self.stop()  # the hub is gone
 
@@ -214,10 +266,10 @@ class HubClient:
             self.listener.cancel()
 
     def link(self, canonical: str | None, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> None:
-        self.outbox.put(("L", canonical, key, found_via, referrer, depth, kind))
+        self.outbox.put(LinkFound(canonical, key, found_via, referrer, depth, kind))
 
     def record(self, key: str, record: dict[str, Any]) -> None:
-        self.outbox.put(("R", key, record))
+        self.outbox.put(RecordMade(key, record))
 
     def released(self, key: str) -> None:
-        self.outbox.put(("X", key))
+        self.outbox.put(Released(key))

@@ -21,7 +21,7 @@ from contract.targets import InvalidDomain, parse_domain
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
 from crawler.frontier import UNKNOWN, Frontier
-from crawler.hub import Hub, HubClient
+from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
 from crawler.links import extract_links
 from crawler.records import (
     COMPLETED,
@@ -168,24 +168,23 @@ class SiteSpider(Spider):
     def _drain_hub(self, response: Response) -> Iterator[Any]:
         """Hub side: what the workers sent, through the frontier like our own pages' output."""
         for message in self.hub.drain():
-            kind = message[0]
-            if kind == "L":
-                _, canonical, key, found_via, referrer, depth, task_kind = message
-                if canonical is None:
-                    self.frontier.note_referrer(key, referrer, found_via, depth)
+            if isinstance(message, LinkFound):
+                if message.canonical is None:
+                    self.frontier.note_referrer(message.key, message.referrer, message.found_via, message.depth)
                 else:
-                    yield from self._admit(canonical, key, found_via, referrer, depth, task_kind)
-            elif kind == "R":
-                task = self.frontier.outstanding.get(message[1])
+                    yield from self._admit(message.canonical, message.key, message.found_via, message.referrer,
+                                           message.depth, message.kind)  # fmt: skip
+            elif isinstance(message, RecordMade):
+                task = self.frontier.outstanding.get(message.key)
                 if task is not None:
-                    yield from self.frontier.close(task, message[2])
-            elif kind == "X":
-                task = self.frontier.outstanding.get(message[1])
+                    yield from self.frontier.close(task, message.record)
+            elif isinstance(message, Released):
+                task = self.frontier.outstanding.get(message.key)
                 promoted = self.frontier.release_page(task) if task is not None else None
                 if promoted is not None:
                     yield from self._dispatch(promoted)
-            elif kind == "Z":  # a worker died: fetch its unfinished URLs here
-                for key in message[1]:
+            elif isinstance(message, WorkerLost):  # fetch its unfinished URLs here
+                for key in message.keys:
                     task = self.frontier.outstanding.get(key)
                     if task is not None:
                         yield self._request(task)
