@@ -1,39 +1,95 @@
-"""Configuration: one class reading environment variables (python-dotenv loads `.env` first)."""
+"""Configuration: one pydantic-settings model of the environment variables, also read from `.env`.
+
+Every variable keeps its name, default and type; a bad value stops the app with a ConfigError that
+names the variable and says what was wrong, instead of a traceback from deep inside `float()`.
+An empty variable counts as unset, as it always did. Flask reads the upper-case attributes
+(`app.config.from_object(Config())`); `create_app(overrides)` applies its overrides after them.
+"""
 from __future__ import annotations
 
-import os
+from pathlib import Path
+from typing import ClassVar
 
-from dotenv import load_dotenv
+import click
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_api.credentials import read_credentials
-from db.engine import database_url
-
-load_dotenv()
+from db.engine import DEFAULT_SQLITE_PATH, PROJECT_ROOT
 
 
-def _flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class ConfigError(click.ClickException):
+    """A variable of the environment or `.env` has a value we cannot use. A ClickException, so that
+    the operator commands (`flask --app control_api ...`) print it as an error, not a traceback."""
 
 
-class Config:
-    def __init__(self) -> None:
-        self.DATABASE_URL = database_url()
-        # Comma-separated list of scrapyd nodes; jobs go to the least loaded one.
-        self.SCRAPYD_URLS = [u.strip().rstrip("/") for u in os.environ.get("SCRAPYD_URL", "http://127.0.0.1:6800").split(",") if u.strip()]
-        # Set in the environment, else the pair `make run` generated for its scrapyd (if any).
-        stored = read_credentials() if not os.environ.get("SCRAPYD_USERNAME") else None
-        self.SCRAPYD_USERNAME = os.environ.get("SCRAPYD_USERNAME") or (stored and stored[0]) or None
-        self.SCRAPYD_PASSWORD = os.environ.get("SCRAPYD_PASSWORD") or (stored and stored[1]) or None
-        self.SCRAPYD_PROJECT = os.environ.get("SCRAPYD_PROJECT", "crawler")
-        self.SCRAPYD_TIMEOUT = float(os.environ.get("SCRAPYD_TIMEOUT", "10"))
-        self.ALLOW_PRIVATE_TARGETS = _flag("ALLOW_PRIVATE_TARGETS")
-        self.MAX_CONTENT_LENGTH = int(os.environ.get("API_MAX_BODY_BYTES", 64 * 1024))
-        self.RATE_LIMIT_PER_MINUTE = int(os.environ.get("RATE_LIMIT_PER_MINUTE", "600"))
-        self.RECONCILE_SECONDS = float(os.environ.get("RECONCILE_SECONDS", "10"))
-        self.RECONCILE_GRACE_SECONDS = float(os.environ.get("RECONCILE_GRACE_SECONDS", "30"))
-        # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
-        self.SUPERVISOR_STATE_FILE = os.environ.get("SUPERVISOR_STATE_FILE") or None
-        self.JSON_SORT_KEYS = False
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_ignore_empty=True, case_sensitive=True, extra="ignore",
+        validate_default=True,
+    )  # fmt: skip
+
+    DATABASE_URL: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    # Comma-separated list of scrapyd nodes; jobs go to the least loaded one (SCRAPYD_URLS).
+    SCRAPYD_URL: str = "http://127.0.0.1:6800"
+    # Set in the environment, else the pair `make run` generated for its scrapyd (if any).
+    SCRAPYD_USERNAME: str | None = None
+    SCRAPYD_PASSWORD: str | None = None
+    SCRAPYD_CREDENTIALS_FILE: Path | None = None  # where that pair is kept (control_api/credentials.py)
+    SCRAPYD_PROJECT: str = "crawler"
+    SCRAPYD_TIMEOUT: PositiveFloat = 10.0
+    ALLOW_PRIVATE_TARGETS: bool = False
+    API_MAX_BODY_BYTES: PositiveInt = 64 * 1024  # Flask's MAX_CONTENT_LENGTH
+    RATE_LIMIT_PER_MINUTE: NonNegativeInt = 600  # per token; 0 turns the limit off
+    AUTH_FAILURES_PER_MINUTE: NonNegativeInt = 20  # per client address; 0 turns the limit off
+    # Where the rate limits count: Redis when set, else our own database (control_api/rate_limits.py).
+    REDIS_URL: str | None = None
+    RECONCILE_SECONDS: PositiveFloat = 10.0
+    RECONCILE_GRACE_SECONDS: NonNegativeFloat = 30.0
+    # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
+    SUPERVISOR_STATE_FILE: str | None = None
+    JSON_SORT_KEYS: ClassVar[bool] = False
+
+    def __init__(self, **values) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
+
+    @model_validator(mode="after")
+    def _stored_scrapyd_credentials(self) -> Config:
+        if not self.SCRAPYD_USERNAME:
+            stored = read_credentials(self.SCRAPYD_CREDENTIALS_FILE)
+            if stored:
+                self.SCRAPYD_USERNAME = stored[0]
+                self.SCRAPYD_PASSWORD = self.SCRAPYD_PASSWORD or stored[1]
+        return self
+
+    @property
+    def SCRAPYD_URLS(self) -> list[str]:  # noqa: N802 (Flask reads upper-case names only)
+        return [url.strip().rstrip("/") for url in self.SCRAPYD_URL.split(",") if url.strip()]
+
+    @property
+    def MAX_CONTENT_LENGTH(self) -> int:  # noqa: N802
+        return self.API_MAX_BODY_BYTES
+
+
+class ServiceConfig(Config):
+    """What `make run` (control_api/service.py) reads on top of the API's configuration."""
+
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = Field(default=8000, ge=1, le=65535)
+    API_WORKERS: PositiveInt = 2
+    VAR_DIR: Path = PROJECT_ROOT / "var"
+    SCRAPYD_BIND: str | None = None  # default: SCRAPYD_URL's host
+    SCRAPYD_POLL_INTERVAL: PositiveFloat = 0.2
+
+
+def describe(error: ValidationError) -> str:
+    """`NAME='value': what is wrong` for each bad variable, on one line each."""
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "configuration"
+        value = f"={item['input']!r}" if isinstance(item.get("input"), str | int | float) else ""
+        problems.append(f"  {name}{value}: {item['msg']}")
+    return "Invalid configuration (environment variables or .env):\n" + "\n".join(problems)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from dotenv import load_dotenv
 
+from control_api.config import ConfigError, ServiceConfig
 from db.engine import PROJECT_ROOT
 
 logger = logging.getLogger("control_api.service")
@@ -136,10 +137,14 @@ class Supervisor:
 
 
 def main() -> None:
-    load_dotenv()
+    load_dotenv()  # into the environment, which scrapyd, its crawlers and the API inherit
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = ServiceConfig()
+    except ConfigError as exc:
+        raise SystemExit(exc.format_message()) from None
     os.umask(0o077)  # the database, scrapyd's logs and the credentials: this user's only
-    var = Path(os.environ.get("VAR_DIR") or PROJECT_ROOT / "var")
+    var = settings.VAR_DIR
     var.mkdir(parents=True, exist_ok=True)
     var.chmod(0o700)
     (var / "run").mkdir(exist_ok=True)
@@ -149,7 +154,7 @@ def main() -> None:
 
     if not os.environ.get("SCRAPYD_USERNAME"):
         os.environ["SCRAPYD_USERNAME"], os.environ["SCRAPYD_PASSWORD"] = ensure_credentials()
-    host, port = os.environ.get("API_HOST", "127.0.0.1"), os.environ.get("API_PORT", "8000")
+    host, port = settings.API_HOST, str(settings.API_PORT)
     state_file = var / "run" / f"supervisor-{port}.json"
     os.environ["SUPERVISOR_STATE_FILE"] = str(state_file)  # inherited by the API: /healthz reads it
 
@@ -170,12 +175,12 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     scrapyd = Component("scrapyd", lambda: start_node(
         var / "scrapyd", scrapyd_parts.port or 6800,
-        bind=os.environ.get("SCRAPYD_BIND", scrapyd_parts.hostname or "127.0.0.1"),
-        poll_interval=float(os.environ.get("SCRAPYD_POLL_INTERVAL", "0.2")), username=username, password=password,
+        bind=settings.SCRAPYD_BIND or scrapyd_parts.hostname or "127.0.0.1",
+        poll_interval=settings.SCRAPYD_POLL_INTERVAL, username=username, password=password,
     ))  # fmt: skip
     api = Component("api", lambda: subprocess.Popen(
         [str(bin_dir / "gunicorn"), "--config", "python:control_api.gunicorn_conf",
-         "--workers", os.environ.get("API_WORKERS", "2"), "--bind", f"{host}:{port}",
+         "--workers", str(settings.API_WORKERS), "--bind", f"{host}:{port}",
          # One control socket per instance: two services on one machine must not share gunicorn's default.
          "--control-socket", str(var / "run" / f"gunicorn-{port}.ctl"),
          "--access-logfile", "-", "control_api:create_app()"],
