@@ -1,10 +1,12 @@
-"""scrapyd's basic-auth credentials for `make run`: generated once, kept in a file only we can read.
+"""The secrets `make run` keeps in var/, each in a file only we can read: scrapyd's basic-auth
+credentials, and the local development organisation's API token (var/dev-token).
 
 scrapyd has no other access control, so anybody who can reach its port could schedule crawls or
 read every organisation's crawl logs. `make run` therefore always starts it with a user name and
 password: SCRAPYD_USERNAME / SCRAPYD_PASSWORD when set, else a pair generated on the first run and
 kept in var/scrapyd/credentials (mode 0600) so that restarts, the reconcile CLI and the operator
-(for scrapyd's web UI) use the same pair.
+(for scrapyd's web UI) use the same pair. The development token is kept so that the jobs made
+before a restart stay visible with the same token after it (control_api/service.py).
 """
 from __future__ import annotations
 
@@ -37,10 +39,28 @@ def ensure_credentials(path: Path | None = None) -> tuple[str, str]:
     existing = read_credentials(path)
     if existing:
         return existing
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     username, password = "crawl-operator", secrets.token_urlsafe(24)
+    write_private(path, {"username": username, "password": password})
+    return username, password
+
+
+def read_dev_token(path: Path) -> str | None:
+    """The local development organisation's token that `make run` kept in `path`, if any."""
+    try:
+        return str(json.loads(path.read_text())["token"]) or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_dev_token(path: Path, token: str, organisation_id: int) -> None:
+    # The organisation id is for the operator's eyes: the token alone says whose it is.
+    write_private(path, {"token": token, "organisation_id": organisation_id})
+
+
+def write_private(path: Path, data: dict) -> None:
+    """Write `data` as JSON to `path`, readable and writable by this user only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        json.dump({"username": username, "password": password}, file)
+        json.dump(data, file)
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
-    return username, password

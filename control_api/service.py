@@ -9,6 +9,10 @@ scrapyd listens on loopback with basic-auth credentials (control_api/credentials
 API and the operator can schedule crawls or read their logs; everything under var/ is created
 readable by this user only. A crawler orphaned by a dead scrapyd keeps its job only while it keeps
 renewing its claim (crawler/jobstore.py), so supervision never has to hunt for orphans.
+
+The organisation "Local development" and its API token are made on the first run and kept in
+var/dev-token (0600); later runs print the same token while the database still accepts it, so the
+jobs made before a restart are still listed after it.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ logger = logging.getLogger("control_api.service")
 
 BACKOFF_START, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 TICK = 0.5
+DEV_ORGANISATION = "Local development"
 
 
 def wait_for_http(url: str, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
@@ -150,7 +155,7 @@ def main() -> None:
     (var / "run").mkdir(exist_ok=True)
     os.environ.setdefault("SCRAPYD_CREDENTIALS_FILE", str(var / "scrapyd" / "credentials"))
 
-    from control_api.credentials import ensure_credentials
+    from control_api.credentials import ensure_credentials, read_dev_token, write_dev_token
 
     if not os.environ.get("SCRAPYD_USERNAME"):
         os.environ["SCRAPYD_USERNAME"], os.environ["SCRAPYD_PASSWORD"] = ensure_credentials()
@@ -161,7 +166,7 @@ def main() -> None:
     from control_api import create_app
     from control_api.database import session_scope
     from control_api.scrapyd_node import start_node, wait_until_ready
-    from control_api.tokens import create_organisation
+    from control_api.tokens import development_token
     from db import migrate
 
     app = create_app()
@@ -196,10 +201,13 @@ def main() -> None:
         wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
         api.start()
         wait_for_http(f"http://{host}:{port}/healthz", api.process, "the API")
+        token_file = var / "dev-token"
         with app.app_context(), session_scope() as session:
-            _, token = create_organisation(session, "Local development")
+            token, organisation_id, new = development_token(session, read_dev_token(token_file), DEV_ORGANISATION)
+        write_dev_token(token_file, token, organisation_id)
         reconciler.start()
-        print_welcome(host, port, scrapyd_url, token, config["ALLOW_PRIVATE_TARGETS"], username, password)
+        print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
+                      password)  # fmt: skip
         supervisor.run()
     except KeyboardInterrupt:
         pass
@@ -208,8 +216,8 @@ def main() -> None:
         print("Stopped scrapyd, the API and the reconciler.")
 
 
-def print_welcome(host: str, port: str, scrapyd_url: str, token: str, allow_private: bool, username: str,
-                  password: str) -> None:  # fmt: skip
+def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file: Path, new_token: bool,
+                  allow_private: bool, username: str, password: str) -> None:  # fmt: skip
     print(f"""
 Crawl service is running.
   API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json)
@@ -218,7 +226,7 @@ Crawl service is running.
               (kept in {os.environ["SCRAPYD_CREDENTIALS_FILE"]}, readable by you only)
   Private/loopback targets are {"ALLOWED (ALLOW_PRIVATE_TARGETS=1)" if allow_private else "refused; set ALLOW_PRIVATE_TARGETS=1 to crawl localhost"}.
 
-A new API token for the organisation "Local development" (shown once):
+Your API token for the organisation "{DEV_ORGANISATION}" ({"new" if new_token else "the same as last time"}; kept in {token_file}, readable by you only):
 {token}
 
 Start a crawl:

@@ -40,6 +40,20 @@ def find_active_token(session: Session, token: str) -> ApiToken | None:
     return row
 
 
+def development_token(session: Session, stored: str | None, name: str) -> tuple[str, int, bool]:
+    """(token, organisation id, is_new) for `make run`'s own organisation: `stored` while it is
+    active; a new token for the organisation it belonged to once it is revoked (its jobs stay in
+    view); a new organisation when the database does not know it (reset, or another database)."""
+    if stored:
+        if (active := find_active_token(session, stored)) is not None:
+            return stored, active.organisation_id, False
+        revoked = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(stored))).one_or_none()
+        if revoked is not None:
+            return issue_token(session, revoked.organisation), revoked.organisation_id, True
+    organisation, token = create_organisation(session, name)
+    return token, organisation.id, True
+
+
 def revoke_token(session: Session, token: str) -> bool:
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one_or_none()
     if row is None:

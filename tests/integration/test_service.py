@@ -1,6 +1,7 @@
 """`make run`'s service as a user runs it (`python -m control_api.service`): scrapyd is closed to
 everybody but the API and the operator, crawl logs are served per organisation, and a component
-that dies is restarted while /healthz says what is down (docs/reliability.md, D3 and D4)."""
+that dies is restarted while /healthz says what is down (docs/reliability.md, D3 and D4), and the
+local development organisation keeps its token across restarts."""
 from __future__ import annotations
 
 import json
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.integration
 
 
 class Service:
-    def __init__(self, tmp_path: Path, database_url: str):
+    def __init__(self, tmp_path: Path, database_url: str, ports: tuple[int, int] | None = None, run: int = 1):
         self.var = tmp_path / "var"
-        self.api_port, self.scrapyd_port = free_port(), free_port()
+        self.api_port, self.scrapyd_port = ports or (free_port(), free_port())
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.scrapyd = f"http://127.0.0.1:{self.scrapyd_port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPYD_")}
@@ -33,7 +34,7 @@ class Service:
             "SCRAPYD_URL": self.scrapyd, "ALLOW_PRIVATE_TARGETS": "1", "CRAWL_HOST_MAP": HOST_MAP,
             "RECONCILE_SECONDS": "1", "API_WORKERS": "1", "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
-        self.output = tmp_path / "service.out"
+        self.output = tmp_path / f"service-{run}.out"
         with self.output.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
@@ -44,7 +45,7 @@ class Service:
         while time.monotonic() < deadline:
             lines = self.output.read_text().splitlines()
             for number, line in enumerate(lines):
-                if line.startswith("A new API token") and number + 1 < len(lines):
+                if line.startswith("Your API token") and number + 1 < len(lines):
                     return lines[number + 1].strip()
             assert self.process.poll() is None, self.output.read_text()[-3000:]
             time.sleep(0.2)
@@ -151,3 +152,74 @@ def test_a_dead_component_is_restarted_the_others_stay_up_and_healthz_says_degra
     wait_until(lambda: service.pid("reconciler") != reconciler_pid, 10, "the reconciler restarted")
     wait_until(lambda: (r := service.health()) is not None and r.status_code == 200, 20, "healthy again")
     assert service.process.poll() is None  # the service itself never went down
+
+
+# --- the development token survives a restart -----------------------------------------------------
+
+
+def banner_line(service: Service) -> str:
+    return next(line for line in service.output.read_text().splitlines() if line.startswith("Your API token"))
+
+
+def test_a_restart_keeps_the_development_token_and_its_jobs(tmp_path, database_url, site):
+    first = Service(tmp_path, database_url)
+    try:
+        created = requests.post(f"{first.api}/v1/jobs", json={"domain": site.url("site.test")}, headers=first.headers, timeout=10)
+        assert created.status_code == 201, created.text
+        token_file = first.var / "dev-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert json.loads(token_file.read_text())["token"] == first.token
+        assert "(new; kept in " in banner_line(first) and str(token_file) in banner_line(first)
+    finally:
+        first.stop()
+
+    second = Service(tmp_path, database_url, ports=(first.api_port, first.scrapyd_port), run=2)
+    try:
+        assert second.token == first.token
+        assert "(the same as last time; kept in " in banner_line(second)
+        listed = requests.get(f"{second.api}/v1/jobs", headers=second.headers, timeout=10)
+        assert listed.status_code == 200
+        assert [job["id"] for job in listed.json()["jobs"]] == [created.json()["id"]]
+    finally:
+        second.stop()
+    assert second.process.returncode == 0, second.output.read_text()[-3000:]
+
+
+def test_a_revoked_development_token_is_replaced_and_the_jobs_stay(tmp_path, database_url, app, site):
+    first = Service(tmp_path, database_url)
+    try:
+        created = requests.post(f"{first.api}/v1/jobs", json={"domain": site.url("site.test")}, headers=first.headers, timeout=10)
+        assert created.status_code == 201, created.text
+    finally:
+        first.stop()
+    revoked = app.test_cli_runner().invoke(args=["revoke-token", first.token])
+    assert revoked.exit_code == 0, revoked.output
+
+    second = Service(tmp_path, database_url, ports=(first.api_port, first.scrapyd_port), run=2)
+    try:
+        assert second.token != first.token
+        assert "(new; kept in " in banner_line(second)
+        assert json.loads((second.var / "dev-token").read_text())["token"] == second.token
+        assert requests.get(f"{second.api}/v1/jobs", headers=first.headers, timeout=10).status_code == 401
+        listed = requests.get(f"{second.api}/v1/jobs", headers=second.headers, timeout=10).json()
+        assert [job["id"] for job in listed["jobs"]] == [created.json()["id"]]  # the same organisation
+    finally:
+        second.stop()
+    assert second.process.returncode == 0, second.output.read_text()[-3000:]
+
+
+def test_a_token_the_database_does_not_know_gives_a_new_organisation(tmp_path, database_url):
+    # As after the database was reset: the kept token is unknown, so it is replaced.
+    token_file = tmp_path / "var" / "dev-token"
+    token_file.parent.mkdir(mode=0o700)
+    token_file.write_text(json.dumps({"token": "cs_from_a_database_that_is_gone", "organisation_id": 1}))
+
+    service = Service(tmp_path, database_url)
+    try:
+        assert service.token != "cs_from_a_database_that_is_gone"
+        assert "(new; kept in " in banner_line(service)
+        assert json.loads(token_file.read_text())["token"] == service.token
+        listed = requests.get(f"{service.api}/v1/jobs", headers=service.headers, timeout=10)
+        assert listed.status_code == 200 and listed.json()["jobs"] == []
+    finally:
+        service.stop()
