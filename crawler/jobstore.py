@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Iterable
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -22,7 +21,6 @@ from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
 
 logger = logging.getLogger(__name__)
 
-_stores: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def url_hash(url: str) -> str:
@@ -100,17 +98,6 @@ class JobStore:
     def _lose(self, reason: str) -> ClaimLost:
         self.lost = self.lost or reason
         return ClaimLost(reason)
-
-    @classmethod
-    def for_crawler(cls, crawler) -> JobStore | None:
-        """The crawler's store, shared by the pipeline and the extension; None for ad-hoc runs."""
-        if crawler in _stores:
-            return _stores[crawler]
-        spider = crawler.spider
-        job_id = getattr(spider, "job_id", None)
-        store = cls(crawler.settings.get("DATABASE_URL"), job_id, getattr(spider, "claim", None)) if job_id else None
-        _stores[crawler] = store
-        return store
 
     def _owned(self, *extra):
         return (Job.id == self.job_id, Job.claim == self.claim, Job.status == JobStatus.RUNNING.value, *extra)

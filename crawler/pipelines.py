@@ -21,8 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import reactor, task, threads
 
 from crawler import signals as crawl_signals
-from crawler.extensions import CLAIM_LOST
 from crawler.jobstore import ClaimLost, JobStore
+from crawler.lifecycle import CLAIM_LOST, JobLifecycle
 from db.engine import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -49,10 +49,12 @@ class DatabasePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DatabasePipeline:
-        store = JobStore.for_crawler(crawler)
-        if store is None:
+        job_id = getattr(crawler.spider, "job_id", None)  # scrapyd's `_job` spider argument
+        if not job_id:
             raise NotConfigured  # no job id: an ad-hoc crawl writes feeds only (bare: no warning logged)
+        store = JobStore(crawler.settings.get("DATABASE_URL"), job_id, getattr(crawler.spider, "claim", None))
         pipeline = cls(crawler, store)
+        pipeline.lifecycle = JobLifecycle(crawler, store)  # the job's status transitions, on the same store
         crawler.signals.connect(pipeline.broken_link_referrer, signal=crawl_signals.broken_link_referrer)
         return pipeline
 

@@ -101,7 +101,6 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.memdebug.MemoryDebugger": None,
     "scrapy.extensions.spiderstate.SpiderState": None,
-    "crawler.extensions.JobLifecycle": 100,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.DatabasePipeline": 300,

@@ -1,5 +1,8 @@
 """JobLifecycle: a job's status transitions, driven by the spider's signals.
 
+It belongs to the database pipeline (crawler/pipelines.py), which creates it with the job's store:
+one component owns the store, and an ad-hoc crawl (no job) has neither.
+
 spider_opened: the crawler claims its job, `created` -> `running`, presenting the dispatch claim
 the API wrote; a job that is not waiting for this claim (it failed to schedule, was cancelled,
 finished, or was never dispatched by the API) closes the spider at once and nothing is written.
@@ -17,8 +20,8 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task, threads
 
+from contract.vocabulary import JobStatus
 from crawler.jobstore import ClaimLost, JobStore
-from db.models import JobStatus
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -35,24 +38,16 @@ CLOSE_REASONS = {
 
 
 class JobLifecycle:
-    def __init__(self, crawler: Crawler):
+    def __init__(self, crawler: Crawler, store: JobStore):
         self.crawler = crawler
+        self.store = store
         self.interval = crawler.settings.getfloat("CRAWL_HEARTBEAT_SECONDS")
-        self.store: JobStore | None = None
         self.claimed = False  # the job became ours at spider_opened (store.lost says if it still is)
         self.heartbeat = task.LoopingCall(self.renew_claim)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> JobLifecycle:
-        extension = cls(crawler)
-        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
-        return extension
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     async def spider_opened(self, spider: Spider) -> None:
-        self.store = JobStore.for_crawler(self.crawler)
-        if self.store is None:
-            return
         try:
             await maybe_deferred_to_future(threads.deferToThread(self.store.retrying, self.store.claim_job))
         except ClaimLost as exc:
@@ -82,8 +77,6 @@ class JobLifecycle:
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
-        if self.store is None:
-            return
         if self.heartbeat.running:
             self.heartbeat.stop()
         store = self.store
