@@ -19,6 +19,7 @@ from control_api.errors import ApiError
 from control_api.tokens import find_active_token
 
 DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+REALM = "crawl-service"
 
 
 def authenticate() -> None:
@@ -43,14 +44,20 @@ def _verify_token(header: str) -> tuple[int, int]:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if not header:
-        raise ApiError(401, "unauthorized", "Missing Authorization header; send 'Authorization: Bearer <token>'.")
+        raise _unauthorized("Missing Authorization header; send 'Authorization: Bearer <token>'.")
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise ApiError(401, "unauthorized", "Malformed Authorization header; expected 'Bearer <token>'.")
+        raise _unauthorized("Malformed Authorization header; expected 'Bearer <token>'.", "invalid_request")
     with session_scope() as session:
         row = find_active_token(session, token)
         if row is None:
-            raise ApiError(401, "unauthorized", "The token is unknown or has been revoked.")
+            raise _unauthorized("The token is unknown or has been revoked.", "invalid_token")
         return row.organisation_id, row.id
+
+
+def _unauthorized(message: str, error: str | None = None) -> ApiError:
+    """401 with the challenge RFC 6750 asks for: no error code when no credentials were sent."""
+    challenge = f'Bearer realm="{REALM}"' + (f', error="{error}"' if error else "")
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
 
 class RateLimiter:

@@ -185,6 +185,45 @@ def test_revoking_twice_keeps_the_first_revocation_time(engine, org):
         assert session.scalars(select(ApiToken.revoked_at).where(ApiToken.organisation_id == org.id)).one() == first
 
 
+# --- 401 answers carry a Bearer challenge (RFC 6750) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "challenge"),
+    [
+        ({}, 'Bearer realm="crawl-service"'),  # no credentials sent: no error code
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 'Bearer realm="crawl-service", error="invalid_request"'),
+        ({"Authorization": "Bearer"}, 'Bearer realm="crawl-service", error="invalid_request"'),
+        ({"Authorization": "Bearer cs_a cs_b"}, 'Bearer realm="crawl-service", error="invalid_request"'),
+        (bearer("cs_unknown"), 'Bearer realm="crawl-service", error="invalid_token"'),
+    ],
+    ids=["missing", "other-scheme", "no-token", "two-tokens", "unknown-token"],
+)
+def test_401_carries_www_authenticate_bearer(client, headers, challenge):
+    response = client.get("/v1/jobs", headers=headers)
+
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"] == challenge
+
+
+def test_revoked_token_is_challenged_as_an_invalid_token_on_every_route(client, org, make_job, runner):
+    job_id = make_job(org)
+    assert runner.invoke(args=["revoke-token", org.token]).exit_code == 0
+
+    for method, path in [("GET", "/v1/jobs"), ("POST", "/v1/jobs"), ("GET", f"/v1/jobs/{job_id}"),
+                         ("POST", f"/v1/jobs/{job_id}/cancel"), ("DELETE", f"/v1/jobs/{job_id}"),
+                         ("GET", f"/v1/jobs/{job_id}/tasks"), ("GET", f"/v1/jobs/{job_id}/issues"),
+                         ("GET", f"/v1/jobs/{job_id}/export?format=csv"), ("GET", f"/v1/jobs/{job_id}/log")]:  # fmt: skip
+        response = client.open(path, method=method, headers=org.headers, json={"domain": "example.com"} if method == "POST" else None)
+        assert_error(response, 401, "unauthorized")
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="crawl-service", error="invalid_token"', path
+
+
+def test_answers_other_than_401_carry_no_challenge(client, org):
+    assert "WWW-Authenticate" not in client.get("/v1/jobs", headers=org.headers).headers
+    assert "WWW-Authenticate" not in client.get("/v1/jobs?limit=0", headers=org.headers).headers
+
+
 # --- rate limit per token -----------------------------------------------------------------------
 
 
