@@ -19,6 +19,7 @@ from control_api.schemas import (
     JobOut,
     JobPath,
     ListJobsQuery,
+    NoQuery,
     Pagination,
 )
 from control_api.targets import check_target
@@ -35,7 +36,7 @@ def scheduler():
 
 
 @bp.post("", responses={201: CreatedJob, **errors(400, 413, 415, 422)})
-def create_job(body: CreateJobRequest):
+def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
     try:
         target = parse_domain(body.domain)
@@ -61,20 +62,20 @@ def list_jobs(query: ListJobsQuery):
     return presenters.json_response(JobList(jobs=items, pagination=pagination))
 
 
-@bp.get("/<job_id>", responses={200: JobOut, **errors(404)})
-def get_job(path: JobPath):
+@bp.get("/<job_id>", responses={200: JobOut, **errors(400, 404)})
+def get_job(path: JobPath, query: NoQuery):
     """Get a job with progress and stats"""
     with session_scope() as session:
         job = _find(session, path.job_id)
         return presenters.json_response(presenters.job_detail(job))
 
 
-CANCEL_RESPONSES = {200: CancelledJob, **errors(404, 409, e409="The job already completed or failed")}
+CANCEL_RESPONSES = {200: CancelledJob, **errors(400, 404, 409, e409="The job already completed or failed")}
 
 
 @bp.post("/<job_id>/cancel", responses=CANCEL_RESPONSES)
 @bp.delete("/<job_id>", responses=CANCEL_RESPONSES)
-def cancel_job(path: JobPath):
+def cancel_job(path: JobPath, query: NoQuery):
     """Cancel a job (idempotent)"""
     job_id = path.job_id
     with session_scope() as session:

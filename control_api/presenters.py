@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Response
 from pydantic import BaseModel
 
-from control_api.schemas import CreatedJob, DomainOut, JobListItem, JobOut, Progress, Stats
+from control_api.schemas import CreatedJob, JobListItem, JobOut, Progress, Stats
 from db.models import Job
 
 
@@ -41,9 +41,10 @@ def stats(job: Job) -> Stats:
 def _base(job: Job) -> dict:
     return {
         "id": job.id,
+        "domain": job.domain.name,
         "domain_id": job.domain_id,
         "status": job.status,
-        "organisation_id": job.organisation_id,
+        "organisation_id": str(job.organisation_id),
         "created_at": job.created_at,
         "options": job.options,
         "source_type": job.source_type,
@@ -52,12 +53,11 @@ def _base(job: Job) -> dict:
 
 
 def created_job(job: Job) -> CreatedJob:
-    return CreatedJob(domain=job.domain.name, **_base(job))
+    return CreatedJob(**_base(job))
 
 
 def job_detail(job: Job) -> JobOut:
     return JobOut(
-        domain=job.domain.name,
         started_at=job.started_at,
         completed_at=job.completed_at,
         cancelled_at=job.cancelled_at,
@@ -74,8 +74,6 @@ def job_list_item(job: Job, includes: tuple[str, ...]) -> JobListItem:
         extra["progress"] = progress(job)
     if "stats" in includes:
         extra["stats"] = stats(job)
-    if "domain" in includes:
-        extra["domain"] = DomainOut(id=job.domain.id, name=job.domain.name)
     return JobListItem(
         started_at=job.started_at,
         completed_at=job.completed_at,

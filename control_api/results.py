@@ -13,11 +13,13 @@ from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors, streamed
 from control_api.presenters import json_response
 from control_api.scheduler import SchedulerUnavailable
-from control_api.schemas import ExportQuery, IssuesReport, JobPath, ListTasksQuery, Pagination, TaskList, TaskOut
+from control_api.schemas import (
+    ExportQuery, IssuesReport, JobPath, ListTasksQuery, NoQuery, Pagination, TaskList, TaskOut,
+)  # fmt: skip
 
 bp = APIBlueprint(
     "results", __name__, url_prefix="/v1/jobs/<job_id>",
-    abp_tags=[Tag(name="results")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 404),
+    abp_tags=[Tag(name="results")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400, 404),
 )  # fmt: skip
 bp.before_request(authenticate)
 
@@ -29,7 +31,7 @@ def _job(session, job_id: str):
         raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.") from None
 
 
-@bp.get("/tasks", responses={200: TaskList, **errors(400)})
+@bp.get("/tasks", responses={200: TaskList})
 def list_tasks(path: JobPath, query: ListTasksQuery):
     """Per-URL results, filtered, sorted and paginated"""
     with session_scope() as session:
@@ -41,7 +43,7 @@ def list_tasks(path: JobPath, query: ListTasksQuery):
 
 
 @bp.get("/issues", responses={200: IssuesReport})
-def issues(path: JobPath):
+def issues(path: JobPath, query: NoQuery):
     """Broken links with their referrers, slow pages, redirect chains, server errors"""
     with session_scope() as session:
         job = _job(session, path.job_id)
@@ -49,7 +51,7 @@ def issues(path: JobPath):
     return json_response(IssuesReport.model_validate(report))
 
 
-@bp.get("/export", responses={200: streamed("The job's tasks", "text/csv", "application/x-ndjson"), **errors(400)})
+@bp.get("/export", responses={200: streamed("The job's tasks", "text/csv", "application/x-ndjson")})
 def export(path: JobPath, query: ExportQuery):
     """Every task, streamed as CSV or JSON lines"""
     job_id = path.job_id
@@ -69,7 +71,7 @@ def export(path: JobPath, query: ExportQuery):
 
 
 @bp.get("/log", responses={200: streamed("The crawl log", "text/plain"), **errors(404, e404="No such job, or it has no log")})
-def crawl_log(path: JobPath):
+def crawl_log(path: JobPath, query: NoQuery):
     """The crawler's log for this job, streamed as text"""
     job_id = path.job_id
     with session_scope() as session:

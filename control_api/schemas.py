@@ -86,17 +86,12 @@ class Stats(BaseModel):
     total_bytes: int
 
 
-class DomainOut(BaseModel):
-    id: int
-    name: str
-
-
 class CreatedJob(BaseModel):
     id: str
     domain: str = Field(description="The host, e.g. example.com or localhost:8081.")
     domain_id: int = Field(description="The same for every job on this domain.")
     status: JobStatus
-    organisation_id: int
+    organisation_id: str = Field(description="The organisation of the token that created the job.")
     created_at: datetime
     options: JobOptions
     source_type: str
@@ -112,22 +107,13 @@ class JobOut(CreatedJob):
     stats: Stats
 
 
-class JobListItem(BaseModel):
-    id: str
-    domain_id: int
-    status: JobStatus
-    organisation_id: int
-    created_at: datetime
+class JobListItem(CreatedJob):
     started_at: datetime | None
     completed_at: datetime | None
     cancelled_at: datetime | None
     error: str | None
-    options: JobOptions
-    source_type: str
-    source_detail: str | None
     progress: Progress | None = Field(None, description="Present with include=progress.")
     stats: Stats | None = Field(None, description="Present with include=stats.")
-    domain: DomainOut | None = Field(None, description="Present with include=domain.")
 
 
 class Pagination(BaseModel):
@@ -176,9 +162,14 @@ def _comma_list(value: str | None, allowed: tuple[str, ...], name: str) -> tuple
 
 
 class QueryModel(BaseModel):
-    """A query string: values are coerced, not strict (everything arrives as text)."""
+    """A query string: values are coerced, not strict (everything arrives as text), and a parameter
+    the endpoint does not declare is refused, never ignored (400 `unknown_parameter`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoQuery(QueryModel):
+    """The query string of an endpoint that takes no parameters: it must be empty."""
 
 
 class JobPath(BaseModel):
@@ -204,7 +195,9 @@ class ListJobsQuery(PageQuery):
     status: str | None = Field(None, description="One status or a comma-separated list.")
     range: Literal[RANGES] = "all"  # type: ignore[valid-type]
     tzOffset: int = Field(0, ge=-840, le=840, description="JavaScript Date.getTimezoneOffset() in minutes.")
-    include: str | None = Field(None, description="Comma-separated: stats, progress, domain.")
+    include: str | None = Field(
+        None, description="Comma-separated: stats, progress, domain (accepted; every job already has `domain`)."
+    )
 
     @field_validator("status")
     @classmethod

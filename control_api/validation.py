@@ -64,8 +64,9 @@ def validation_error(exc: ValidationError) -> ApiError:
     first = exc.errors(include_url=False)[0]
     field = ".".join(str(part) for part in first["loc"])
     kind = first["type"]
-    if exc.title in _query_models():
-        return _query_error(kind, field, first["msg"])
+    query_model = _query_models().get(exc.title)
+    if query_model is not None:
+        return _query_error(query_model, kind, field, first["msg"])
     if kind == "extra_forbidden":
         return ApiError(400, "unknown_field", f"Unknown field '{field}'.")
     if kind == "missing":
@@ -77,13 +78,20 @@ def validation_error(exc: ValidationError) -> ApiError:
     return ApiError(400, "invalid_field", f"Field '{field}': {_sentence(first['msg'])}.")
 
 
-def _query_error(kind: str, name: str, message: str) -> ApiError:
+def _query_error(model: type[QueryModel], kind: str, name: str, message: str) -> ApiError:
+    if kind == "extra_forbidden":
+        known = ", ".join(model.model_fields)
+        takes = f"this endpoint takes {known}" if known else "this endpoint takes no query parameters"
+        return ApiError(400, "unknown_parameter", f"Unknown query parameter '{name}'; {takes}.")
     return ApiError(400, "invalid_field", f"Field '{name}': {_sentence(message)}.")
 
 
-def _query_models(model: type = QueryModel) -> set[str]:
-    """Names of the query string models (a ValidationError knows its model by name only)."""
-    return {model.__name__}.union(*(_query_models(sub) for sub in model.__subclasses__()))
+def _query_models(model: type[QueryModel] = QueryModel) -> dict[str, type[QueryModel]]:
+    """The query string models by name (a ValidationError knows its model by name only)."""
+    models = {model.__name__: model}
+    for sub in model.__subclasses__():
+        models.update(_query_models(sub))
+    return models
 
 
 def _sentence(message: str) -> str:

@@ -42,7 +42,7 @@ def test_create_returns_201_with_exactly_the_spec_fields(client, org):
     assert body["domain"] == "example.com"
     assert isinstance(body["domain_id"], int) and not isinstance(body["domain_id"], bool)
     assert body["status"] == "created"
-    assert body["organisation_id"] == org.id
+    assert body["organisation_id"] == str(org.id)  # a string, as the seed types it
     assert body["source_type"] == "api"
     assert body["source_detail"] is None
 

@@ -38,6 +38,7 @@ def test_get_returns_the_job_with_all_fields(client, org):
 
     assert set(job) == DETAIL_FIELDS
     assert {key: job[key] for key in created} == created
+    assert job["organisation_id"] == str(org.id) and job["domain"] == "example.com"
 
 
 def test_new_job_has_null_timestamps_error_and_zero_progress(client, org, make_job):

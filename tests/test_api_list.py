@@ -179,15 +179,34 @@ def test_unknown_status_is_rejected(client, org, status):
 # --- include ------------------------------------------------------------------------------------
 
 
-def test_without_include_stats_progress_and_domain_are_absent(client, org, make_job):
+def test_without_include_stats_and_progress_are_absent(client, org, make_job):
     make_job(org)
 
     job = list_jobs(client, org)["jobs"][0]
 
-    assert "stats" not in job and "progress" not in job and "domain" not in job
+    assert "stats" not in job and "progress" not in job
 
 
-def test_include_adds_stats_progress_and_domain(client, org, make_job):
+def test_every_listed_job_carries_its_domain_as_the_host_string(client, org, make_job):
+    make_job(org, domain="listed.example")
+    make_job(org, domain="localhost:8081")
+
+    jobs = list_jobs(client, org)["jobs"]
+
+    assert [job["domain"] for job in jobs] == ["localhost:8081", "listed.example"]
+    assert all(isinstance(job["domain_id"], int) for job in jobs)
+
+
+def test_listed_job_has_the_fields_of_the_job_object_with_organisation_id_a_string(client, org):
+    created = client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers).get_json()
+
+    job = list_jobs(client, org)["jobs"][0]
+
+    assert {key: job[key] for key in created} == created
+    assert job["organisation_id"] == str(org.id)
+
+
+def test_include_adds_stats_and_progress(client, org, make_job):
     make_job(
         org, domain="included.example", status="running", total_tasks=4, completed_tasks=1, failed_tasks=1,
         timed_pages=2, response_time_ms_sum=300, cache_known_pages=2, cache_hit_pages=1, total_bytes=2048,
@@ -199,18 +218,24 @@ def test_include_adds_stats_progress_and_domain(client, org, make_job):
         "total_tasks": 4, "completed_tasks": 1, "failed_tasks": 1, "skipped_tasks": 0, "percentage": 50.0,
     }  # fmt: skip
     assert job["stats"] == {"avg_response_time": 150, "cache_hit_ratio": 0.5, "total_bytes": 2048}
-    assert job["domain"]["name"] == "included.example"
-    assert job["domain"]["id"] == job["domain_id"]
+    assert job["domain"] == "included.example"
 
 
-@pytest.mark.parametrize("include", ["stats", "progress", "domain"])
+@pytest.mark.parametrize("include", ["stats", "progress"])
 def test_include_adds_only_what_was_asked(client, org, make_job, include):
     make_job(org)
 
     job = list_jobs(client, org, f"include={include}")["jobs"][0]
 
     assert include in job
-    assert not ({"stats", "progress", "domain"} - {include}) & set(job)
+    assert not ({"stats", "progress"} - {include}) & set(job)
+
+
+def test_include_domain_is_accepted_and_changes_nothing(client, org, make_job):
+    make_job(org, domain="plain.example")
+
+    assert list_jobs(client, org, "include=domain") == list_jobs(client, org)
+    assert list_jobs(client, org, "include=domain")["jobs"][0]["domain"] == "plain.example"
 
 
 @pytest.mark.parametrize("include", ["tasks", "stats,tasks"])

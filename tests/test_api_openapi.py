@@ -105,3 +105,19 @@ def test_the_document_has_no_html_pages_of_its_own(client):
     # flask-openapi3's UI index would be an unauthenticated HTML page under /v1/.
     assert client.get("/v1/").status_code == 404
     assert client.get("/v1/").mimetype == "application/json"
+
+
+@pytest.mark.parametrize("model", ["CreatedJob", "JobOut", "JobListItem"])
+def test_every_job_object_has_organisation_id_and_domain_as_required_strings(document, model):
+    # SPEC "Create a job [core]": one job shape wherever it appears, `domain` the host string,
+    # `organisation_id` a string.
+    schema = document["components"]["schemas"][model]
+    assert schema["properties"]["organisation_id"]["type"] == "string"
+    assert schema["properties"]["domain"]["type"] == "string"
+    assert {"organisation_id", "domain", "domain_id"} <= set(schema["required"])
+
+
+def test_every_v1_operation_documents_400_for_an_unknown_query_parameter(document):
+    for path, method, operation in _operations(document):
+        if path.startswith("/v1/"):
+            assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (path, method)

@@ -345,6 +345,55 @@ def test_largest_offset_and_page_are_accepted(client, org, make_job, path):
         assert response.get_json()["pagination"]["has_next"] is False
 
 
+# Every endpoint, with a query parameter it does not take: (method, path, the parameters it does take).
+ENDPOINTS = [
+    ("post", "/v1/jobs", ()),
+    ("get", "/v1/jobs", ("limit", "offset", "page", "status", "range", "tzOffset", "include")),
+    ("get", "/v1/jobs/{job}", ()),
+    ("delete", "/v1/jobs/{job}", ()),
+    ("post", "/v1/jobs/{job}/cancel", ()),
+    ("get", "/v1/jobs/{job}/tasks", ("limit", "offset", "page", "status", "cache_status", "issue", "kind", "path", "sort")),
+    ("get", "/v1/jobs/{job}/issues", ()),
+    ("get", "/v1/jobs/{job}/export", ("format",)),
+    ("get", "/v1/jobs/{job}/log", ()),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "known"), ENDPOINTS)
+@pytest.mark.parametrize("name", ["limits", "foo", "domain", "fields[]"])
+def test_a_query_parameter_the_endpoint_does_not_take_is_400_naming_it(client, org, make_job, scheduler, method, path, known, name):
+    # SPEC "List jobs [core]": a parameter an endpoint does not know is 400, never ignored, on every endpoint.
+    job_id = make_job(org, status="running")
+    kwargs = {"json": {"domain": "example.com"}} if path == "/v1/jobs" and method == "post" else {}
+
+    response = getattr(client, method)(path.format(job=job_id), query_string={name: "1"}, headers=org.headers, **kwargs)
+
+    error = assert_error(response, 400, "unknown_parameter", f"'{name}'")
+    assert all(parameter in error["message"] for parameter in known)
+    assert job_total(client, org) == 1 and scheduler.scheduled == [] and scheduler.cancelled == []
+    assert client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["status"] == "running"
+
+
+@pytest.mark.parametrize(("method", "path"), [("get", "/v1/jobs/{job}"), ("get", "/v1/jobs/{job}/issues"), ("get", "/v1/jobs/{job}/export")])
+def test_a_parameter_of_another_endpoint_is_unknown_here(client, org, make_job, method, path):
+    job_id = make_job(org)
+
+    response = getattr(client, method)(path.format(job=job_id), query_string={"limit": "5"}, headers=org.headers)
+
+    assert_error(response, 400, "unknown_parameter", "'limit'")
+
+
+def test_without_a_query_string_every_endpoint_answers(client, org, make_job):
+    job_id = make_job(org, status="completed")
+    for method, path, _ in ENDPOINTS:
+        if method in ("post", "delete"):
+            continue
+        response = getattr(client, method)(path.format(job=job_id), headers=org.headers)
+        assert response.status_code in (200, 404), (path, response.get_data(as_text=True))
+        if response.status_code == 404:
+            assert path.endswith("/log")  # the fake scheduler keeps no logs
+
+
 @pytest.fixture
 def job_with_tasks(org, make_job, engine):
     job_id = make_job(org, status="completed")
