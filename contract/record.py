@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
+from contract.vocabulary import CacheStatus, TaskKind, TaskStatus, WarmSkipReason
 
 
 class RedirectHop(BaseModel):
@@ -31,11 +31,18 @@ class TaskRecord(BaseModel):
     response_time_ms: int | None
     ttfb_ms: int | None
     content_type: str | None = Field(description="Media type without parameters.")
-    bytes: int | None = Field(description="Body bytes as received (after Content-Encoding is undone).")
+    bytes: int | None = Field(
+        description="Body bytes as transferred on the wire: the compressed size when the server compressed "
+        "(every hop of a redirect chain included)."
+    )
+    decoded_bytes: int | None = Field(description="Size of the final body after Content-Encoding is undone.")
     truncated: bool = Field(description="The body was cut at the size cap.")
     cache_status: CacheStatus | None
     warm_response_time_ms: int | None
     warm_cache_status: CacheStatus | None
+    warm_skipped_reason: WarmSkipReason | None = Field(
+        description="Why a MISS or EXPIRED page was not fetched again to warm the cache."
+    )
     error: str | None
     error_type: str | None = Field(description="A contract.vocabulary.ErrorType value.")
     is_slow: bool

@@ -76,6 +76,15 @@ class CacheStatus(StrEnum):
     DYNAMIC = "DYNAMIC"
 
 
+class WarmSkipReason(StrEnum):
+    """Why a MISS or EXPIRED page was not fetched again to warm the cache: its response says a
+    shared cache must not store it, so a second fetch would only load the origin again."""
+
+    NO_STORE = "no_store"  # Cache-Control: no-store
+    PRIVATE = "private"  # Cache-Control: private
+    SET_COOKIE = "set_cookie"  # Set-Cookie on a MISS: CDNs do not cache (or strip) it by default
+
+
 class SourceType(StrEnum):
     """Who created a job. The API accepts any short string (the seed's clients send their own);
     these are the ones the service itself uses."""

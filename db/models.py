@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from contract.vocabulary import JobStatus, TaskKind, TaskStatus
+from contract.vocabulary import JobStatus, TaskKind, TaskStatus, WarmSkipReason
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -153,7 +153,11 @@ class Job(Base):
     response_time_ms_sum: Mapped[Counter]
     cache_known_pages: Mapped[Counter]
     cache_hit_pages: Mapped[Counter]
-    total_bytes: Mapped[Counter]
+    # Pages fetched a second time to warm the cache, and pages whose cache status after warming
+    # (the warm fetch's, else the first) is HIT: the hit ratio a next visitor would see.
+    warmed_pages: Mapped[Counter]
+    cache_hit_pages_after_warming: Mapped[Counter]
+    total_bytes: Mapped[Counter]  # wire bytes: the compressed size when the server compressed
 
     domain: Mapped[Domain] = relationship(lazy="joined")
 
@@ -188,13 +192,15 @@ class Task(Base):
     response_time_ms: Mapped[int | None] = mapped_column(Integer)
     ttfb_ms: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(255))
-    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)  # on the wire
+    decoded_bytes: Mapped[int | None] = mapped_column(BigInteger)  # after Content-Encoding is undone
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     cache_status: Mapped[str | None] = mapped_column(String(8))
     error: Mapped[str | None] = mapped_column(Text)
     error_type: Mapped[str | None] = mapped_column(String(32))
     warm_response_time_ms: Mapped[int | None] = mapped_column(Integer)
     warm_cache_status: Mapped[str | None] = mapped_column(String(8))
+    warm_skipped_reason: Mapped[WarmSkipReason | None] = mapped_column(vocabulary(WarmSkipReason))
     # Issue flags, set by the crawler when it records the row.
     is_slow: Mapped[bool] = mapped_column(Boolean, default=False)
     is_broken: Mapped[bool] = mapped_column(Boolean, default=False)
