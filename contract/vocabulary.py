@@ -57,6 +57,7 @@ class ErrorType(StrEnum):
     SERVER_ERROR = "server_error"
     REDIRECT_LOOP = "redirect_loop"
     TOO_MANY_REDIRECTS = "too_many_redirects"
+    BAD_REDIRECT = "bad_redirect"  # a Location that is not an http(s) URL
     MALFORMED_SITEMAP = "malformed_sitemap"
     DNS = "dns"
     CONNECTION_REFUSED = "connection_refused"

@@ -19,14 +19,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from contract.vocabulary import FoundVia
+
 if TYPE_CHECKING:
     from crawler.records import TaskInfo
 
 Released = list[tuple["TaskInfo", dict[str, Any]]]
 
 
-def _step(found_via: str) -> int:
-    return 0 if found_via == "redirect" else 1
+def _step(found_via: FoundVia) -> int:
+    return 0 if found_via == FoundVia.REDIRECT else 1
 
 
 class DepthGate:

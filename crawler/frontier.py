@@ -15,12 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from crawler.depths import DepthGate
-from crawler.records import FAILED, KIND_PAGE, TaskInfo, skipped_record
+from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from crawler.records import TaskInfo, skipped_record
 from crawler.urls import SiteScope
 
 MAX_REFERRERS = 20  # referring pages kept per broken link
 UNKNOWN = object()  # an href not seen before
-OVER_MAX_PAGES = ("max_pages", "")
+OVER_MAX_PAGES = (ErrorType.MAX_PAGES, "")
 
 
 class Frontier:
@@ -80,7 +81,7 @@ class Frontier:
         self.gate.track(task)
         if produces_from is not None:
             self.gate.produce(task, produces_from)
-        if task.found_via == "start" and task.kind == KIND_PAGE:
+        if task.found_via == FoundVia.START and task.kind == TaskKind.PAGE:
             self.pages_admitted += 1
 
     def begin_discovery(self, depth: int) -> None:
@@ -92,16 +93,16 @@ class Frontier:
 
     def _skip_reason(self, task: TaskInfo) -> tuple[str, str] | None:
         if task.depth > self.max_depth:
-            return "max_depth", f"Deeper than the maximum depth of {self.max_depth} links"
+            return ErrorType.MAX_DEPTH, f"Deeper than the maximum depth of {self.max_depth} links"
         if len(task.url) > self.max_url_length:
-            return "url_too_long", f"URL longer than {self.max_url_length} characters"
+            return ErrorType.URL_TOO_LONG, f"URL longer than {self.max_url_length} characters"
         if "?" in task.key:
             path = task.key.split("?", 1)[0]
             variants = self.query_variants.get(path, 0) + 1
             self.query_variants[path] = variants
             if variants > self.max_query_variants:
-                return "query_trap", f"More than {self.max_query_variants} query-string variants of {path}"
-        if task.kind == KIND_PAGE and self.max_pages:
+                return ErrorType.QUERY_TRAP, f"More than {self.max_query_variants} query-string variants of {path}"
+        if task.kind == TaskKind.PAGE and self.max_pages:
             if self.pages_admitted >= self.max_pages:
                 return OVER_MAX_PAGES
             self.pages_admitted += 1
@@ -110,7 +111,7 @@ class Frontier:
     def release_page(self, task: TaskInfo) -> TaskInfo | None:
         """A page admitted but not fetched (robots.txt): its place goes to the first waiting page,
         which is returned for the caller to fetch."""
-        if task.kind != KIND_PAGE or not self.max_pages:
+        if task.kind != TaskKind.PAGE or not self.max_pages:
             return None
         if self.waiting:
             promoted = self.waiting.popleft()
@@ -126,7 +127,7 @@ class Frontier:
     def idle_records(self) -> list[dict[str, Any]]:
         """When the crawl has nothing else to do: the pages still waiting, skipped over max_pages,
         and any record still held for depth order (nothing can lower its depth any more)."""
-        reason = ("max_pages", f"Over the job's max_pages ({self.max_pages})")
+        reason = (ErrorType.MAX_PAGES, f"Over the job's max_pages ({self.max_pages})")
         records = [record for task in self.waiting for record in self.close(task, skipped_record(task, *reason))]
         self.waiting.clear()
         return records + self._released(self.gate.release_all())
@@ -138,13 +139,13 @@ class Frontier:
             return
         task = self.gate.tasks.get(key)
         if task is None:  # recorded already: its depth is final
-            failed_url = self.failed_urls.get(key) if found_via == "link" else None
+            failed_url = self.failed_urls.get(key) if found_via == FoundVia.LINK else None
             if failed_url is not None:
                 self.on_late_referrer(failed_url, referrer)
             return
         if depth is not None:
             self.gate.offer(task, referrer, found_via, depth)
-        if found_via == "link":
+        if found_via == FoundVia.LINK:
             referrers = self.pending_referrers.setdefault(key, [])
             if len(referrers) < MAX_REFERRERS and referrer not in referrers:
                 referrers.append(referrer)
@@ -161,7 +162,7 @@ class Frontier:
         for task, record in released:
             record.update(depth=task.depth, referrer=task.referrer, found_via=task.found_via)
             referrers = self.pending_referrers.pop(task.key, None)
-            if record["status"] == FAILED:
+            if record["status"] == TaskStatus.FAILED:
                 self.failed_urls[task.key] = task.url
                 if referrers:
                     record["referrers"] = referrers

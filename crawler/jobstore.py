@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from contract.record import RECORD_FIELDS
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
 
@@ -28,34 +29,12 @@ def url_hash(url: str) -> str:
 
 
 def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "url": record["url"],
-        "url_hash": url_hash(record["url"]),
-        "kind": record["kind"],
-        "found_via": record["found_via"],
-        "referrer": record["referrer"],
-        "depth": record["depth"],
-        "status": record["status"],
-        "http_status": record["http_status"],
-        "final_url": record["final_url"],
-        "redirect_chain": record["redirect_chain"],
-        "redirect_hops": record["redirect_hops"],
-        "response_time_ms": record["response_time_ms"],
-        "ttfb_ms": record["ttfb_ms"],
-        "content_type": (record["content_type"] or None) and record["content_type"][:255],
-        "bytes": record["bytes"],
-        "truncated": record["truncated"],
-        "cache_status": record["cache_status"],
-        "warm_response_time_ms": record["warm_response_time_ms"],
-        "warm_cache_status": record["warm_cache_status"],
-        "error": record["error"],
-        "error_type": record["error_type"],
-        "is_slow": record["is_slow"],
-        "is_broken": record["is_broken"],
-        "is_server_error": record["is_server_error"],
-        "fetched_at": utcnow(),
-    }
+    """The `tasks` row of a record: its contract fields (contract/record.py), plus keys and a time."""
+    row = {name: record[name] for name in RECORD_FIELDS}
+    if row["content_type"]:
+        row["content_type"] = row["content_type"][:255]
+    row.update(job_id=job_id, url_hash=url_hash(record["url"]), fetched_at=utcnow())
+    return row
 
 
 def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred
 from scrapy.exceptions import StopDownload
 from scrapy.utils.response import response_status_message
 
+from contract.vocabulary import ErrorType
 from crawler.records import classify_failure
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return retry
 
     def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
-        if classify_failure(exception, urlparse_cached(request).hostname)[0] == "forbidden_target":
+        if classify_failure(exception, urlparse_cached(request).hostname)[0] == ErrorType.FORBIDDEN_TARGET:
             return None  # the guard refused the address: asking again cannot change the answer
         retry = super().process_exception(request, exception)
         if isinstance(retry, Request):

@@ -1,7 +1,8 @@
 """The per-URL record: one dict per URL, the item every pipeline and feed receives.
 
-A plain dict keeps the hot path cheap and exports as-is with `scrapy crawl site -O pages.jsonl`.
-`docs/crawler.md` says what each field and each timing means.
+Its keys are the contract's (`contract/record.py`: FEED_FIELDS, the record plus the referrers of a
+broken link). A plain dict keeps the hot path cheap and exports as-is with
+`scrapy crawl site -O pages.jsonl`. `docs/crawler.md` says what each field and each timing means.
 """
 from __future__ import annotations
 
@@ -20,18 +21,12 @@ from twisted.internet.error import (
     TimeoutError,
 )
 
+from contract.record import FEED_FIELDS
+from contract.vocabulary import CacheStatus, ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler.resolver import REFUSED_HOSTS, ForbiddenAddressError
 
-RECORD_FIELDS = (
-    "url", "kind", "found_via", "referrer", "depth", "status", "http_status", "final_url",
-    "redirect_chain", "redirect_hops", "response_time_ms", "ttfb_ms", "content_type", "bytes",
-    "truncated", "cache_status", "warm_response_time_ms", "warm_cache_status", "error", "error_type",
-    "is_slow", "is_broken", "is_server_error", "referrers",
-)  # fmt: skip
-
-KIND_PAGE, KIND_RESOURCE, KIND_SITEMAP = "page", "resource", "sitemap"
-COMPLETED, FAILED, SKIPPED = "completed", "failed", "skipped"
-WARM_STATUSES = frozenset({"MISS", "EXPIRED"})
+# A first fetch with one of these cache statuses is fetched again to warm the cache.
+WARM_STATUSES = frozenset({CacheStatus.MISS, CacheStatus.EXPIRED})
 
 
 class TaskInfo:
@@ -39,7 +34,7 @@ class TaskInfo:
 
     __slots__ = ("url", "key", "kind", "found_via", "referrer", "depth", "level")
 
-    def __init__(self, url: str, key: str, kind: str, found_via: str, referrer: str | None, depth: int):
+    def __init__(self, url: str, key: str, kind: TaskKind, found_via: FoundVia, referrer: str | None, depth: int):
         self.url = url
         self.key = key
         self.kind = kind
@@ -55,8 +50,8 @@ def content_type_of(response) -> str | None:
     return (value.decode("latin-1").split(";", 1)[0].strip().lower() or None) if value else None
 
 
-def new_record(task: TaskInfo, status: str, **fields: Any) -> dict[str, Any]:
-    record = dict.fromkeys(RECORD_FIELDS)
+def new_record(task: TaskInfo, status: TaskStatus, **fields: Any) -> dict[str, Any]:
+    record = dict.fromkeys(FEED_FIELDS)
     record.update(
         url=task.url,
         kind=task.kind,
@@ -74,8 +69,8 @@ def new_record(task: TaskInfo, status: str, **fields: Any) -> dict[str, Any]:
     return record
 
 
-def skipped_record(task: TaskInfo, error_type: str, error: str) -> dict[str, Any]:
-    return new_record(task, SKIPPED, error_type=error_type, error=error)
+def skipped_record(task: TaskInfo, error_type: ErrorType, error: str) -> dict[str, Any]:
+    return new_record(task, TaskStatus.SKIPPED, error_type=error_type, error=error)
 
 
 def _causes(exception: BaseException) -> list[BaseException]:
@@ -85,7 +80,7 @@ def _causes(exception: BaseException) -> list[BaseException]:
     return chain
 
 
-def classify_failure(exception: BaseException, host: str | None = None) -> tuple[str, str]:
+def classify_failure(exception: BaseException, host: str | None = None) -> tuple[ErrorType, str]:
     """(error_type, human text) for a download that produced no response.
 
     Scrapy wraps Twisted's errors in its own (CannotResolveHostError, ...) with the original as
@@ -95,19 +90,19 @@ def classify_failure(exception: BaseException, host: str | None = None) -> tuple
     detail = str(chain[-1]) or type(chain[-1]).__name__
     for error in chain:
         if isinstance(error, ForbiddenAddressError):
-            return "forbidden_target", str(error)
+            return ErrorType.FORBIDDEN_TARGET, str(error)
         if isinstance(error, (CannotResolveHostError, DNSLookupError)) and host and host.lower() in REFUSED_HOSTS:
-            return "forbidden_target", REFUSED_HOSTS[host.lower()]
+            return ErrorType.FORBIDDEN_TARGET, REFUSED_HOSTS[host.lower()]
     for error in chain:
         if isinstance(error, (CannotResolveHostError, DNSLookupError)):
-            return "dns", f"DNS lookup failed: {detail}"
+            return ErrorType.DNS, f"DNS lookup failed: {detail}"
         if isinstance(error, (DownloadConnectionRefusedError, ConnectionRefusedError)):
-            return "connection_refused", "Connection refused"
+            return ErrorType.CONNECTION_REFUSED, "Connection refused"
         if isinstance(error, (DownloadTimeoutError, TimeoutError, TCPTimedOutError)):
-            return "timeout", f"Timed out: {detail}"
+            return ErrorType.TIMEOUT, f"Timed out: {detail}"
         if isinstance(error, ConnectError):
-            return "connection_error", f"Could not connect: {detail}"
+            return ErrorType.CONNECTION_ERROR, f"Could not connect: {detail}"
     text = " ".join(str(error) for error in chain)
     if "SSL" in text or "certificate" in text.lower():
-        return "tls", f"TLS error: {detail}"
-    return "network", f"{type(exception).__name__}: {detail}"
+        return ErrorType.TLS, f"TLS error: {detail}"
+    return ErrorType.NETWORK, f"{type(exception).__name__}: {detail}"

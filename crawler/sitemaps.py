@@ -16,7 +16,8 @@ from scrapy import Request
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from crawler.records import COMPLETED, FAILED, KIND_SITEMAP, TaskInfo, classify_failure, content_type_of, new_record
+from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from crawler.records import TaskInfo, classify_failure, content_type_of, new_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class SitemapDiscovery:
         declared = list(sitemap_urls_from_robots(response.body, base_url=response.url)) if response.status == 200 else []
         if declared:
             for url in declared:
-                yield from self._sitemap(url, found_via="robots", referrer=response.url, guessed=False)
+                yield from self._sitemap(url, found_via=FoundVia.ROBOTS, referrer=response.url, guessed=False)
         else:
             yield from self._defaults(response.meta["site_url"])
         yield from self.spider.frontier.end_discovery(SITEMAP_DEPTH)
@@ -60,14 +61,14 @@ class SitemapDiscovery:
 
     def _defaults(self, site_url: str) -> Iterator[Any]:
         for path in DEFAULT_SITEMAPS:
-            yield from self._sitemap(urljoin(site_url, path), found_via="default", referrer=None, guessed=True)
+            yield from self._sitemap(urljoin(site_url, path), found_via=FoundVia.DEFAULT, referrer=None, guessed=True)
 
-    def _sitemap(self, url: str, found_via: str, referrer: str | None, guessed: bool) -> Iterator[Any]:
+    def _sitemap(self, url: str, found_via: FoundVia, referrer: str | None, guessed: bool) -> Iterator[Any]:
         normalised = normalise(url)
         if normalised is None or normalised[1] in self.requested:
             return
         self.requested.add(normalised[1])
-        task = TaskInfo(normalised[0], "sitemap:" + normalised[1], KIND_SITEMAP, found_via, referrer, 0)
+        task = TaskInfo(normalised[0], "sitemap:" + normalised[1], TaskKind.SITEMAP, found_via, referrer, 0)
         if guessed:  # a task only if it turns out to exist
             self.spider.frontier.begin_discovery(SITEMAP_DEPTH)
         else:
@@ -85,18 +86,18 @@ class SitemapDiscovery:
             if response.status >= 300:
                 return  # no sitemap at the conventional address: nothing to report
         record = new_record(
-            task, COMPLETED, http_status=response.status, bytes=len(response.body),
+            task, TaskStatus.COMPLETED, http_status=response.status, bytes=len(response.body),
             response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),
             ttfb_ms=round(response.meta.get("download_latency", 0.0) * 1000),
             content_type=content_type_of(response),
         )  # fmt: skip
         if response.status >= 400:
-            record.update(status=FAILED, error_type="http_error", error=f"HTTP {response.status}")
+            record.update(status=TaskStatus.FAILED, error_type=ErrorType.HTTP_ERROR, error=f"HTTP {response.status}")
             yield from self.spider.finish(task, record)
             return
         sitemap = self._parse(response)
         if sitemap is None:
-            record.update(status=FAILED, error_type="malformed_sitemap", error="Not a valid sitemap (XML urlset or sitemapindex)")
+            record.update(status=TaskStatus.FAILED, error_type=ErrorType.MALFORMED_SITEMAP, error="Not a valid sitemap (XML urlset or sitemapindex)")
             yield from self.spider.finish(task, record)
             return
         for entry in sitemap:
@@ -104,9 +105,9 @@ class SitemapDiscovery:
             if not loc:
                 continue
             if sitemap.type == "sitemapindex":
-                yield from self._sitemap(loc, found_via="sitemap", referrer=response.url, guessed=False)
+                yield from self._sitemap(loc, found_via=FoundVia.SITEMAP, referrer=response.url, guessed=False)
             else:
-                yield from self.spider.accept(loc, "sitemap", response.url, SITEMAP_DEPTH)
+                yield from self.spider.accept(loc, FoundVia.SITEMAP, response.url, SITEMAP_DEPTH)
         # Recorded after its URLs are admitted: until then, URLs of depth 1 may still come from it.
         yield from self.spider.finish(task, record)
 
@@ -117,7 +118,7 @@ class SitemapDiscovery:
             return
         # The host, so that an address the guard refused is `forbidden_target`, not a DNS error.
         error_type, error = classify_failure(failure.value, urlsplit(failure.request.url).hostname)
-        yield from self.spider.finish(task, new_record(task, FAILED, error_type=error_type, error=error))
+        yield from self.spider.finish(task, new_record(task, TaskStatus.FAILED, error_type=error_type, error=error))
 
     def _parse(self, response: Response) -> Sitemap | None:
         body = response.body

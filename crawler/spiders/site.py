@@ -18,23 +18,13 @@ from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
 
 from contract.options import OPTION_FIELDS, InvalidOptions, options_from_spider_arguments
 from contract.targets import InvalidDomain, parse_domain
+from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
 from crawler.frontier import UNKNOWN, Frontier
 from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
 from crawler.links import extract_links
-from crawler.records import (
-    COMPLETED,
-    FAILED,
-    KIND_PAGE,
-    KIND_RESOURCE,
-    WARM_STATUSES,
-    TaskInfo,
-    classify_failure,
-    content_type_of,
-    new_record,
-    skipped_record,
-)  # fmt: skip
+from crawler.records import WARM_STATUSES, TaskInfo, classify_failure, content_type_of, new_record, skipped_record
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
 
@@ -203,7 +193,7 @@ class SiteSpider(Spider):
             await self.hub.start(wait=True)
         url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
-        task = TaskInfo(canonical, key, KIND_PAGE, "start", None, 0)
+        task = TaskInfo(canonical, key, TaskKind.PAGE, FoundVia.START, None, 0)
         self.frontier.add(task, produces_from=0)
         yield self._request(task, scheme_index=0)
 
@@ -213,7 +203,7 @@ class SiteSpider(Spider):
 
     # --- Accepting URLs -------------------------------------------------------------------------
 
-    def accept(self, url: str, found_via: str, referrer: str | None, depth: int, kind: str = KIND_PAGE) -> Iterator[Any]:
+    def accept(self, url: str, found_via: FoundVia, referrer: str | None, depth: int, kind: TaskKind = TaskKind.PAGE) -> Iterator[Any]:
         """Yield a Request for a new in-scope URL, a skipped record, or nothing for one already known."""
         normalised = normalise(url)
         if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
@@ -270,14 +260,14 @@ class SiteSpider(Spider):
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
             yield from self._follow_redirect(response, task, hops, elapsed, ttfb)
             return
-        if task.found_via == "start" and task.depth == 0 and not hops and self.use_sitemap:
+        if task.found_via == FoundVia.START and task.depth == 0 and not hops and self.use_sitemap:
             yield from self.sitemaps.start(response.url)
         cache_status = normalise_cache_status(response.headers)
         content_type = content_type_of(response)
         truncated = "download_stopped" in response.flags
         record = new_record(
             task,
-            COMPLETED if status < 400 else FAILED,
+            TaskStatus.COMPLETED if status < 400 else TaskStatus.FAILED,
             http_status=status,
             final_url=response.url if hops else None,
             redirect_chain=[{"url": url, "status": code} for url, code in hops] + [{"url": response.url, "status": status}] if hops else None,
@@ -288,19 +278,19 @@ class SiteSpider(Spider):
             bytes=len(response.body),
             truncated=truncated,
             cache_status=cache_status,
-            is_slow=task.kind == KIND_PAGE and elapsed > self.slow_threshold,
+            is_slow=task.kind == TaskKind.PAGE and elapsed > self.slow_threshold,
             is_server_error=status >= 500,
         )
         if status >= 400:
-            record["error_type"] = "server_error" if status >= 500 else "http_error"
+            record["error_type"] = ErrorType.SERVER_ERROR if status >= 500 else ErrorType.HTTP_ERROR
             record["error"] = f"HTTP {status}"
         elif truncated:
             record["error"] = "Body cut at the size cap"
         if hops:
-            yield from self.accept(response.url, "redirect", task.url, task.depth)
-        elif task.kind == KIND_PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
+            yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
+        elif task.kind == TaskKind.PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
             yield from self._follow_links(response, task)
-        if task.kind == KIND_PAGE and cache_status in WARM_STATUSES:
+        if task.kind == TaskKind.PAGE and cache_status in WARM_STATUSES:
             warm = Request(
                 response.url, callback=self.parse_warm, errback=self.on_warm_error, dont_filter=True,
                 meta={"task": task, "record": record, "handle_httpstatus_all": True, "dont_redirect": True,
@@ -316,9 +306,9 @@ class SiteSpider(Spider):
         origin = base[: base.find("/", base.find("//") + 2)] if base.count("/") > 2 else base
         if self.find_links:
             for href in links:
-                yield from self._accept_href(href, base, origin, task.url, depth, KIND_PAGE)
+                yield from self._accept_href(href, base, origin, task.url, depth, TaskKind.PAGE)
         for href in resources:
-            yield from self._accept_href(href, base, origin, task.url, depth, KIND_RESOURCE)
+            yield from self._accept_href(href, base, origin, task.url, depth, TaskKind.RESOURCE)
 
     def _accept_href(self, href: str, base: str, origin: str, referrer: str, depth: int, kind: str) -> Iterator[Any]:
         # Cache each absolute URL's key, so that a navigation link repeated on every page costs one
@@ -334,15 +324,15 @@ class SiteSpider(Spider):
             if known is None:
                 return
             if self.hub_client is not None:
-                self.hub_client.link(None, known, "link", referrer, depth, kind)
+                self.hub_client.link(None, known, FoundVia.LINK, referrer, depth, kind)
             else:
-                self.frontier.note_referrer(known, referrer, "link", depth)
+                self.frontier.note_referrer(known, referrer, FoundVia.LINK, depth)
             return
         normalised = normalise(absolute)
         key = None
         if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
             key = normalised[1]
-            yield from self._admit(normalised[0], key, "link", referrer, depth, kind)
+            yield from self._admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
         self.frontier.remember_href(absolute, key)
 
     def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float) -> Iterator[Any]:
@@ -353,15 +343,15 @@ class SiteSpider(Spider):
         target_key = (normalise(target) or (None, None))[1]
         error_type = None
         if target_key is None:
-            error_type, error = "bad_redirect", f"Redirect to an unsupported URL: {location}"
+            error_type, error = ErrorType.BAD_REDIRECT, f"Redirect to an unsupported URL: {location}"
         elif target_key in visited:
-            error_type, error = "redirect_loop", f"Redirect loop back to {target}"
+            error_type, error = ErrorType.REDIRECT_LOOP, f"Redirect loop back to {target}"
         elif len(hops) >= self.max_redirects:
-            error_type, error = "too_many_redirects", f"More than {self.max_redirects} redirects"
+            error_type, error = ErrorType.TOO_MANY_REDIRECTS, f"More than {self.max_redirects} redirects"
         if error_type:
             chain = [{"url": url, "status": code} for url, code in hops]
             yield from self._finished(task, new_record(
-                task, FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
+                task, TaskStatus.FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
                 redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
                 bytes=len(response.body), content_type=content_type_of(response), error=error, error_type=error_type,
             ))  # fmt: skip
@@ -385,7 +375,7 @@ class SiteSpider(Spider):
                 self.hub_client.released(task.key)
             elif (promoted := self.frontier.release_page(task)) is not None:
                 yield from self._dispatch(promoted)
-            yield from self._finished(task, skipped_record(task, "robots", "Disallowed by robots.txt"))
+            yield from self._finished(task, skipped_record(task, ErrorType.ROBOTS, "Disallowed by robots.txt"))
             return
         scheme_index = request.meta.get("scheme_index")
         if scheme_index is not None and scheme_index + 1 < len(self.schemes):
@@ -397,13 +387,13 @@ class SiteSpider(Spider):
         error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
         elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
         hops = request.meta.get("hops")
-        if task.found_via == "start" and not hops:
+        if task.found_via == FoundVia.START and not hops:
             self.start_error = f"The site could not be reached at {request.url}: {error}"
         # After redirects, the hops that answered and the URL that did not (a refused address, say).
         chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
                  "redirect_hops": len(hops)} if hops else {}  # fmt: skip
         yield from self._finished(task, new_record(
-            task, FAILED, error=error, error_type=error_type,
+            task, TaskStatus.FAILED, error=error, error_type=error_type,
             response_time_ms=round(elapsed * 1000) if elapsed else None, **chain,
         ))  # fmt: skip
 
