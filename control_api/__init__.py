@@ -17,10 +17,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False
 
-    from control_api import cli, database, errors, health, jobs, openapi, results
+    from control_api import cli, database, errors, health, jobs, openapi, rate_limits, results
     from control_api.scheduler import ScrapydClient
 
     database.init_app(app)
+    rate_limits.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     app.extensions["scheduler"] = ScrapydClient.from_config(app.config)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -219,3 +220,17 @@ class BrokenLinkReferrer(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     target_url_hash: Mapped[str] = mapped_column(String(16))
     referrer: Mapped[str] = mapped_column(Text)
+
+
+class RateLimitHit(Base):
+    """One request counted against an API rate limit when the limits are kept in our own database
+    (control_api/rate_limits.py): a key's moving window is its hits of the last minute. Rows past
+    `expires_at` count for nothing and are swept."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[float] = mapped_column(Double)  # Unix time in seconds, as the `limits` library counts
+    expires_at: Mapped[float] = mapped_column(Double, index=True)

@@ -1,5 +1,6 @@
 """Token hardening: hashed at rest, compared in constant time, never logged, revoked at once, rate
-limited per token, and guessing limited per client address. SPEC: "Auth and tenancy [core]", "Errors [core]" (429).
+limited per token, and guessing limited per client address, the counts shared by every API worker
+(tests/integration/test_rate_limits_shared.py runs two gunicorn workers); 401s carry a Bearer challenge. SPEC: "Auth and tenancy [core]", "Errors [core]" (429).
 Issue "Reliability and security", item 8.
 
 Already covered in tests/test_api_auth.py, not repeated here: a revoked token is 401 on the very
@@ -13,17 +14,21 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 
 import pytest
+import redis
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from control_api import auth, tokens
+from control_api import create_app, rate_limits, tokens
 from control_api.errors import ApiError
+from db.engine import make_engine
 from db.models import ApiToken, Organisation
 from tests.helpers import assert_error, make_test_app
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+REDIS_URL = "redis://127.0.0.1:6379/15"  # the suite's own Redis database, flushed by the tests that use it
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -227,25 +232,34 @@ def test_answers_other_than_401_carry_no_challenge(client, org):
 # --- rate limit per token -----------------------------------------------------------------------
 
 
+def limited(app):
+    """The app, its rate limits counted from nothing (the suite's tests share one database)."""
+    app.extensions["rate_limits"].storage.reset()
+    return app
+
+
 @pytest.fixture
 def limited_app(database_url, scheduler):
-    app = make_test_app(database_url, scheduler, RATE_LIMIT_PER_MINUTE=3)
+    app = limited(make_test_app(database_url, scheduler, RATE_LIMIT_PER_MINUTE=3))
     yield app
     app.extensions["db_engine"].dispose()
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The rate limiter's monotonic clock, moved by hand."""
+def clock(request):
+    """The clock the rate limits count with (shared by every API process: wall-clock seconds),
+    moved by hand."""
 
     class Clock:
-        now = 10_000.0
+        now = 1_800_000_000.0
 
         def __call__(self) -> float:
             return self.now
 
     fake = Clock()
-    monkeypatch.setattr(auth.time, "monotonic", fake)
+    for name in ("limited_app", "guarded_app"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).extensions["rate_limits"].storage.clock = fake
     return fake
 
 
@@ -268,7 +282,7 @@ def test_rate_limit_counts_every_v1_route_of_the_token(limited_app, org, make_jo
 
     assert client.get(f"/v1/jobs/{job_id}", headers=org.headers).status_code == 200
     assert client.get(f"/v1/jobs/{job_id}/tasks", headers=org.headers).status_code == 200
-    assert client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers).status_code == 201
+    assert client.post("/v1/jobs", json={"domain": "example.com", "allow_concurrent": True}, headers=org.headers).status_code == 201
 
     assert_error(client.get(f"/v1/jobs/{job_id}/issues", headers=org.headers), 429, "rate_limited")
     assert_error(client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers), 429, "rate_limited")
@@ -277,7 +291,7 @@ def test_rate_limit_counts_every_v1_route_of_the_token(limited_app, org, make_jo
 def test_rate_limited_create_creates_and_schedules_nothing(limited_app, org, scheduler, engine):
     client = limited_app.test_client()
     for _ in range(3):
-        client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers)
+        client.post("/v1/jobs", json={"domain": "example.com", "allow_concurrent": True}, headers=org.headers)
 
     assert client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers).status_code == 429
 
@@ -369,7 +383,7 @@ def test_unknown_token_is_401_not_429(limited_app, org):
 
 @pytest.fixture
 def guarded_app(database_url, scheduler):
-    app = make_test_app(database_url, scheduler, AUTH_FAILURES_PER_MINUTE=3)
+    app = limited(make_test_app(database_url, scheduler, AUTH_FAILURES_PER_MINUTE=3))
     yield app
     app.extensions["db_engine"].dispose()
 
@@ -393,8 +407,7 @@ def test_fourth_failed_authentication_from_an_address_is_429_even_with_a_good_to
 
 def test_hundred_wrong_tokens_meet_the_default_limit_of_twenty(database_url, scheduler, monkeypatch):
     monkeypatch.delenv("AUTH_FAILURES_PER_MINUTE", raising=False)
-    app = make_test_app(database_url, scheduler)
-    app.config.pop("AUTH_FAILURES_PER_MINUTE", None)  # as create_app() has it, without the test helper's 0
+    app = limited(create_app({"TESTING": True, "DATABASE_URL": database_url}))  # the default, not the test helper's 0
     client = app.test_client()
     try:
         statuses = [client.get("/v1/jobs", **from_address("192.0.2.1", **bearer(f"cs_guess{i}"))).status_code
@@ -457,17 +470,87 @@ def test_address_is_let_in_again_after_the_retry_after_it_was_given(guarded_app,
     assert client.get("/v1/jobs", **from_address("192.0.2.1", **org.headers)).status_code == 200
 
 
-def test_addresses_idle_for_a_minute_are_forgotten(clock, monkeypatch):
-    # One entry per address that ever failed would let a scan from many addresses fill memory.
-    monkeypatch.setattr(auth.RateLimiter, "MAX_KEYS", 100)
-    limiter = auth.RateLimiter(3, "failed authentications a minute from one address")
+def test_addresses_idle_for_a_minute_are_forgotten(guarded_app, clock, engine):
+    # One row per failure of every address that ever failed would let a scan from many addresses
+    # fill the table: what is older than a minute is swept (at the latest a minute later).
+    limits = guarded_app.extensions["rate_limits"]
     for i in range(1000):
-        limiter.count(f"192.0.2.{i}")
+        limits.hit("auth-failure", f"192.0.2.{i}", 3, "failed authentications")
         clock.now += 0.5
 
-    assert len(limiter._hits) <= 121  # the last minute's addresses (120), and the one just counted
-    limiter.count("192.0.2.999")
-    limiter.count("192.0.2.999")  # its third failure within the minute: forgetting idle ones kept the first
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT count(*) FROM rate_limit_hits")).scalar()
+    assert rows <= 241  # at most the last two minutes' addresses (240), and the one just counted
+    limits.hit("auth-failure", "192.0.2.999", 3, "failed authentications")
+    limits.hit("auth-failure", "192.0.2.999", 3, "failed authentications")  # its third failure within the minute: sweeping kept the first
     with pytest.raises(ApiError) as refused:
-        limiter.check("192.0.2.999", count=False)
+        limits.check("auth-failure", "192.0.2.999", 3, "failed authentications")
     assert refused.value.status == 429
+
+
+# --- the counts are shared ----------------------------------------------------------------------
+
+
+def test_two_apps_on_one_database_share_one_count(limited_app, database_url, scheduler, org):
+    # As two gunicorn workers are: tests/integration/test_rate_limits_shared.py runs the real thing.
+    other_worker = make_test_app(database_url, scheduler, RATE_LIMIT_PER_MINUTE=3)
+    try:
+        first, second = limited_app.test_client(), other_worker.test_client()
+        statuses = [client.get("/v1/jobs", headers=org.headers).status_code for client in (first, second, first, second)]
+    finally:
+        other_worker.extensions["db_engine"].dispose()
+
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_concurrent_requests_never_take_more_than_the_limit(database_url):
+    # The count and the insert are one locked step: many threads at once take exactly the limit.
+    engine = make_engine(database_url)
+    storage = rate_limits.DatabaseStorage(engine)
+    storage.reset()
+    limiter = rate_limits.RateLimits(storage)
+    granted = []
+
+    def take() -> None:
+        try:
+            limiter.hit("token", "concurrent", 25, "requests a minute")
+            granted.append(1)
+        except ApiError as refused:
+            assert refused.status == 429
+
+    try:
+        threads = [threading.Thread(target=take) for _ in range(60)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        engine.dispose()
+
+    assert len(granted) == 25
+
+
+def test_redis_url_counts_in_redis(database_url, scheduler, org):
+    client_redis = redis.Redis.from_url(REDIS_URL)
+    client_redis.flushdb()
+    app = make_test_app(database_url, scheduler, RATE_LIMIT_PER_MINUTE=2, REDIS_URL=REDIS_URL)
+    try:
+        client = app.test_client()
+        statuses = [client.get("/v1/jobs", headers=org.headers).status_code for _ in range(3)]
+        keys = [key.decode() for key in client_redis.keys("*")]
+    finally:
+        app.extensions["db_engine"].dispose()
+        client_redis.flushdb()
+
+    assert statuses == [200, 200, 429]
+    assert keys and all("crawl-service/token/" in key for key in keys), keys
+
+
+def test_redis_down_is_503_not_unlimited(database_url, scheduler, org):
+    app = make_test_app(database_url, scheduler, RATE_LIMIT_PER_MINUTE=2, REDIS_URL="redis://127.0.0.1:9/0")
+    try:
+        response = app.test_client().get("/v1/jobs", headers=org.headers)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+    assert_error(response, 503, "rate_limiter_unavailable")
