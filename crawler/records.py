@@ -74,10 +74,32 @@ def skipped_record(task: TaskInfo, error_type: ErrorType, error: str) -> dict[st
 
 
 def _causes(exception: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first: Python's `__cause__`, and the first of
+    the Failures that twisted.web's ResponseFailed (ResponseNeverReceived, ...) wraps."""
     chain = [exception]
-    while chain[-1].__cause__ is not None and len(chain) < 5:
-        chain.append(chain[-1].__cause__)
+    while len(chain) < 5:
+        reasons = getattr(chain[-1], "reasons", None)
+        cause = chain[-1].__cause__ or (getattr(reasons[0], "value", None) if reasons else None)
+        if cause is None:
+            break
+        chain.append(cause)
     return chain
+
+
+def _detail(error: BaseException) -> str:
+    """What the innermost error says beyond the sentence Twisted opens every message of its class
+    with (its docstring: "DNS lookup failed", "An error occurred while connecting"); the error
+    type and our prefix say that already, and "DNS lookup failed: DNS lookup failed: ..." says it
+    twice. Empty when that sentence is all it says."""
+    text = str(error).strip()
+    generic = (type(error).__doc__ or "").strip()
+    if generic and text.startswith(generic):
+        text = text[len(generic):].lstrip(":. ")
+    return text.rstrip(".")
+
+
+def _say(prefix: str, detail: str) -> str:
+    return f"{prefix}: {detail}" if detail else prefix
 
 
 def classify_failure(exception: BaseException, host: str | None = None) -> tuple[ErrorType, str]:
@@ -87,7 +109,7 @@ def classify_failure(exception: BaseException, host: str | None = None) -> tuple
     the cause, so the whole chain is looked at, most specific first.
     """
     chain = _causes(exception)
-    detail = str(chain[-1]) or type(chain[-1]).__name__
+    detail = _detail(chain[-1])  # for a prefix that names the failure already
     for error in chain:
         if isinstance(error, ForbiddenAddressError):
             return ErrorType.FORBIDDEN_TARGET, str(error)
@@ -95,14 +117,15 @@ def classify_failure(exception: BaseException, host: str | None = None) -> tuple
             return ErrorType.FORBIDDEN_TARGET, REFUSED_HOSTS[host.lower()]
     for error in chain:
         if isinstance(error, (CannotResolveHostError, DNSLookupError)):
-            return ErrorType.DNS, f"DNS lookup failed: {detail}"
+            return ErrorType.DNS, _say("DNS lookup failed", detail)
         if isinstance(error, (DownloadConnectionRefusedError, ConnectionRefusedError)):
             return ErrorType.CONNECTION_REFUSED, "Connection refused"
         if isinstance(error, (DownloadTimeoutError, TimeoutError, TCPTimedOutError)):
-            return ErrorType.TIMEOUT, f"Timed out: {detail}"
+            return ErrorType.TIMEOUT, _say("Timed out", detail)
         if isinstance(error, ConnectError):
-            return ErrorType.CONNECTION_ERROR, f"Could not connect: {detail}"
+            return ErrorType.CONNECTION_ERROR, _say("Could not connect", detail)
     text = " ".join(str(error) for error in chain)
+    said = str(chain[-1]).strip().rstrip(".")
     if "SSL" in text or "certificate" in text.lower():
-        return ErrorType.TLS, f"TLS error: {detail}"
-    return ErrorType.NETWORK, f"{type(exception).__name__}: {detail}"
+        return ErrorType.TLS, _say("TLS error", said)
+    return ErrorType.NETWORK, _say(type(exception).__name__, said)

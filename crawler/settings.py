@@ -107,6 +107,7 @@ ITEM_PIPELINES = {
 }
 
 # --- Logging and runtime -------------------------------------------------------------------------
+COMMANDS_MODULE = "crawler.commands"  # `scrapy crawl` exits 1 when an ad-hoc crawl could not reach its site
 LOG_LEVEL = os.environ.get("CRAWLER_LOG_LEVEL", "INFO")
 REMOTE_CONTROL_ENABLED = False
 TWISTED_DNS_RESOLVER = "crawler.resolver.GuardedResolver"

@@ -86,7 +86,8 @@ class SiteSpider(Spider):
         self.check_resources = options.check_resources
         self.max_pages = options.max_pages
         self.slow_threshold = options.slow_page_threshold_ms / 1000.0
-        self.start_error: str | None = None
+        self.start_error: str | None = None  # the start page could not be fetched: the job fails
+        self.adhoc_failure: str | None = None  # the same for a run with no job (crawler/commands/crawl.py)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -235,7 +236,8 @@ class SiteSpider(Spider):
             # first request after it (Scrapy fetches robots.txt once per host, with that request's scheme).
             meta.update(scheme_index=scheme_index, dont_obey_robotstxt=True)
             if scheme_index + 1 < len(self.schemes):
-                meta["max_retry_times"] = 0
+                # Not retried (a retry that gives up logs an ERROR): the fallback is the retry.
+                meta["dont_retry"] = True
         return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
 
     def _finished(self, task: TaskInfo, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -377,18 +379,18 @@ class SiteSpider(Spider):
                 yield from self._dispatch(promoted)
             yield from self._finished(task, skipped_record(task, ErrorType.ROBOTS, "Disallowed by robots.txt"))
             return
+        error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
         scheme_index = request.meta.get("scheme_index")
-        if scheme_index is not None and scheme_index + 1 < len(self.schemes):
+        if scheme_index is not None and scheme_index + 1 < len(self.schemes) and error_type != ErrorType.FORBIDDEN_TARGET:
             fallback = f"{self.schemes[scheme_index + 1]}://{self.netloc}{self.start_path}"
-            logger.info("start page over %s failed (%s); trying %s", self.schemes[scheme_index], failure.value, fallback)
+            logger.info("start page over %s failed (%s); trying %s", self.schemes[scheme_index], error, fallback)
             task.url = fallback
             yield self._request(task, url=fallback, scheme_index=scheme_index + 1)
             return
-        error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
         elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
         hops = request.meta.get("hops")
         if task.found_via == FoundVia.START and not hops:
-            self.start_error = f"The site could not be reached at {request.url}: {error}"
+            self._start_failed(request.url, error_type, error)
         # After redirects, the hops that answered and the URL that did not (a refused address, say).
         chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
                  "redirect_hops": len(hops)} if hops else {}  # fmt: skip
@@ -396,6 +398,15 @@ class SiteSpider(Spider):
             task, TaskStatus.FAILED, error=error, error_type=error_type,
             response_time_ms=round(elapsed * 1000) if elapsed else None, **chain,
         ))  # fmt: skip
+
+    def _start_failed(self, url: str, error_type: ErrorType, error: str) -> None:
+        self.start_error = f"The site could not be reached at {url}: {error}"
+        if self.job_id is None and self.role == "crawl":  # a job records it; an ad-hoc run has only its log
+            hint = ""
+            if error_type == ErrorType.FORBIDDEN_TARGET:
+                hint = ". Set ALLOW_PRIVATE_TARGETS=1 to crawl private, loopback and link-local addresses"
+            self.adhoc_failure = self.start_error + hint
+            logger.error("crawl failed: %s", self.adhoc_failure)
 
     # --- Closing --------------------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ def test_unreachable_start_url_fails_the_job_with_a_clear_error(live_client, mak
 def test_unresolvable_start_host_fails_with_a_dns_error(live_client, make_org):
     job = run_crawl(live_client, make_org(), "http://no-such-host.invalid")
     assert job["status"] == "failed" and "DNS" in job["error"]
+    assert job["error"].count("DNS lookup failed") == 1, job["error"]  # not "DNS lookup failed: DNS lookup failed: ..."
 
 
 def scrapyd_finished(scrapyd, job_id: str, timeout: float = 30) -> None:
@@ -112,18 +113,42 @@ def test_cancel_mid_crawl_stops_it_and_the_job_never_changes_after(live_client, 
     assert len(site.requests) == requests_then  # nothing fetched after the crawl stopped
 
 
-def adhoc_crawl(site, tmp_path, *args: str, env: dict | None = None, domain: str | None = None) -> list[dict]:
+def adhoc_crawl(site, tmp_path, *args: str, env: dict | None = None, domain: str | None = None,
+                exit_code: int = 0) -> list[dict]:  # fmt: skip
     output = tmp_path / "pages.jsonl"
     env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db",
            **(env or {})}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={domain or site.url('site.test')}", "-O", str(output),
-         "-s", "LOG_LEVEL=INFO", "-s", "LOG_FORMAT=%(process)d %(asctime)s [%(name)s] %(message)s", *args],
+         "-s", "LOG_LEVEL=INFO", "-s", "LOG_FORMAT=%(process)d %(asctime)s %(levelname)s [%(name)s] %(message)s", *args],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     (tmp_path / "crawl.log").write_text(result.stderr)  # kept for post-mortems
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == exit_code, result.stderr[-3000:]
     return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def test_the_start_pages_fallback_from_https_to_http_is_logged_as_information_not_as_an_error(site, tmp_path):
+    """A domain without a scheme starts at https; the test site speaks http only."""
+    (start,) = adhoc_crawl(site, tmp_path, "-a", "use_sitemap=false", "-a", "find_links=false",
+                           domain=f"site.test:{site.port}")  # fmt: skip
+    assert (start["url"], start["status"]) == (site.url("site.test"), "completed")
+    log = (tmp_path / "crawl.log").read_text()
+    assert " ERROR " not in log, [line for line in log.splitlines() if " ERROR " in line]
+    assert "INFO [crawler.spiders.site] start page over https failed (TLS error: " in log
+    assert f"trying http://site.test:{site.port}/" in log
+
+
+def test_an_adhoc_crawl_of_a_refused_private_target_says_so_and_exits_non_zero(tmp_path):
+    port = free_port()
+    (start,) = adhoc_crawl(None, tmp_path, domain=f"127.0.0.1:{port}", exit_code=1,
+                           env={"ALLOW_PRIVATE_TARGETS": "0", "CRAWL_HOST_MAP": ""})  # fmt: skip
+    assert (start["status"], start["error_type"]) == ("failed", "forbidden_target")
+    log = (tmp_path / "crawl.log").read_text()
+    assert (f"ERROR [crawler.spiders.site] crawl failed: The site could not be reached at https://127.0.0.1:{port}/: "
+            "127.0.0.1 resolves to 127.0.0.1, a private or reserved address (refused). "
+            "Set ALLOW_PRIVATE_TARGETS=1 to crawl private, loopback and link-local addresses") in log  # fmt: skip
+    assert "trying http://" not in log  # the guard's answer does not depend on the scheme
 
 
 def test_timeout_is_recorded_as_a_failed_url(site, tmp_path):
