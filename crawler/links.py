@@ -1,4 +1,5 @@
-"""Link extraction from HTML pages: the hrefs a crawl follows and, optionally, the assets it checks.
+"""Link extraction from HTML pages: the hrefs a crawl follows and, optionally, the assets it checks
+(`<img src>`, `<script src>`, `<object data>` and `<link href>` of any rel or rev).
 
 Parses the body bytes with lxml directly. Going through `response.selector` first decodes the
 whole body to text (encoding sniffing included) and re-encodes it for lxml: 230 µs a page against
@@ -43,8 +44,9 @@ def _clean(values) -> list[str]:
     return [value for value in unique if value and not value.lower().startswith(NOT_FOLLOWED)]
 
 
-def _is_stylesheet(element) -> bool:
-    return "stylesheet" in (element.get("rel") or "").lower().split()
+# The attribute that names the URL a resource element loads. Every <link> counts, whatever its
+# rel or rev (stylesheet, icon, preload, manifest, alternate, ...): each is a URL the page points at.
+RESOURCE_ATTRIBUTES = {"img": "src", "script": "src", "link": "href", "object": "data"}
 
 
 def extract_links(response: Response, want_resources: bool = False) -> tuple[str, list[str], list[str]]:
@@ -60,9 +62,5 @@ def extract_links(response: Response, want_resources: bool = False) -> tuple[str
     links = _clean(element.get("href") for element in root.iter("a", "area"))
     resources: list[str] = []
     if want_resources:
-        resources = _clean(
-            element.get("href") if element.tag == "link" else element.get("src")
-            for element in root.iter("img", "script", "link")
-            if element.tag != "link" or _is_stylesheet(element)
-        )
+        resources = _clean(element.get(RESOURCE_ATTRIBUTES[element.tag]) for element in root.iter(*RESOURCE_ATTRIBUTES))
     return base_url, links, resources
