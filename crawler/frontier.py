@@ -73,10 +73,12 @@ class Frontier:
         return task, []
 
     def add(self, task: TaskInfo, produces_from: int | None) -> None:
-        """Count a URL into the crawl: it is in total_tasks and outstanding until recorded.
+        """Count a URL into the crawl: it is outstanding until recorded, and in total_tasks unless it
+        is a sitemap document (progress counts the URLs the crawl checks, pages and resources).
         `produces_from`: the shallowest depth of the URLs it may lead to, None if it is not fetched now."""
         self.seen.add(task.key)
-        self.total_tasks += 1
+        if task.kind != TaskKind.SITEMAP:
+            self.total_tasks += 1
         self.outstanding[task.key] = task
         self.gate.track(task)
         if produces_from is not None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from contract.record import RECORD_FIELDS
+from contract.vocabulary import TaskKind
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
 
@@ -38,14 +39,18 @@ def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """What a batch adds to the job's counters. Stats are over pages that got a response."""
+    """What a batch adds to the job's counters. Progress counts the URLs the crawl checks, not
+    sitemap documents; total_bytes is every task's bytes; the other stats are over pages that got
+    a response."""
     counts = dict.fromkeys(
         ("completed_tasks", "failed_tasks", "skipped_tasks", "timed_pages", "response_time_ms_sum",
          "cache_known_pages", "cache_hit_pages", "total_bytes"), 0)  # fmt: skip
     for record in records:
-        counts[record["status"] + "_tasks"] += 1
         counts["total_bytes"] += record["bytes"] or 0
-        if record["kind"] != "page" or record["http_status"] is None:
+        if record["kind"] == TaskKind.SITEMAP:
+            continue
+        counts[record["status"] + "_tasks"] += 1
+        if record["kind"] != TaskKind.PAGE or record["http_status"] is None:
             continue
         counts["timed_pages"] += 1
         counts["response_time_ms_sum"] += record["response_time_ms"] or 0

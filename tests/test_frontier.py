@@ -46,6 +46,14 @@ def test_resources_do_not_count_against_max_pages():
     assert task is not None
 
 
+def test_sitemap_documents_are_outstanding_tasks_but_not_in_total_tasks_nor_against_max_pages():
+    frontier, _ = make_frontier(max_pages=1)
+    canonical, key, _, _ = normalise("http://site.test/sitemap.xml")
+    frontier.add(TaskInfo(canonical, "sitemap:" + key, "sitemap", "robots", None, 0), produces_from=1)
+    assert admit(frontier, "http://site.test/1")[0] is not None  # the one page max_pages allows
+    assert frontier.total_tasks == 1 and len(frontier.outstanding) == 2
+
+
 def test_depth_length_and_query_traps_are_skipped_with_their_reason():
     frontier, _ = make_frontier()
     assert admit(frontier, "http://site.test/deep", depth=4)[1][0]["error_type"] == "max_depth"

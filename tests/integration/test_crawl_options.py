@@ -40,6 +40,17 @@ def test_max_pages_is_exact_even_at_high_concurrency(live_client, make_org, site
     assert over and job["progress"]["skipped_tasks"] >= len(over)
 
 
+def test_sitemap_documents_are_tasks_but_neither_progress_nor_against_max_pages(live_client, make_org, site, engine):
+    job = run_crawl(live_client, make_org(), site.url("site.test"), max_pages=5)
+    tasks = tasks_of(engine, job["id"]).values()
+    progress = job["progress"]
+    assert sum(t.kind == "sitemap" and t.status == "completed" for t in tasks) == 3  # recorded, every one
+    assert progress["total_tasks"] == sum(t.kind != "sitemap" for t in tasks)
+    assert progress["completed_tasks"] + progress["failed_tasks"] == 5  # max_pages, sitemaps not among them
+    assert progress["skipped_tasks"] == sum(t.kind != "sitemap" and t.status == "skipped" for t in tasks)
+    assert progress["completed_tasks"] + progress["failed_tasks"] + progress["skipped_tasks"] == progress["total_tasks"]
+
+
 def test_find_links_off_crawls_only_the_start_page_and_sitemaps(live_client, make_org, site, engine):
     job = run_crawl(live_client, make_org(), site.url("site.test"), find_links=False)
     paths = {url.split(str(site.port), 1)[1] for url, t in tasks_of(engine, job["id"]).items() if t.kind == "page"}
@@ -237,8 +248,9 @@ def test_a_job_crawled_by_several_processes_is_complete_in_the_database(live_cli
     assert result.returncode == 0, result.stderr[-3000:]
     job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
     tasks = tasks_of(engine, job_id)
-    assert job["status"] == "completed" and len(tasks) == job["progress"]["total_tasks"] == 78
-    counts = Counter(t.status for t in tasks.values())
+    assert job["status"] == "completed" and len(tasks) == 78
+    assert job["progress"]["total_tasks"] == 75  # the 3 sitemap documents are not progress
+    counts = Counter(t.status for t in tasks.values() if t.kind != "sitemap")
     assert (job["progress"]["completed_tasks"], job["progress"]["failed_tasks"], job["progress"]["skipped_tasks"]) == (
         counts["completed"], counts["failed"], counts["skipped"])
     issues = live_client.get(f"/v1/jobs/{job_id}/issues", headers=org.headers).get_json()
