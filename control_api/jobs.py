@@ -35,7 +35,10 @@ def scheduler():
     return current_app.extensions["scheduler"]
 
 
-@bp.post("", responses={201: CreatedJob, **errors(400, 413, 415, 422)})
+CREATE_CONFLICT = "Your organisation already has a created or running job on this domain (job_already_running)"
+
+
+@bp.post("", responses={201: CreatedJob, **errors(400, 409, 413, 415, 422, e409=CREATE_CONFLICT)})
 def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
     try:
@@ -44,7 +47,14 @@ def create_job(query: NoQuery, body: CreateJobRequest):
         raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
     check_target(target)
     with session_scope() as session:
-        job = jobs_service.insert_job(session, g.organisation_id, target, body)
+        try:
+            job = jobs_service.insert_job(session, g.organisation_id, target, body)
+        except jobs_service.JobAlreadyRunning as exc:
+            raise ApiError(
+                409, "job_already_running",
+                f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
+                'or send "allow_concurrent": true to start another.',
+            ) from None  # fmt: skip
     try:
         jobs_service.schedule_job(session_scope, scheduler(), job)
     except SchedulerUnavailable as exc:

@@ -33,6 +33,15 @@ class JobFinished(Exception):
         self.job = job
 
 
+class JobAlreadyRunning(Exception):
+    """A create for a domain on which the organisation already has an active job."""
+
+    def __init__(self, job_id: str, status: str):
+        super().__init__(job_id)
+        self.job_id = job_id
+        self.status = status
+
+
 def get_or_create_domain(session: Session, name: str) -> Domain:
     """Race-safe: parallel creates for one domain end with one row (INSERT .. ON CONFLICT DO NOTHING)."""
     dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
@@ -41,7 +50,24 @@ def get_or_create_domain(session: Session, name: str) -> Domain:
 
 
 def insert_job(session: Session, organisation_id: int, target: Target, request: CreateJobRequest) -> Job:
+    """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
+    organisation already has a `created` or `running` job on the domain."""
     domain = get_or_create_domain(session, target.name)
+    # The domain row stays locked until this transaction commits, so that of parallel creates for one
+    # domain each sees the jobs of those before it (PostgreSQL, READ COMMITTED: the query below takes
+    # its snapshot after the lock is granted). SQLite has no row locks and needs none: the domain
+    # INSERT above already holds its one write lock. Locked for every create, concurrent or not, so
+    # that a create allowing concurrency cannot slip past one that does not.
+    session.execute(select(Domain.id).where(Domain.id == domain.id).with_for_update())
+    if not request.allow_concurrent:
+        active = session.execute(
+            select(Job.id, Job.status)
+            .where(Job.organisation_id == organisation_id, Job.domain_id == domain.id, Job.status.in_(JobStatus.active()))
+            .order_by(Job.created_at)
+            .limit(1)
+        ).first()
+        if active is not None:
+            raise JobAlreadyRunning(active.id, active.status)
     job = Job(
         id=str(uuid.uuid4()),
         organisation_id=organisation_id,

@@ -40,6 +40,11 @@ class _CreateJobFields(StrictModel):
     options: JobOptions = Field(default_factory=JobOptions)
     source_type: str = Field("api", min_length=1, max_length=32)
     source_detail: str | None = Field(None, max_length=255)
+    allow_concurrent: bool = Field(
+        False,
+        description="Start this job even while another job of your organisation on the same domain is "
+        "`created` or `running` (otherwise that is 409 `job_already_running`).",
+    )
 
     no_nul = field_validator("source_type", "source_detail")(_no_nul)
 

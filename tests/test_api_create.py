@@ -79,7 +79,7 @@ def test_create_keeps_source_type_and_source_detail(client, org):
 
 def test_create_gives_each_job_a_new_id(client, org):
     first = create(client, org, {"domain": "example.com"}).get_json()
-    second = create(client, org, {"domain": "example.com"}).get_json()
+    second = create(client, org, {"domain": "example.com", "allow_concurrent": True}).get_json()
 
     assert first["id"] != second["id"]
 
@@ -87,7 +87,7 @@ def test_create_gives_each_job_a_new_id(client, org):
 def test_same_domain_has_same_domain_id_across_jobs_and_organisations(client, org, make_org):
     other = make_org("Other")
     first = create(client, org, {"domain": "same-domain.example"}).get_json()
-    second = create(client, org, {"domain": "same-domain.example"}).get_json()
+    second = create(client, org, {"domain": "same-domain.example", "allow_concurrent": True}).get_json()
     third = create(client, other, {"domain": "https://Same-Domain.example/"}).get_json()
     different = create(client, org, {"domain": "other-domain.example"}).get_json()
 
@@ -160,7 +160,7 @@ def test_accepted_domain_is_reduced_to_a_domain_that_is_itself_valid(client, org
     assert first.status_code == 201, first.get_data(as_text=True)
     reduced = first.get_json()["domain"]
 
-    again = create(client, org, {"domain": reduced})
+    again = create(client, org, {"domain": reduced, "allow_concurrent": True})
 
     assert again.status_code == 201, again.get_data(as_text=True)
     assert again.get_json()["domain"] == reduced
@@ -423,3 +423,83 @@ def test_job_that_could_not_be_scheduled_is_failed_with_reason(client, org, sche
     assert "boom" in job["error"]
     assert job["completed_at"] is not None and ISO_UTC_Z.match(job["completed_at"])
     assert job["progress"]["percentage"] == 100.0
+
+
+# --- one active job per domain and organisation -------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["created", "running"])
+def test_a_second_job_while_one_is_active_on_the_domain_is_409_naming_it(client, org, make_job, scheduler, status):
+    active = make_job(org, domain="busy.example", status=status)
+
+    error = assert_error(create(client, org, {"domain": "busy.example"}), 409, "job_already_running")
+
+    assert active in error["message"] and "busy.example" in error["message"] and "allow_concurrent" in error["message"]
+    assert scheduler.scheduled == []
+    assert client.get("/v1/jobs", headers=org.headers).get_json()["pagination"]["total"] == 1
+
+
+def test_the_active_job_is_found_under_any_spelling_of_its_domain(client, org):
+    first = create(client, org, {"domain": "https://Spelled.Example/path"}).get_json()
+
+    error = assert_error(create(client, org, {"domain": "spelled.example"}), 409, "job_already_running")
+
+    assert first["id"] in error["message"]
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled"])
+def test_a_finished_job_on_the_domain_does_not_block_a_new_one(client, org, make_job, status):
+    make_job(org, domain="done.example", status=status)
+
+    assert create(client, org, {"domain": "done.example"}).status_code == 201
+
+
+def test_a_cancelled_job_lets_the_next_one_start(client, org):
+    first = create(client, org, {"domain": "again.example"}).get_json()
+    client.post(f"/v1/jobs/{first['id']}/cancel", headers=org.headers)
+
+    assert create(client, org, {"domain": "again.example"}).status_code == 201
+
+
+def test_allow_concurrent_starts_a_second_job_on_the_domain(client, org, scheduler):
+    first = create(client, org, {"domain": "twice.example"}).get_json()
+
+    second = create(client, org, {"domain": "twice.example", "allow_concurrent": True})
+
+    assert second.status_code == 201
+    assert second.get_json()["domain_id"] == first["domain_id"] and second.get_json()["id"] != first["id"]
+    assert "allow_concurrent" not in second.get_json()
+    assert [job_id for job_id, _, _ in scheduler.scheduled] == [first["id"], second.get_json()["id"]]
+
+
+def test_allow_concurrent_false_is_the_default(client, org):
+    create(client, org, {"domain": "default.example"})
+
+    assert_error(create(client, org, {"domain": "default.example", "allow_concurrent": False}), 409, "job_already_running")
+
+
+@pytest.mark.parametrize("value", ["true", 1, None, {}])
+def test_allow_concurrent_that_is_not_a_boolean_is_rejected(client, org, value):
+    response = create(client, org, {"domain": "example.com", "allow_concurrent": value})
+
+    assert_error(response, 400, "invalid_field", "allow_concurrent")
+
+
+def test_another_organisations_active_job_on_the_domain_does_not_count(client, org, make_org, make_job):
+    make_job(make_org("Other"), domain="shared.example", status="running")
+
+    assert create(client, org, {"domain": "shared.example"}).status_code == 201
+
+
+def test_an_active_job_on_another_domain_does_not_count(client, org, make_job):
+    make_job(org, domain="one.example", status="running")
+
+    assert create(client, org, {"domain": "two.example"}).status_code == 201
+
+
+def test_a_job_that_could_not_be_scheduled_does_not_block_a_retry(client, org, scheduler):
+    scheduler.fail_with = "boom"
+    create(client, org, {"domain": "retry.example"})
+    scheduler.fail_with = None
+
+    assert create(client, org, {"domain": "retry.example"}).status_code == 201

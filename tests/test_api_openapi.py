@@ -121,3 +121,9 @@ def test_every_v1_operation_documents_400_for_an_unknown_query_parameter(documen
     for path, method, operation in _operations(document):
         if path.startswith("/v1/"):
             assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (path, method)
+
+
+def test_create_documents_allow_concurrent_and_its_409(document):
+    schema = document["components"]["schemas"]["CreateJobRequest"]["properties"]["allow_concurrent"]
+    assert schema["type"] == "boolean" and schema["default"] is False
+    assert "409" in document["paths"]["/v1/jobs"]["post"]["responses"]

@@ -20,7 +20,7 @@ def test_fifty_parallel_creates_for_one_domain_make_fifty_jobs_and_one_domain(ap
     def create(_):
         client = app.test_client()
         barrier.wait()
-        return client.post("/v1/jobs", json={"domain": domain}, headers=org.headers)
+        return client.post("/v1/jobs", json={"domain": domain, "allow_concurrent": True}, headers=org.headers)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         responses = list(pool.map(create, range(50)))
@@ -31,6 +31,38 @@ def test_fifty_parallel_creates_for_one_domain_make_fifty_jobs_and_one_domain(ap
         assert session.scalar(select(func.count()).select_from(Domain).where(Domain.name == domain)) == 1
         domain_id = responses[0].get_json()["domain_id"]
         assert session.scalar(select(func.count()).select_from(Job).where(Job.domain_id == domain_id)) == 50
+
+
+def test_parallel_creates_for_one_domain_and_organisation_make_one_job_and_409_for_the_rest(app, org, make_org, make_job, engine):
+    # The domain row lock: each create sees the jobs of those before it (SPEC: one active job per
+    # domain unless allow_concurrent). Another organisation, racing at the same time, is not refused.
+    domain = f"race-{uuid.uuid4().hex[:8]}.example"
+    other = make_org("Other racer")
+    # The domain exists already (a finished crawl): creating its row cannot be what orders the racers.
+    make_job(org, domain=domain, status="completed")
+    racers = [org] * 10 + [other]
+    barrier = Barrier(len(racers))
+
+    def create(racer):
+        client = app.test_client()
+        barrier.wait()
+        return client.post("/v1/jobs", json={"domain": domain}, headers=racer.headers)
+
+    with ThreadPoolExecutor(max_workers=len(racers)) as pool:
+        responses = list(pool.map(create, racers))
+
+    ours, theirs = responses[:10], responses[10]
+    assert sorted(r.status_code for r in ours) == [201] + [409] * 9
+    assert theirs.status_code == 201
+    created = next(r for r in ours if r.status_code == 201).get_json()["id"]
+    assert all(r.get_json()["error"]["code"] == "job_already_running" for r in ours if r.status_code == 409)
+    assert all(created in r.get_json()["error"]["message"] for r in ours if r.status_code == 409)
+    with Session(engine) as session:
+        domain_id = session.scalar(select(Domain.id).where(Domain.name == domain))
+        active = select(func.count()).select_from(Job).where(
+            Job.domain_id == domain_id, Job.organisation_id == org.id, Job.status == "created"
+        )
+        assert session.scalar(active) == 1
 
 
 def test_two_cancels_racing_with_completion_leave_one_consistent_terminal_state(app, org, make_job, database_url):
