@@ -88,7 +88,11 @@ class Progress(BaseModel):
 class Stats(BaseModel):
     avg_response_time: int = Field(description="Mean response time in ms over fetched pages (0 before any).")
     cache_hit_ratio: float | None = Field(description="Hits over pages whose cache status is known.")
-    total_bytes: int
+    total_bytes: int = Field(description="Bytes as transferred on the wire: the compressed size when the server compressed.")
+    pages_warmed: int = Field(description="Pages fetched a second time to warm the cache (they came back MISS or EXPIRED).")
+    cache_hit_ratio_after_warming: float | None = Field(
+        description="Hits over pages whose cache status is known, counting a warmed page by its second fetch."
+    )
 
 
 class CreatedJob(BaseModel):

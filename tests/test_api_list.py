@@ -217,7 +217,8 @@ def test_include_adds_stats_and_progress(client, org, make_job):
     assert job["progress"] == {
         "total_tasks": 4, "completed_tasks": 1, "failed_tasks": 1, "skipped_tasks": 0, "percentage": 50.0,
     }  # fmt: skip
-    assert job["stats"] == {"avg_response_time": 150, "cache_hit_ratio": 0.5, "total_bytes": 2048}
+    assert job["stats"] == {"avg_response_time": 150, "cache_hit_ratio": 0.5, "total_bytes": 2048, "pages_warmed": 0,
+                            "cache_hit_ratio_after_warming": 0.0}  # fmt: skip
     assert job["domain"] == "included.example"
 
 
