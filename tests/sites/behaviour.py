@@ -13,6 +13,10 @@ never reaches them; a test crawls one directly, pinning its name to loopback wit
   sitemaps on loopback addresses, and /to-ipv6 redirects to the IPv6 loopback literal.
 - `v6.test` and `[::1]`: the site served on the IPv6 loopback (`SiteServer(address="::1")`), with
   links, a redirect and a sitemap entry that spell the IPv6 literal.
+- `cdn.test`: a site behind a CDN (Cloudflare's MISS-then-HIT): two pages a cache may keep, three
+  it must not (`Cache-Control: no-store`, `private`, a `Set-Cookie`), a gzip-compressed page, a
+  sitemap that is cached too, and a page whose `<link>`s of several rels and rev and an `<object>`
+  are its resources.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ CALM_HOST = "calm.test"
 GUARD_HOST = "guard.test"
 V6_HOST = "v6.test"
 V6_LITERAL = "[::1]"
+CDN_HOST = "cdn.test"
 
 DEPTH_PAGES: dict[str, Page] = {
     "/": Page("Depth", ("/a", "/b")),
@@ -88,6 +93,36 @@ V6_PAGES: dict[str, Page] = {
     )),  # fmt: skip
 }
 
+CDN = "http://cdn.test:{port}"
+CDN_PAGES: dict[str, Page] = {
+    "/robots.txt": Page(content_type="text/plain; charset=utf-8", text="User-agent: *\nSitemap: " + CDN + "/sitemap.xml\n"),
+    "/sitemap.xml": Page(content_type=XML, cdn="cloudflare", text=(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        "  <url><loc>" + CDN + "/listed</loc></url>\n"
+        "</urlset>\n"
+    )),  # fmt: skip
+    "/": Page("CDN", ("/cached", "/no-store", "/private", "/cookie", "/gzip", "/resources"), cdn="cloudflare"),
+    "/cached": Page("Cached", (), cdn="cloudflare"),
+    "/no-store": Page("No store", (), cdn="cloudflare", headers=(("Cache-Control", "no-store"),)),
+    "/private": Page("Private", (), cdn="cloudflare", headers=(("Cache-Control", "private, max-age=60"),)),
+    "/cookie": Page("Cookie", (), cdn="cloudflare", headers=(("Set-Cookie", "session=1; Path=/; HttpOnly"),)),
+    "/gzip": Page("Gzip", ("/",) * 300, compress=True),  # 300 identical links: compresses well
+    "/listed": Page("Listed", ()),  # only the sitemap lists it
+    "/resources": Page(text=(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Resources</title>\n'
+        '<link rel="stylesheet" href="/style.css">\n<link rel="icon" href="/favicon.ico">\n'
+        '<link rel="preload" href="/font.woff2" as="font" crossorigin>\n<link rel="manifest" href="/manifest.json">\n'
+        '<link rev="made" href="/humans.txt">\n</head>\n'
+        '<body><object data="/movie.svg" type="image/svg+xml"></object></body></html>\n'
+    )),  # fmt: skip
+    **{path: Page(content_type=kind, text="x") for path, kind in (
+        ("/style.css", "text/css"), ("/favicon.ico", "image/x-icon"), ("/font.woff2", "font/woff2"),
+        ("/manifest.json", "application/manifest+json"), ("/humans.txt", "text/plain"), ("/movie.svg", "image/svg+xml"),
+    )},  # fmt: skip
+}
+CDN_RESOURCES = ("/style.css", "/favicon.ico", "/font.woff2", "/manifest.json", "/humans.txt", "/movie.svg")
+
 BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
     DEPTH_HOST: DEPTH_PAGES,
     SLOWDOWN_HOST: SLOWDOWN_PAGES,
@@ -95,5 +130,6 @@ BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
     GUARD_HOST: GUARD_PAGES,
     V6_HOST: V6_PAGES,
     V6_LITERAL: V6_PAGES,
+    CDN_HOST: CDN_PAGES,
 }
-BEHAVIOUR_HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in (DEPTH_HOST, SLOWDOWN_HOST, CALM_HOST, GUARD_HOST))
+BEHAVIOUR_HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in (DEPTH_HOST, SLOWDOWN_HOST, CALM_HOST, GUARD_HOST, CDN_HOST))

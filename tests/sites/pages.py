@@ -44,6 +44,8 @@ class Page:
     assets: tuple[str, ...] = ()  # stylesheet, image and script URLs the page references
     fail_status: int = 429
     text: str | None = None  # a fixed body (robots.txt, sitemaps), "{port}" filled in
+    headers: tuple[tuple[str, str], ...] = ()  # more response headers (Cache-Control, Set-Cookie, ...)
+    compress: bool = False  # gzip the body (Content-Encoding) when the request accepts gzip
 
 
 # --- site.test (and www.site.test) ---------------------------------------------------------------

@@ -229,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
         site = self.server.site
         host = host_name(self.headers.get("Host", ""))
         site._record(host, self.path, self.headers.get("User-Agent", ""))
-        reply = site.answer(host, self.path)
+        reply = site.answer(host, self.path, self.headers.get("Accept-Encoding", ""))
         # Sleep on the stop event, so stopping the server cuts /slow and /timeout short.
         if reply.delay and site._stopping.wait(reply.delay):
             self.close_connection = True
@@ -341,8 +341,9 @@ class SiteServer:
             (self._connections.add if is_open else self._connections.discard)(connection)
 
     # --- routing ---
-    def answer(self, host: str, target: str) -> Reply:
-        """The reply for one request; counts it for the cache and 429 sequences."""
+    def answer(self, host: str, target: str, accept_encoding: str = "") -> Reply:
+        """The reply for one request; counts it for the cache and 429 sequences. A page marked
+        `compress` is gzip-encoded for a client that accepts gzip."""
         parts = urlsplit(target)
         origin = fill(SITE, self.port) if host == WWW_HOST else ""  # the www copy links to site.test
         ctx = Ctx(self.port, parts.path, parts.query, origin)
@@ -363,7 +364,11 @@ class SiteServer:
             body = render_html(page.title or "Redirect", page.links, ctx, page.assets)
         if body is None:
             return not_found(ctx)
-        return Reply(page.status, page_headers(page, count, self.port), body, page.delay + self.delay)
+        headers = page_headers(page, count, self.port)
+        if page.compress and "gzip" in accept_encoding.lower():
+            body = gzip.compress(body, mtime=0)
+            headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Reply(page.status, headers, body, page.delay + self.delay)
 
 
 def page_headers(page: Page, count: int, port: int = 0) -> dict[str, str]:
@@ -373,6 +378,7 @@ def page_headers(page: Page, count: int, port: int = 0) -> dict[str, str]:
     if page.cdn:
         first, later = CDN_STYLES[page.cdn]
         headers.update(first if count == 1 else later)
+    headers.update(page.headers)
     return headers
 
 

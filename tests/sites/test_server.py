@@ -112,6 +112,18 @@ def test_cache_headers_go_miss_then_hit(server, path, header, first, later):
     assert seen == [first, later, later]
 
 
+def test_a_compressed_page_is_gzip_only_for_a_client_that_accepts_gzip(server):
+    plain = server.answer("cdn.test", "/gzip")
+    packed = server.answer("cdn.test", "/gzip", "gzip, deflate, br")
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == plain.body and len(packed.body) < len(plain.body) // 4
+
+
+def test_extra_headers_come_with_the_cdn_ones(server):
+    headers = server.answer("cdn.test", "/no-store").headers
+    assert (headers["CF-Cache-Status"], headers["Cache-Control"]) == ("MISS", "no-store")
+
+
 def test_cache_is_keyed_by_host_and_query(server):
     fetch(server.port, "site.test", "/about")
     assert fetch(server.port, "www.site.test", "/about")[1]["CF-Cache-Status"] == "MISS"
