@@ -17,6 +17,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from crawler.handlers import wire_bytes
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record
 from crawler.urls import normalise
 
@@ -86,7 +87,8 @@ class SitemapDiscovery:
             if response.status >= 300:
                 return  # no sitemap at the conventional address: nothing to report
         record = new_record(
-            task, TaskStatus.COMPLETED, http_status=response.status, bytes=len(response.body),
+            task, TaskStatus.COMPLETED, http_status=response.status, bytes=wire_bytes(response),
+            decoded_bytes=len(response.body),
             response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),
             ttfb_ms=round(response.meta.get("download_latency", 0.0) * 1000),
             content_type=content_type_of(response),

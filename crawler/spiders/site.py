@@ -22,6 +22,7 @@ from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
 from crawler.frontier import UNKNOWN, Frontier
+from crawler.handlers import wire_bytes
 from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
 from crawler.links import extract_links
 from crawler.records import WARM_STATUSES, TaskInfo, classify_failure, content_type_of, new_record, skipped_record
@@ -258,9 +259,10 @@ class SiteSpider(Spider):
         hops = meta.get("hops", [])
         elapsed = meta.get("elapsed", 0.0) + meta.get("download_time", 0.0)
         ttfb = meta.get("elapsed", 0.0) + meta.get("download_latency", 0.0)
+        transferred = meta.get("transferred", 0) + wire_bytes(response)
         status = response.status
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
-            yield from self._follow_redirect(response, task, hops, elapsed, ttfb)
+            yield from self._follow_redirect(response, task, hops, elapsed, ttfb, transferred)
             return
         if task.found_via == FoundVia.START and task.depth == 0 and not hops and self.use_sitemap:
             yield from self.sitemaps.start(response.url)
@@ -277,7 +279,8 @@ class SiteSpider(Spider):
             response_time_ms=round(elapsed * 1000),
             ttfb_ms=round(ttfb * 1000),
             content_type=content_type,
-            bytes=len(response.body),
+            bytes=transferred,
+            decoded_bytes=len(response.body),
             truncated=truncated,
             cache_status=cache_status,
             is_slow=task.kind == TaskKind.PAGE and elapsed > self.slow_threshold,
@@ -337,7 +340,8 @@ class SiteSpider(Spider):
             yield from self._admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
         self.frontier.remember_href(absolute, key)
 
-    def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float) -> Iterator[Any]:
+    def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float,
+                         transferred: int) -> Iterator[Any]:  # fmt: skip
         location = response.headers[b"Location"].decode("latin-1").strip()
         target = urljoin(response.url, location)
         hops = [*hops, (response.url, response.status)]
@@ -355,10 +359,11 @@ class SiteSpider(Spider):
             yield from self._finished(task, new_record(
                 task, TaskStatus.FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
                 redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
-                bytes=len(response.body), content_type=content_type_of(response), error=error, error_type=error_type,
+                bytes=transferred, decoded_bytes=len(response.body), content_type=content_type_of(response),
+                error=error, error_type=error_type,
             ))  # fmt: skip
             return
-        yield self._request(task, url=target, hops=hops, elapsed=elapsed)
+        yield self._request(task, url=target, hops=hops, elapsed=elapsed, transferred=transferred)
 
     def parse_warm(self, response: Response) -> Iterator[dict[str, Any]]:
         record = response.meta["record"]
@@ -393,7 +398,7 @@ class SiteSpider(Spider):
             self._start_failed(request.url, error_type, error)
         # After redirects, the hops that answered and the URL that did not (a refused address, say).
         chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
-                 "redirect_hops": len(hops)} if hops else {}  # fmt: skip
+                 "redirect_hops": len(hops), "bytes": request.meta.get("transferred")} if hops else {}  # fmt: skip
         yield from self._finished(task, new_record(
             task, TaskStatus.FAILED, error=error, error_type=error_type,
             response_time_ms=round(elapsed * 1000) if elapsed else None, **chain,

@@ -1,0 +1,86 @@
+"""One job's crawl of cdn.test (tests/sites/behaviour.py), a site behind a CDN, checked where a
+user sees it: the job's progress and stats through the API, its task rows, and an ad-hoc run's feed.
+
+- bytes: a task keeps its wire bytes (`bytes`, the compressed size of a gzip page) and its decoded
+  size (`decoded_bytes`); the job's `total_bytes` is the sum of the wire bytes.
+- progress: the sitemap document is a task of kind `sitemap`, not counted in progress.
+- resources: every `<link href>` (any rel or rev) and `<object data>` is checked.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from db.engine import PROJECT_ROOT
+from tests.integration.conftest import tasks_of
+from tests.integration.test_crawl_options import adhoc_crawl
+from tests.sites.behaviour import BEHAVIOUR_HOST_MAP, CDN_RESOURCES
+
+pytestmark = pytest.mark.integration
+
+PAGES = ("/", "/cached", "/no-store", "/private", "/cookie", "/gzip", "/resources", "/listed")
+
+
+@pytest.fixture(scope="module")
+def crawl(live_client, make_org, make_job, site, engine, database_url):
+    """A job (made as the API makes it, then crawled by `scrapy crawl` with its claim, as scrapyd
+    would) of cdn.test with check_resources on."""
+    org = make_org()
+    claim = uuid.uuid4().hex
+    job_id = make_job(org, domain=f"cdn.test:{site.port}", claim=claim)
+    site.reset()
+    env = {**os.environ, "CRAWL_HOST_MAP": BEHAVIOUR_HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"_job={job_id}", "-a", f"claim={claim}",
+         "-a", f"domain={site.url('cdn.test')}", "-a", "check_resources=true", "-s", "LOG_LEVEL=WARNING"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    assert job["status"] == "completed", job
+    base = site.url("cdn.test", "")
+    tasks = {url.removeprefix(base): task for url, task in tasks_of(engine, job_id).items()}
+    return job, tasks, site.requests
+
+
+def test_a_gzip_page_keeps_its_wire_bytes_and_its_decoded_size(crawl, site):
+    _, tasks, _ = crawl
+    page = tasks["/gzip"]
+    served = site.answer("cdn.test", "/gzip", "gzip")
+    assert served.headers["Content-Encoding"] == "gzip"
+    assert page.bytes == len(served.body) < page.decoded_bytes == len(gzip.decompress(served.body))
+    plain = tasks["/cached"]
+    assert plain.bytes == plain.decoded_bytes > 0  # not compressed: one size
+
+
+def test_total_bytes_is_the_sum_of_the_wire_bytes_of_every_task(crawl):
+    job, tasks, _ = crawl
+    assert job["stats"]["total_bytes"] == sum(task.bytes or 0 for task in tasks.values())
+    assert job["stats"]["total_bytes"] < sum(task.decoded_bytes or 0 for task in tasks.values())
+
+
+def test_the_sitemap_is_a_task_but_not_progress(crawl):
+    job, tasks, _ = crawl
+    sitemaps = {path for path, task in tasks.items() if task.kind == "sitemap"}
+    assert sitemaps == {"/sitemap.xml"} and tasks["/sitemap.xml"].status == "completed"
+    assert job["progress"]["total_tasks"] == len(tasks) - 1 == len(PAGES) + len(CDN_RESOURCES)
+    assert job["progress"]["completed_tasks"] == len(PAGES) + len(CDN_RESOURCES)
+
+
+def test_every_link_href_and_object_data_is_a_checked_resource(crawl):
+    _, tasks, _ = crawl
+    resources = {path: task for path, task in tasks.items() if task.kind == "resource"}
+    assert set(resources) == set(CDN_RESOURCES)
+    assert {(task.status, task.referrer.rsplit("/", 1)[1]) for task in resources.values()} == {("completed", "resources")}
+
+
+def test_an_adhoc_feed_carries_both_sizes(site, tmp_path):
+    site.reset()
+    records = {record["url"].split(str(site.port), 1)[1]: record
+               for record in adhoc_crawl(site, tmp_path, domain=site.url("cdn.test"), env={"CRAWL_HOST_MAP": BEHAVIOUR_HOST_MAP})}  # fmt: skip
+    assert records["/gzip"]["bytes"] < records["/gzip"]["decoded_bytes"]
