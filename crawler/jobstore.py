@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from contract.record import RECORD_FIELDS
-from contract.vocabulary import TaskKind
+from contract.vocabulary import CacheStatus, TaskKind
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
 
@@ -38,13 +38,15 @@ def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+COUNTERS = ("completed_tasks", "failed_tasks", "skipped_tasks", "timed_pages", "response_time_ms_sum",
+            "cache_known_pages", "cache_hit_pages", "warmed_pages", "cache_hit_pages_after_warming", "total_bytes")  # fmt: skip
+
+
 def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
     """What a batch adds to the job's counters. Progress counts the URLs the crawl checks, not
-    sitemap documents; total_bytes is every task's bytes; the other stats are over pages that got
-    a response."""
-    counts = dict.fromkeys(
-        ("completed_tasks", "failed_tasks", "skipped_tasks", "timed_pages", "response_time_ms_sum",
-         "cache_known_pages", "cache_hit_pages", "total_bytes"), 0)  # fmt: skip
+    sitemap documents; total_bytes is every task's wire bytes; the other stats are over pages
+    that got a response, the cache ones over pages whose cache status is known."""
+    counts = dict.fromkeys(COUNTERS, 0)
     for record in records:
         counts["total_bytes"] += record["bytes"] or 0
         if record["kind"] == TaskKind.SITEMAP:
@@ -56,7 +58,10 @@ def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
         counts["response_time_ms_sum"] += record["response_time_ms"] or 0
         if record["cache_status"] is not None:
             counts["cache_known_pages"] += 1
-            counts["cache_hit_pages"] += record["cache_status"] == "HIT"
+            counts["cache_hit_pages"] += record["cache_status"] == CacheStatus.HIT
+            counts["warmed_pages"] += record["warm_response_time_ms"] is not None
+            after_warming = record["warm_cache_status"] or record["cache_status"]
+            counts["cache_hit_pages_after_warming"] += after_warming == CacheStatus.HIT
     return counts
 
 

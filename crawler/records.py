@@ -22,11 +22,8 @@ from twisted.internet.error import (
 )
 
 from contract.record import FEED_FIELDS
-from contract.vocabulary import CacheStatus, ErrorType, FoundVia, TaskKind, TaskStatus
+from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler.resolver import REFUSED_HOSTS, ForbiddenAddressError
-
-# A first fetch with one of these cache statuses is fetched again to warm the cache.
-WARM_STATUSES = frozenset({CacheStatus.MISS, CacheStatus.EXPIRED})
 
 
 class TaskInfo:

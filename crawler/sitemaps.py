@@ -17,6 +17,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from crawler.cache_status import normalise_cache_status
 from crawler.handlers import wire_bytes
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record
 from crawler.urls import normalise
@@ -91,7 +92,7 @@ class SitemapDiscovery:
             decoded_bytes=len(response.body),
             response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),
             ttfb_ms=round(response.meta.get("download_latency", 0.0) * 1000),
-            content_type=content_type_of(response),
+            content_type=content_type_of(response), cache_status=normalise_cache_status(response.headers),
         )  # fmt: skip
         if response.status >= 400:
             record.update(status=TaskStatus.FAILED, error_type=ErrorType.HTTP_ERROR, error=f"HTTP {response.status}")

@@ -25,9 +25,10 @@ from crawler.frontier import UNKNOWN, Frontier
 from crawler.handlers import wire_bytes
 from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
 from crawler.links import extract_links
-from crawler.records import WARM_STATUSES, TaskInfo, classify_failure, content_type_of, new_record, skipped_record
+from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
+from crawler.warming import CacheWarmer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -95,7 +96,7 @@ class SiteSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.max_redirects = settings.getint("CRAWL_MAX_REDIRECTS")
-        spider.warm_pause = settings.getfloat("CRAWL_WARM_PAUSE_SECONDS")
+        spider.warmer = CacheWarmer(spider, settings.getfloat("CRAWL_WARM_PAUSE_SECONDS"))
         spider.frontier = Frontier(
             spider.scope,
             max_pages=spider.max_pages,
@@ -295,12 +296,8 @@ class SiteSpider(Spider):
             yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
         elif task.kind == TaskKind.PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
             yield from self._follow_links(response, task)
-        if task.kind == TaskKind.PAGE and cache_status in WARM_STATUSES:
-            warm = Request(
-                response.url, callback=self.parse_warm, errback=self.on_warm_error, dont_filter=True,
-                meta={"task": task, "record": record, "handle_httpstatus_all": True, "dont_redirect": True,
-                      "dont_retry": True, "delay_seconds": self.warm_pause},
-            )  # fmt: skip
+        warm = self.warmer.request(response, task, record)
+        if warm is not None:
             yield warm
             return
         yield from self._finished(task, record)
@@ -364,15 +361,6 @@ class SiteSpider(Spider):
             ))  # fmt: skip
             return
         yield self._request(task, url=target, hops=hops, elapsed=elapsed, transferred=transferred)
-
-    def parse_warm(self, response: Response) -> Iterator[dict[str, Any]]:
-        record = response.meta["record"]
-        record["warm_response_time_ms"] = round(response.meta.get("download_time", 0.0) * 1000)
-        record["warm_cache_status"] = normalise_cache_status(response.headers)
-        yield from self._finished(response.meta["task"], record)
-
-    def on_warm_error(self, failure: Failure) -> Iterator[dict[str, Any]]:
-        yield from self._finished(failure.request.meta["task"], failure.request.meta["record"])
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request

@@ -4,6 +4,9 @@ user sees it: the job's progress and stats through the API, its task rows, and a
 - bytes: a task keeps its wire bytes (`bytes`, the compressed size of a gzip page) and its decoded
   size (`decoded_bytes`); the job's `total_bytes` is the sum of the wire bytes.
 - progress: the sitemap document is a task of kind `sitemap`, not counted in progress.
+- warming: MISS pages a cache may keep are fetched again; `no-store`, `private` and `Set-Cookie`
+  pages are not, and say why; the stats give the pages warmed and the hit ratio after warming;
+  the sitemap's cache status is recorded too.
 - resources: every `<link href>` (any rel or rev) and `<object data>` is checked.
 """
 from __future__ import annotations
@@ -72,6 +75,36 @@ def test_the_sitemap_is_a_task_but_not_progress(crawl):
     assert job["progress"]["completed_tasks"] == len(PAGES) + len(CDN_RESOURCES)
 
 
+@pytest.mark.parametrize(
+    ("path", "first", "warm", "skipped"),
+    [
+        ("/", "MISS", "HIT", None),
+        ("/cached", "MISS", "HIT", None),
+        ("/no-store", "MISS", None, "no_store"),
+        ("/private", "MISS", None, "private"),
+        ("/cookie", "MISS", None, "set_cookie"),
+        ("/gzip", None, None, None),  # no cache header: nothing to warm
+    ],
+)
+def test_only_pages_a_cache_may_keep_are_warmed_and_the_others_say_why(crawl, path, first, warm, skipped):
+    _, tasks, requests = crawl
+    task = tasks[path]
+    assert (task.cache_status, task.warm_cache_status, task.warm_skipped_reason) == (first, warm, skipped)
+    assert sum(host == "cdn.test" and target == path for host, target, _ in requests) == (2 if warm else 1)
+
+
+def test_stats_report_the_pages_warmed_and_the_hit_ratio_after_warming(crawl):
+    job, _, _ = crawl
+    # Five pages with a cache header, all MISS at first; the two a cache may keep are HIT after warming.
+    assert job["stats"]["cache_hit_ratio"] == 0.0
+    assert (job["stats"]["pages_warmed"], job["stats"]["cache_hit_ratio_after_warming"]) == (2, 0.4)
+
+
+def test_a_sitemap_gets_its_cache_status_too(crawl):
+    _, tasks, _ = crawl
+    assert tasks["/sitemap.xml"].cache_status == "MISS"
+
+
 def test_every_link_href_and_object_data_is_a_checked_resource(crawl):
     _, tasks, _ = crawl
     resources = {path: task for path, task in tasks.items() if task.kind == "resource"}
@@ -79,8 +112,9 @@ def test_every_link_href_and_object_data_is_a_checked_resource(crawl):
     assert {(task.status, task.referrer.rsplit("/", 1)[1]) for task in resources.values()} == {("completed", "resources")}
 
 
-def test_an_adhoc_feed_carries_both_sizes(site, tmp_path):
+def test_an_adhoc_feed_carries_both_sizes_and_the_reason_a_page_was_not_warmed(site, tmp_path):
     site.reset()
     records = {record["url"].split(str(site.port), 1)[1]: record
                for record in adhoc_crawl(site, tmp_path, domain=site.url("cdn.test"), env={"CRAWL_HOST_MAP": BEHAVIOUR_HOST_MAP})}  # fmt: skip
     assert records["/gzip"]["bytes"] < records["/gzip"]["decoded_bytes"]
+    assert records["/cookie"]["warm_skipped_reason"] == "set_cookie"
