@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contract.record import RECORD_FIELDS
 from contract.vocabulary import CacheStatus, TaskKind
@@ -177,23 +178,43 @@ class JobStore:
             return session.scalar(select(Job.status).where(Job.id == self.job_id))
 
     def retrying(self, method, *args, timeout: float = 300.0):
-        """Call a store method, retrying with backoff while the database is unreachable (a restart)."""
-        deadline = time.monotonic() + timeout
-        delay = 0.5
-        while True:
-            try:
+        """Call a store method, retrying with growing waits (0.5 s doubling to 10 s, for up to
+        `timeout` s) while the database is unreachable or restarting, or SQLite's file is busy.
+        Anything else, ClaimLost first of all, is raised at once."""
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception()
+            logger.warning("database unavailable (%s); retrying in %.1f s", getattr(error, "orig", error),
+                           state.next_action.sleep)  # fmt: skip
+
+        for attempt in Retrying(retry=retry_if_exception(_is_disconnect), stop=stop_after_delay(timeout),
+                                wait=wait_exponential(multiplier=0.5, max=10.0), before_sleep=log_retry,
+                                reraise=True):  # fmt: skip
+            with attempt:
                 return method(*args)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated and not _is_disconnect(exc) or time.monotonic() > deadline:
-                    raise
-                logger.warning("database unavailable (%s); retrying in %.1f s", exc.orig, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-def _is_disconnect(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return any(word in text for word in ("connection", "terminating", "shutdown", "could not connect", "server closed", "locked"))
+def _is_disconnect(exc: BaseException) -> bool:
+    """Whether `exc` is a database outage worth waiting out, judged by exception class and error
+    code, not by message text (which varies with the server's version and language):
+
+    - SQLAlchemy saw the connection die (`connection_invalidated`, from the dialect's is_disconnect);
+    - PostgreSQL's SQLSTATE says connection exception (class 08), shutting down or starting up
+      (57P01-57P03), or too many connections (53300: everybody reconnecting after a restart);
+    - SQLite's file is busy or locked by another writer;
+    - an OperationalError the server never answered with a code: the client could not reach it.
+    """
+    if not isinstance(exc, DBAPIError):  # ClaimLost, and every error of our own
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if sqlite_code is not None:  # an extended code keeps its primary code in the low byte
+        return sqlite_code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return isinstance(exc, OperationalError)
