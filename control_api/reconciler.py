@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 
 from control_api.database import session_scope
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
-from contract.vocabulary import JobStatus
+from contract.vocabulary import JobStatus, TaskKind
 from db.models import Job, Task, utcnow
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,10 @@ class Reconciler:
 
     def fail(self, job_id: str, reason: str) -> None:
         with session_scope() as session:
-            rows = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id))
+            # Progress counts the URLs the crawl checks, not sitemap documents (the crawler's counters neither).
+            rows = session.scalar(
+                select(func.count()).select_from(Task).where(Task.job_id == job_id, Task.kind != TaskKind.SITEMAP)
+            )
             result = session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status.in_(ACTIVE))
