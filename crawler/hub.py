@@ -118,8 +118,8 @@ class Outbox:
 class Hub:
     """The hub side: a Unix socket server, the worker processes, and which URL went where."""
 
-    def __init__(self, spider, workers: int, local_percent: int, worker_args: list[str], quiet: bool = False):
-        self.spider = spider
+    def __init__(self, owner, workers: int, local_percent: int, worker_args: list[str], quiet: bool = False):
+        self.owner = owner
         self.workers = workers
         self.local_percent = local_percent
         self.worker_args = worker_args
@@ -193,7 +193,7 @@ class Hub:
         self.inbox.extend(messages)
         if not self.draining:
             self.draining = True
-            self.spider.schedule_hub_drain()
+            self.owner.schedule_hub_drain()
 
     def drain(self) -> list[Message]:
         messages, self.inbox, self.draining = self.inbox, [], False
@@ -231,8 +231,8 @@ class Hub:
 class HubClient:
     """The worker side: tasks in, link batches and records out."""
 
-    def __init__(self, spider, path: str):
-        self.spider = spider
+    def __init__(self, owner, path: str):
+        self.owner = owner
         self.path = path
         self.outbox: Outbox | None = None
         self.listener: asyncio.Task | None = None
@@ -247,7 +247,7 @@ class HubClient:
         async for messages in read_frames(reader):
             for message in messages:
                 if isinstance(message, Fetch):
-                    self.spider.fetch_for_hub(*message)
+                    self.owner.fetch_for_hub(*message)
                 elif isinstance(message, Stop):
                     self.stop()
         self.stop()  # the hub is gone
@@ -255,7 +255,7 @@ class HubClient:
     def stop(self) -> None:
         if not self.stopped:
             self.stopped = True
-            deferred_from_coro(self.spider.crawler.engine.close_spider_async(reason="finished"))
+            deferred_from_coro(self.owner.crawler.engine.close_spider_async(reason="finished"))
 
     def close(self) -> None:
         """At the worker's spider_closed: send what is left, then hang up."""

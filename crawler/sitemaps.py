@@ -39,9 +39,13 @@ class SitemapDiscovery:
         self.spider = spider
         self.max_bytes = max_bytes
         self.requested: set[str] = set()
+        self.started = False
 
     def start(self, site_url: str) -> Iterator[Request]:
-        """Called once with the start page's URL (after redirects): look at its robots.txt."""
+        """Called with the start page's URL (after redirects): look at its robots.txt, once."""
+        if self.started:
+            return
+        self.started = True
         robots = urljoin(site_url, "/robots.txt")
         self.spider.frontier.begin_discovery(SITEMAP_DEPTH)
         yield Request(robots, callback=self.parse_robots, errback=self.robots_failed,

@@ -23,9 +23,10 @@ from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
 from crawler.frontier import UNKNOWN, Frontier
 from crawler.handlers import wire_bytes
-from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
 from crawler.links import extract_links
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
+from crawler.redirects import follow_redirect
+from crawler.roles import role_for
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import SiteScope, normalise
 from crawler.warming import CacheWarmer
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+STARTS = (FoundVia.START, FoundVia.REDIRECT)  # at depth 0: the start page and its redirect's target
 
 
 class SiteSpider(Spider):
@@ -75,10 +77,7 @@ class SiteSpider(Spider):
             raise UsageError("-a role=worker needs -a hub=SOCKET (workers are started by the hub)")
         self.options = options
         self.start_path = start_path
-        self.role = role
-        self.hub_path = hub
-        self.hub = None  # the Hub, when this spider leads several processes
-        self.hub_client = None  # the HubClient, when this spider is a worker
+        self.role_name, self.hub_path = role, hub
         self.job_id: str | None = kwargs.get("_job") if role == "crawl" else None
         self.netloc = target.name
         self.schemes = [scheme or target.scheme] if (scheme or target.scheme) else ["https", "http"]
@@ -108,35 +107,14 @@ class SiteSpider(Spider):
         spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
-        processes = settings.getint("CRAWL_PROCESSES")
-        if spider.role == "crawl" and processes > 1:
-            spider.hub_threshold = settings.getint("CRAWL_HUB_START_THRESHOLD")
-            spider.hub = Hub(spider, processes - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"), spider._worker_args(),
-                             quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
-        elif spider.role == "worker":
-            spider.hub_client = HubClient(spider, spider.hub_path)
-            spider.use_sitemap = False  # the hub reads sitemaps
+        spider.role = role_for(spider, spider.role_name, spider.hub_path)  # crawler/roles.py
         return spider
-
-    def _worker_args(self) -> list[str]:
-        settings = self.crawler.settings
-        args = ["-a", f"domain={self.netloc}", "-a", f"options={self.options.model_dump_json()}"]
-        args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
-        for name in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
-                     "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT"):  # fmt: skip
-            args += ["-s", f"{name}={settings.get(name)}"]
-        if settings.get("LOG_FILE"):
-            args += ["-s", f"LOG_FILE={settings.get('LOG_FILE')}.workers"]
-        return args
 
     def spider_idle(self) -> None:
         """Nothing left to fetch here: wait for the workers (or, in a worker, for the hub), then
         record the pages that waited over max_pages (and any record still held for depth order),
         then close."""
-        if self.hub_client is not None and not self.hub_client.stopped:
-            raise DontCloseSpider
-        if self.hub is not None and self.hub.busy:
-            raise DontCloseSpider
+        self.role.check_idle()
         if self.frontier.has_idle_records:
             # A data: request costs no network; its callback yields the records as items.
             self.crawler.engine.crawl(Request("data:,", callback=self._record_idle, dont_filter=True,
@@ -147,58 +125,18 @@ class SiteSpider(Spider):
         yield from self.frontier.idle_records()
 
     async def spider_closed(self) -> None:
-        if self.hub is not None:
-            await self.hub.stop()
-        if self.hub_client is not None:
-            self.hub_client.close()
-
-    # --- Several processes (crawler/hub.py) -------------------------------------------------------
-
-    def schedule_hub_drain(self) -> None:
-        self.crawler.engine.crawl(Request("data:,", callback=self._drain_hub, dont_filter=True,
-                                          meta={"dont_obey_robotstxt": True}, priority=100))  # fmt: skip
-
-    def _drain_hub(self, response: Response) -> Iterator[Any]:
-        """Hub side: what the workers sent, through the frontier like our own pages' output."""
-        for message in self.hub.drain():
-            if isinstance(message, LinkFound):
-                if message.canonical is None:
-                    self.frontier.note_referrer(message.key, message.referrer, message.found_via, message.depth)
-                else:
-                    yield from self._admit(message.canonical, message.key, message.found_via, message.referrer,
-                                           message.depth, message.kind)  # fmt: skip
-            elif isinstance(message, RecordMade):
-                task = self.frontier.outstanding.get(message.key)
-                if task is not None:
-                    yield from self.frontier.close(task, message.record)
-            elif isinstance(message, Released):
-                task = self.frontier.outstanding.get(message.key)
-                promoted = self.frontier.release_page(task) if task is not None else None
-                if promoted is not None:
-                    yield from self._dispatch(promoted)
-            elif isinstance(message, WorkerLost):  # fetch its unfinished URLs here
-                for key in message.keys:
-                    task = self.frontier.outstanding.get(key)
-                    if task is not None:
-                        yield self._request(task)
-
-    def fetch_for_hub(self, url: str, key: str, kind: str, found_via: str, referrer: str | None, depth: int) -> None:
-        """Worker side: a task from the hub."""
-        self.crawler.engine.crawl(self._request(TaskInfo(url, key, kind, found_via, referrer, depth)))
+        await self.role.close()
 
     # --- Start ----------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
-        if self.hub_client is not None:
-            await self.hub_client.connect()
+        if not await self.role.start():
             return
-        if self.hub is not None and self.hub_threshold == 0:
-            await self.hub.start(wait=True)
         url = f"{self.schemes[0]}://{self.netloc}{self.start_path}"
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, TaskKind.PAGE, FoundVia.START, None, 0)
         self.frontier.add(task, produces_from=0)
-        yield self._request(task, scheme_index=0)
+        yield self.request(task, scheme_index=0)
 
     @property
     def total_tasks(self) -> int:
@@ -210,28 +148,12 @@ class SiteSpider(Spider):
         """Yield a Request for a new in-scope URL, a skipped record, or nothing for one already known."""
         normalised = normalise(url)
         if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
-            yield from self._admit(normalised[0], normalised[1], found_via, referrer, depth, kind)
-
-    def _admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
-        if self.hub_client is not None:  # a worker: the hub admits
-            self.hub_client.link(canonical, key, found_via, referrer, depth, kind)
-            return
-        task, records = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
-        if task is not None:
-            yield from self._dispatch(task)
-        yield from records
-
-    def _dispatch(self, task: TaskInfo) -> Iterator[Request]:
-        if self.hub is not None and not self.hub.started and len(self.frontier.outstanding) >= self.hub_threshold:
-            # Worth the workers' start-up only once the crawl has this many URLs in hand.
-            self.hub.start_soon()
-        if self.hub is None or not self.hub.assign(task):
-            yield self._request(task)
+            yield from self.role.admit(normalised[0], normalised[1], found_via, referrer, depth, kind)
 
     def _late_referrer(self, url: str, referrer: str) -> None:
         self.crawler.signals.send_catch_log(crawl_signals.broken_link_referrer, url=url, referrer=referrer)
 
-    def _request(self, task: TaskInfo, url: str | None = None, scheme_index: int | None = None, **meta: Any) -> Request:
+    def request(self, task: TaskInfo, url: str | None = None, scheme_index: int | None = None, **meta: Any) -> Request:
         meta.update(task=task, handle_httpstatus_all=True, dont_redirect=True)
         if scheme_index is not None and len(self.schemes) > 1:
             # Scheme not known yet: fail fast to the http fallback, and leave robots.txt to the
@@ -242,15 +164,9 @@ class SiteSpider(Spider):
                 meta["dont_retry"] = True
         return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
 
-    def _finished(self, task: TaskInfo, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The record as an item (with any others it made final), here; or, in a worker, sent to the hub."""
-        yield from self.finish(task, record)
-
     def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.hub_client is not None:  # a worker: the hub records it
-            self.hub_client.record(task.key, record)
-            return []
-        return self.frontier.close(task, record)
+        """The record as items here, or, in a worker, sent to the hub (crawler/roles.py)."""
+        return self.role.finish(task, record)
 
     # --- Responses ------------------------------------------------------------------------------
 
@@ -263,9 +179,10 @@ class SiteSpider(Spider):
         transferred = meta.get("transferred", 0) + wire_bytes(response)
         status = response.status
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
-            yield from self._follow_redirect(response, task, hops, elapsed, ttfb, transferred)
+            yield from follow_redirect(self, response, task, hops, elapsed, ttfb, transferred)
             return
-        if task.found_via == FoundVia.START and task.depth == 0 and not hops and self.use_sitemap:
+        # The start page, or where its redirects led (example.com -> www.example.com): its site's sitemaps.
+        if task.depth == 0 and task.found_via in STARTS and not hops and self.use_sitemap and self.role.reads_sitemaps:
             yield from self.sitemaps.start(response.url)
         cache_status = normalise_cache_status(response.headers)
         content_type = content_type_of(response)
@@ -300,7 +217,7 @@ class SiteSpider(Spider):
         if warm is not None:
             yield warm
             return
-        yield from self._finished(task, record)
+        yield from self.finish(task, record)
 
     def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
         base, links, resources = extract_links(response, want_resources=self.check_resources)
@@ -325,52 +242,21 @@ class SiteSpider(Spider):
         if known is not UNKNOWN:
             if known is None:
                 return
-            if self.hub_client is not None:
-                self.hub_client.link(None, known, FoundVia.LINK, referrer, depth, kind)
-            else:
-                self.frontier.note_referrer(known, referrer, FoundVia.LINK, depth)
+            self.role.known_link(known, referrer, depth, kind)
             return
         normalised = normalise(absolute)
         key = None
         if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
             key = normalised[1]
-            yield from self._admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
+            yield from self.role.admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
         self.frontier.remember_href(absolute, key)
-
-    def _follow_redirect(self, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float,
-                         transferred: int) -> Iterator[Any]:  # fmt: skip
-        location = response.headers[b"Location"].decode("latin-1").strip()
-        target = urljoin(response.url, location)
-        hops = [*hops, (response.url, response.status)]
-        visited = {parts[1] for parts in map(normalise, (url for url, _ in hops)) if parts}
-        target_key = (normalise(target) or (None, None))[1]
-        error_type = None
-        if target_key is None:
-            error_type, error = ErrorType.BAD_REDIRECT, f"Redirect to an unsupported URL: {location}"
-        elif target_key in visited:
-            error_type, error = ErrorType.REDIRECT_LOOP, f"Redirect loop back to {target}"
-        elif len(hops) >= self.max_redirects:
-            error_type, error = ErrorType.TOO_MANY_REDIRECTS, f"More than {self.max_redirects} redirects"
-        if error_type:
-            chain = [{"url": url, "status": code} for url, code in hops]
-            yield from self._finished(task, new_record(
-                task, TaskStatus.FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
-                redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
-                bytes=transferred, decoded_bytes=len(response.body), content_type=content_type_of(response),
-                error=error, error_type=error_type,
-            ))  # fmt: skip
-            return
-        yield self._request(task, url=target, hops=hops, elapsed=elapsed, transferred=transferred)
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         task: TaskInfo = request.meta["task"]
         if failure.check(IgnoreRequest):
-            if self.hub_client is not None:
-                self.hub_client.released(task.key)
-            elif (promoted := self.frontier.release_page(task)) is not None:
-                yield from self._dispatch(promoted)
-            yield from self._finished(task, skipped_record(task, ErrorType.ROBOTS, "Disallowed by robots.txt"))
+            yield from self.role.release(task)
+            yield from self.finish(task, skipped_record(task, ErrorType.ROBOTS, "Disallowed by robots.txt"))
             return
         error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
         scheme_index = request.meta.get("scheme_index")
@@ -378,7 +264,7 @@ class SiteSpider(Spider):
             fallback = f"{self.schemes[scheme_index + 1]}://{self.netloc}{self.start_path}"
             logger.info("start page over %s failed (%s); trying %s", self.schemes[scheme_index], error, fallback)
             task.url = fallback
-            yield self._request(task, url=fallback, scheme_index=scheme_index + 1)
+            yield self.request(task, url=fallback, scheme_index=scheme_index + 1)
             return
         elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
         hops = request.meta.get("hops")
@@ -387,14 +273,14 @@ class SiteSpider(Spider):
         # After redirects, the hops that answered and the URL that did not (a refused address, say).
         chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
                  "redirect_hops": len(hops), "bytes": request.meta.get("transferred")} if hops else {}  # fmt: skip
-        yield from self._finished(task, new_record(
+        yield from self.finish(task, new_record(
             task, TaskStatus.FAILED, error=error, error_type=error_type,
             response_time_ms=round(elapsed * 1000) if elapsed else None, **chain,
         ))  # fmt: skip
 
     def _start_failed(self, url: str, error_type: ErrorType, error: str) -> None:
         self.start_error = f"The site could not be reached at {url}: {error}"
-        if self.job_id is None and self.role == "crawl":  # a job records it; an ad-hoc run has only its log
+        if self.job_id is None and not self.role.is_worker:  # a job records it; an ad-hoc run has only its log
             hint = ""
             if error_type == ErrorType.FORBIDDEN_TARGET:
                 hint = ". Set ALLOW_PRIVATE_TARGETS=1 to crawl private, loopback and link-local addresses"

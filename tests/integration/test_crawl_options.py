@@ -271,3 +271,15 @@ def test_several_processes_obey_robots_txt_every_time(site, tmp_path):
                               env={"CRAWL_PROCESSES": "2"})
         secret = next(r for r in records if r["url"] == site.url("site.test", "/private/secret"))
         assert (secret["status"], secret["error_type"]) == ("skipped", "robots"), f"attempt {attempt}"
+
+
+def test_sitemaps_are_read_when_the_start_page_redirects(site, tmp_path):
+    """example.com -> www.example.com is the usual start: the site behind the redirect still has
+    its sitemaps read (they used to be skipped whenever the start page redirected)."""
+    site.reset()
+    records = adhoc_crawl(site, tmp_path, "-a", "start_path=/redirect-1")
+    start = next(r for r in records if r["url"] == site.url("site.test", "/redirect-1"))
+    assert start["redirect_hops"] == 2
+    sitemaps = [r for r in records if r["kind"] == "sitemap"]
+    assert sitemaps and all(r["status"] == "completed" for r in sitemaps)
+    assert any(r["found_via"] == "sitemap" for r in records if r["kind"] == "page")

@@ -1,0 +1,187 @@
+"""Who admits URLs, who fetches them and who records them: one object per role of a crawl process.
+
+- `SingleProcess`: the frontier admits every URL, this process fetches it and records it.
+- `HubProcess`: the same, and it hands a share of the fetching to worker processes it starts once
+  the crawl has CRAWL_HUB_START_THRESHOLD URLs in hand; what they send back goes through the
+  frontier like this process's own output (crawler/hub.py has the protocol).
+- `WorkerProcess`: fetches what the hub sends and sends back links and records; it admits nothing.
+
+The spider (crawler/spiders/site.py) does the crawling itself (requests, responses, records) and
+asks its role where URLs and records go. Each method yields what the spider's callback yields:
+Requests and records.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+from scrapy.exceptions import DontCloseSpider
+
+from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
+from contract.vocabulary import FoundVia
+from crawler.records import TaskInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from scrapy.http import Response
+
+    from crawler.spiders.site import SiteSpider
+
+# Settings a worker must share with its hub to crawl the same way.
+WORKER_SETTINGS = ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
+                   "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT")  # fmt: skip
+
+
+def role_for(spider: SiteSpider, role: str, hub_path: str | None) -> SingleProcess | HubProcess | WorkerProcess:
+    if role == "worker":
+        return WorkerProcess(spider, hub_path)
+    if spider.crawler.settings.getint("CRAWL_PROCESSES") > 1:
+        return HubProcess(spider)
+    return SingleProcess(spider)
+
+
+class SingleProcess:
+    reads_sitemaps = True
+    is_worker = False
+
+    def __init__(self, spider: SiteSpider):
+        self.spider = spider
+        self.frontier = spider.frontier
+
+    async def start(self) -> bool:
+        """Get ready; True when this process crawls from the start page."""
+        return True
+
+    def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        task, records = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
+        if task is not None:
+            yield from self.dispatch(task)
+        yield from records
+
+    def known_link(self, key: str, referrer: str, depth: int, kind: str) -> None:
+        """A link to a URL already admitted: only its referrer and depth may be news."""
+        self.frontier.note_referrer(key, referrer, FoundVia.LINK, depth)
+
+    def dispatch(self, task: TaskInfo) -> Iterator[Request]:
+        yield self.spider.request(task)
+
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """The record as items, with any others it made final (depth order, max_pages)."""
+        return self.frontier.close(task, record)
+
+    def release(self, task: TaskInfo) -> Iterator[Any]:
+        """A page that was not fetched (robots.txt) frees its place under max_pages."""
+        promoted = self.frontier.release_page(task)
+        if promoted is not None:
+            yield from self.dispatch(promoted)
+
+    def check_idle(self) -> None:
+        """Raise DontCloseSpider while the crawl is not over."""
+
+    async def close(self) -> None:
+        pass
+
+
+class HubProcess(SingleProcess):
+    def __init__(self, spider: SiteSpider):
+        super().__init__(spider)
+        settings = spider.crawler.settings
+        self.threshold = settings.getint("CRAWL_HUB_START_THRESHOLD")
+        self.hub = Hub(self, settings.getint("CRAWL_PROCESSES") - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"),
+                       self.worker_args(), quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
+
+    def worker_args(self) -> list[str]:
+        spider, settings = self.spider, self.spider.crawler.settings
+        args = ["-a", f"domain={spider.netloc}", "-a", f"options={spider.options.model_dump_json()}"]
+        args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
+        for name in WORKER_SETTINGS:
+            args += ["-s", f"{name}={settings.get(name)}"]
+        if settings.get("LOG_FILE"):
+            args += ["-s", f"LOG_FILE={settings.get('LOG_FILE')}.workers"]
+        return args
+
+    async def start(self) -> bool:
+        if self.threshold == 0:
+            await self.hub.start(wait=True)
+        return True
+
+    def dispatch(self, task: TaskInfo) -> Iterator[Request]:
+        if not self.hub.started and len(self.frontier.outstanding) >= self.threshold:
+            # Worth the workers' start-up only once the crawl has this many URLs in hand.
+            self.hub.start_soon()
+        if not self.hub.assign(task):
+            yield self.spider.request(task)
+
+    def schedule_hub_drain(self) -> None:
+        """The hub has messages: handle them in a callback, where Requests and items can be yielded."""
+        self.spider.crawler.engine.crawl(Request("data:,", callback=self._drain, dont_filter=True,
+                                                 meta={"dont_obey_robotstxt": True}, priority=100))  # fmt: skip
+
+    def _drain(self, response: Response) -> Iterator[Any]:
+        for message in self.hub.drain():
+            if isinstance(message, LinkFound):
+                if message.canonical is None:
+                    self.frontier.note_referrer(message.key, message.referrer, message.found_via, message.depth)
+                else:
+                    yield from self.admit(message.canonical, message.key, message.found_via, message.referrer,
+                                          message.depth, message.kind)  # fmt: skip
+            elif isinstance(message, RecordMade):
+                task = self.frontier.outstanding.get(message.key)
+                if task is not None:
+                    yield from self.frontier.close(task, message.record)
+            elif isinstance(message, Released):
+                task = self.frontier.outstanding.get(message.key)
+                if task is not None:
+                    yield from SingleProcess.release(self, task)
+            elif isinstance(message, WorkerLost):  # fetch its unfinished URLs here
+                for key in message.keys:
+                    task = self.frontier.outstanding.get(key)
+                    if task is not None:
+                        yield self.spider.request(task)
+
+    def check_idle(self) -> None:
+        if self.hub.busy:
+            raise DontCloseSpider
+
+    async def close(self) -> None:
+        await self.hub.stop()
+
+
+class WorkerProcess:
+    reads_sitemaps = False  # the hub reads them
+    is_worker = True
+
+    def __init__(self, spider: SiteSpider, hub_path: str):
+        self.spider = spider
+        self.crawler = spider.crawler
+        self.client = HubClient(self, hub_path)
+
+    async def start(self) -> bool:
+        await self.client.connect()
+        return False  # the hub sends the URLs
+
+    def fetch_for_hub(self, url: str, key: str, kind: str, found_via: str, referrer: str | None, depth: int) -> None:
+        self.crawler.engine.crawl(self.spider.request(TaskInfo(url, key, kind, found_via, referrer, depth)))
+
+    def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        self.client.link(canonical, key, found_via, referrer, depth, kind)
+        return iter(())
+
+    def known_link(self, key: str, referrer: str, depth: int, kind: str) -> None:
+        self.client.link(None, key, FoundVia.LINK, referrer, depth, kind)
+
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
+        self.client.record(task.key, record)
+        return []
+
+    def release(self, task: TaskInfo) -> Iterator[Any]:
+        self.client.released(task.key)
+        return iter(())
+
+    def check_idle(self) -> None:
+        if not self.client.stopped:
+            raise DontCloseSpider
+
+    async def close(self) -> None:
+        self.client.close()
