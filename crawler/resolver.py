@@ -36,7 +36,10 @@ class ForbiddenAddressError(DNSLookupError):
 
 
 # Twisted turns a resolver's error into a generic "no results for hostname lookup", so the reason
-# a host was refused is kept here (one crawl per process) for the spider to record per URL.
+# a host was refused is kept here for the spider to record per URL. A module-level table on purpose:
+# Scrapy builds the reactor's resolver once per process from the CrawlerProcess, not from a Crawler
+# (scrapy/crawler.py, build_from_crawler(resolver_class, self)), so it has no crawler, no signals
+# and no components to hand the reason to; and each crawl runs in a process of its own.
 REFUSED_HOSTS: dict[str, str] = {}
 
 
