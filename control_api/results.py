@@ -13,9 +13,8 @@ from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors, streamed
 from control_api.presenters import json_response
 from control_api.scheduler import SchedulerUnavailable
-from control_api.schemas import (
-    ExportQuery, IssuesReport, JobPath, ListTasksQuery, NoQuery, Pagination, TaskList, TaskOut,
-)  # fmt: skip
+from control_api.result_schemas import ExportQuery, IssuesReport, ListTasksQuery, TaskList, TaskOut
+from control_api.schemas import JobPath, NoQuery, Pagination
 
 bp = APIBlueprint(
     "results", __name__, url_prefix="/v1/jobs/<job_id>",

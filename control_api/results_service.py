@@ -13,7 +13,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from contract.record import EXPORT_COLUMNS
-from control_api.schemas import ListTasksQuery
+from control_api.result_schemas import ListTasksQuery
 from db.models import BrokenLinkReferrer, Job, Task
 
 ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has the totals

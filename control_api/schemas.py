@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from contract.options import OPTION_FIELDS, JobOptions
-from contract.record import RedirectHop, TaskRecord
-from contract.vocabulary import CacheStatus, JobStatus, TaskKind, TaskStatus
+from contract.vocabulary import JobStatus
 
 JOB_STATUSES = tuple(JobStatus)
 RANGES = ("today", "24h", "7d", "30d", "90d", "all")
@@ -20,7 +19,7 @@ MAX_OFFSET = 10**12
 MAX_PAGE = 10**9
 
 
-def _no_nul(value: str | None) -> str | None:
+def refuse_nul(value: str | None) -> str | None:
     # PostgreSQL text cannot hold U+0000: refuse it here (400) rather than fail in the database (500).
     if value is not None and "\x00" in value:
         raise ValueError("must not contain a NUL character (U+0000)")
@@ -46,7 +45,7 @@ class _CreateJobFields(StrictModel):
         "`created` or `running` (otherwise that is 409 `job_already_running`).",
     )
 
-    no_nul = field_validator("source_type", "source_detail")(_no_nul)
+    no_nul = field_validator("source_type", "source_detail")(refuse_nul)
 
     @model_validator(mode="after")
     def _merge_flat_options(self) -> _CreateJobFields:
@@ -160,7 +159,7 @@ class Health(BaseModel):
     components: dict[str, Literal["up", "down", "starting"]] | None = None
 
 
-def _comma_list(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+def comma_list(value: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
     items = tuple(item.strip() for item in value.split(","))
@@ -211,130 +210,19 @@ class ListJobsQuery(PageQuery):
     @field_validator("status")
     @classmethod
     def _known_statuses(cls, value: str | None) -> str | None:
-        _comma_list(value, JOB_STATUSES, "status")
+        comma_list(value, JOB_STATUSES, "status")
         return value
 
     @field_validator("include")
     @classmethod
     def _known_includes(cls, value: str | None) -> str | None:
-        _comma_list(value, INCLUDES, "include")
+        comma_list(value, INCLUDES, "include")
         return value
 
     @property
     def statuses(self) -> tuple[str, ...]:
-        return _comma_list(self.status, JOB_STATUSES, "status")
+        return comma_list(self.status, JOB_STATUSES, "status")
 
     @property
     def includes(self) -> tuple[str, ...]:
-        return _comma_list(self.include, INCLUDES, "include")
-
-
-# --- Crawl results: tasks, issues, export -------------------------------------------------------
-
-TASK_STATUSES = tuple(TaskStatus)
-CACHE_STATUSES = (*CacheStatus, "none")
-ISSUE_TYPES = ("broken_link", "slow", "redirect_chain", "server_error")
-TASK_SORTS = ("id", "url", "response_time_ms", "ttfb_ms", "http_status", "bytes", "depth")
-TASK_KINDS = tuple(TaskKind)
-
-
-class TaskOut(TaskRecord):
-    """A task as the API serves it: the per-URL record plus its row id, issue list and time."""
-
-    id: int
-    issues: list[str]
-    fetched_at: datetime
-
-
-class TaskList(BaseModel):
-    tasks: list[TaskOut]
-    pagination: Pagination
-
-
-class ListTasksQuery(PageQuery):
-    """Query string of GET /v1/jobs/{id}/tasks."""
-
-    limit: int = Field(50, ge=1, le=1000)
-    status: str | None = Field(None, description="completed, failed, skipped; comma-separated.")
-    cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
-    issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
-    kind: TaskKind | None = None
-    path: str | None = Field(None, max_length=2048, description="Substring of the URL.")
-    sort: str = Field("id", description="Field to sort by, '-' prefix for descending, e.g. -response_time_ms.")
-
-    @field_validator("status")
-    @classmethod
-    def _statuses(cls, value: str | None) -> str | None:
-        _comma_list(value, TASK_STATUSES, "status")
-        return value
-
-    @field_validator("cache_status")
-    @classmethod
-    def _cache_statuses(cls, value: str | None) -> str | None:
-        _comma_list(value, CACHE_STATUSES, "cache_status")
-        return value
-
-    no_nul = field_validator("path")(_no_nul)
-
-    @field_validator("sort")
-    @classmethod
-    def _sort(cls, value: str) -> str:
-        if value.removeprefix("-") not in TASK_SORTS:
-            raise ValueError(f"unknown sort {value!r}; expected one of {', '.join(TASK_SORTS)} (prefix - for descending)")
-        return value
-
-    @property
-    def statuses(self) -> tuple[str, ...]:
-        return _comma_list(self.status, TASK_STATUSES, "status")
-
-    @property
-    def cache_statuses(self) -> tuple[str, ...]:
-        return _comma_list(self.cache_status, CACHE_STATUSES, "cache_status")
-
-
-class BrokenLink(BaseModel):
-    url: str
-    http_status: int | None
-    error: str | None
-    referrers: list[str]
-    referrer_count: int
-
-
-class SlowPage(BaseModel):
-    url: str
-    response_time_ms: int
-    ttfb_ms: int | None
-
-
-class RedirectChain(BaseModel):
-    url: str
-    final_url: str | None
-    hops: int
-    chain: list[RedirectHop]
-    error_type: str | None
-
-
-class ServerError(BaseModel):
-    url: str
-    http_status: int
-    referrer: str | None
-
-
-class IssueCounts(BaseModel):
-    broken_links: int
-    slow_pages: int
-    redirect_chains: int
-    server_errors: int
-
-
-class IssuesReport(BaseModel):
-    slow_page_threshold_ms: int
-    counts: IssueCounts
-    broken_links: list[BrokenLink]
-    slow_pages: list[SlowPage]
-    redirect_chains: list[RedirectChain]
-    server_errors: list[ServerError]
-
-
-class ExportQuery(QueryModel):
-    format: Literal["csv", "jsonl"] = "jsonl"
+        return comma_list(self.include, INCLUDES, "include")
