@@ -22,11 +22,15 @@ from crawler.urls import SiteScope
 MAX_REFERRERS = 20  # referring pages kept per broken link
 UNKNOWN = object()  # an href not seen before
 OVER_MAX_PAGES = (ErrorType.MAX_PAGES, "")
+# URLs accepted into the crawl (progress: total_tasks), in the crawl's stats: the database pipeline
+# reads it there rather than from the spider.
+TOTAL_TASKS_STAT = "tasks/total"
 
 
 class Frontier:
     def __init__(self, scope: SiteScope, *, max_pages: int, max_depth: int, max_url_length: int,
-                 max_query_variants: int, on_late_referrer: Callable[[str, str], None]):  # fmt: skip
+                 max_query_variants: int, on_late_referrer: Callable[[str, str], None],
+                 on_total: Callable[[int], None] | None = None):  # fmt: skip
         self.scope = scope
         self.max_pages = max_pages
         self.max_depth = max_depth
@@ -45,6 +49,7 @@ class Frontier:
         # all (robots.txt) and frees its place; at the end of the crawl they are recorded skipped.
         self.waiting: deque[TaskInfo] = deque()
         self.total_tasks = 0
+        self.on_total = on_total  # told each new total (the spider puts it in the crawl's stats)
 
     def known_href(self, absolute: str) -> Any:
         """The key cached for a linked URL, None if it is out of scope, UNKNOWN if never seen."""
@@ -79,6 +84,8 @@ class Frontier:
         self.seen.add(task.key)
         if task.kind != TaskKind.SITEMAP:
             self.total_tasks += 1
+            if self.on_total is not None:
+                self.on_total(self.total_tasks)
         self.outstanding[task.key] = task
         self.gate.track(task)
         if produces_from is not None:

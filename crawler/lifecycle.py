@@ -21,6 +21,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task, threads
 
 from contract.vocabulary import JobStatus
+from crawler.frontier import TOTAL_TASKS_STAT
 from crawler.jobstore import ClaimLost, JobStore
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class JobLifecycle:
         def finish() -> str:
             try:
                 if unfinished:
-                    store.retrying(store.write_batch, unfinished, [], spider.total_tasks)
+                    store.retrying(store.write_batch, unfinished, [], self.crawler.stats.get_value(TOTAL_TASKS_STAT, 0))
                 store.retrying(store.finish, status, error)
             except ClaimLost as exc:
                 logger.warning("job %s not finished by this crawler: %s", store.job_id, exc)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import reactor, task, threads
 
 from crawler import signals as crawl_signals
+from crawler.frontier import TOTAL_TASKS_STAT
 from crawler.jobstore import ClaimLost, JobStore
 from crawler.lifecycle import CLAIM_LOST, JobLifecycle
 from db.engine import PROJECT_ROOT
@@ -36,6 +37,7 @@ class DatabasePipeline:
         settings = crawler.settings
         self.crawler = crawler
         self.store = store
+        self.stats = crawler.stats
         self.batch_size = settings.getint("DATABASE_BATCH_SIZE")
         self.interval = settings.getfloat("DATABASE_BATCH_SECONDS")
         self.retry_max = settings.getfloat("DATABASE_RETRY_MAX_SECONDS")
@@ -81,7 +83,7 @@ class DatabasePipeline:
             return self.writing
         records, referrers = self.records, self.referrers
         self.records, self.referrers = [], []
-        total = self.crawler.spider.total_tasks
+        total = self.stats.get_value(TOTAL_TASKS_STAT, 0)
         self.writing = threads.deferToThread(self.store.write_batch, records, referrers, total)
         self.writing.addCallbacks(self._written, self._failed, errbackArgs=(records, referrers))
         return self.writing

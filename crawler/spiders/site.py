@@ -21,7 +21,7 @@ from contract.targets import InvalidDomain, parse_domain
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
-from crawler.frontier import UNKNOWN, Frontier
+from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
 from crawler.handlers import wire_bytes
 from crawler.links import extract_links
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
@@ -103,6 +103,7 @@ class SiteSpider(Spider):
             max_url_length=settings.getint("CRAWL_MAX_URL_LENGTH"),
             max_query_variants=settings.getint("CRAWL_MAX_QUERY_VARIANTS"),
             on_late_referrer=spider._late_referrer,
+            on_total=lambda total: crawler.stats.set_value(TOTAL_TASKS_STAT, total),
         )
         spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
@@ -137,10 +138,6 @@ class SiteSpider(Spider):
         task = TaskInfo(canonical, key, TaskKind.PAGE, FoundVia.START, None, 0)
         self.frontier.add(task, produces_from=0)
         yield self.request(task, scheme_index=0)
-
-    @property
-    def total_tasks(self) -> int:
-        return self.frontier.total_tasks
 
     # --- Accepting URLs -------------------------------------------------------------------------
 
