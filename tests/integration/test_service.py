@@ -223,3 +223,11 @@ def test_a_token_the_database_does_not_know_gives_a_new_organisation(tmp_path, d
         assert listed.status_code == 200 and listed.json()["jobs"] == []
     finally:
         service.stop()
+
+
+def test_two_services_on_one_machine_do_not_share_gunicorns_control_socket(service):
+    """gunicorn's default control socket is one path per user (~/.gunicorn/gunicorn.ctl): a second
+    `make run` on another API_PORT would take it over. Each service keeps its own under var/run/."""
+    own = service.var / "run" / f"gunicorn-{service.api_port}.ctl"
+    wait_until(lambda: own.exists(), 10, "the service's own control socket")
+    assert stat.S_ISSOCK(own.stat().st_mode)
