@@ -148,7 +148,8 @@ def check_job(database_url: str, job_id: str) -> dict:
     engine = make_engine(database_url)
     with Session(engine) as session:
         job = session.get(Job, job_id)
-        rows = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id))
+        # Sitemap documents are task rows but not progress (SPEC): the counters sum the other rows.
+        rows = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id, Task.kind != "sitemap"))
         pages = session.scalar(select(func.count()).select_from(Task).where(
             Task.job_id == job_id, Task.kind == "page", Task.http_status.is_not(None)))  # fmt: skip
         not_fetched = dict(session.execute(select(Task.error_type, func.count()).where(
