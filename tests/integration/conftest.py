@@ -3,8 +3,12 @@ the crawler from this source tree against the suite's database. Ports are epheme
 from __future__ import annotations
 
 import socket
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from subprocess import Popen, TimeoutExpired
 
@@ -20,6 +24,23 @@ from tests.sites.server import SiteServer
 # The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
 HOST_MAP = "site.test=127.0.0.1,www.site.test=127.0.0.1,blog.site.test=127.0.0.1,other.test=127.0.0.1"
 TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def serve_in_thread(handler) -> Iterator[str]:
+    """A small HTTP server (a fake scrapyd, say) on an ephemeral loopback port, for a `yield from`
+    fixture: yields its URL, stops it afterwards."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def gunicorn_command(port: int, *access_log: str) -> list[str]:
+    """The API under gunicorn as `make run` starts it (its config, two workers), on this port."""
+    return [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:control_api.gunicorn_conf",
+            "--workers", "2", "--bind", f"127.0.0.1:{port}", *(access_log or ("--access-logfile", "-")),
+            "control_api:create_app()"]  # fmt: skip
 
 
 def free_port() -> int:

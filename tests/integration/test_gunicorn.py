@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from subprocess import Popen
 
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import PROJECT_ROOT
 from db.models import Job
-from tests.integration.conftest import free_port, stop_process
+from tests.integration.conftest import free_port, gunicorn_command, serve_in_thread, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +47,7 @@ class ScrapydThatSaysOk(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake_scrapyd():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ScrapydThatSaysOk)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from serve_in_thread(ScrapydThatSaysOk)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +56,7 @@ def api_port(database_url, fake_scrapyd, tmp_path_factory):
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "SCRAPYD_URL": fake_scrapyd,
            "ALLOW_PRIVATE_TARGETS": "1", "RATE_LIMIT_PER_MINUTE": "0"}  # fmt: skip
-    command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:control_api.gunicorn_conf",
-               "--workers", "2", "--bind", f"127.0.0.1:{port}", "--access-logfile", "-",
-               "control_api:create_app()"]  # fmt: skip
+    command = gunicorn_command(port)
     with log.open("wb") as output:
         process = Popen(command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=output)
     try:

@@ -6,11 +6,10 @@ AUTH_FAILURES_PER_MINUTE. Once with the default storage (our own database), once
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from subprocess import Popen
 
@@ -20,7 +19,7 @@ import requests
 from sqlalchemy import text
 
 from db.engine import PROJECT_ROOT
-from tests.integration.conftest import free_port, stop_process
+from tests.integration.conftest import free_port, gunicorn_command, serve_in_thread, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +47,7 @@ class SlowScrapyd(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def slow_scrapyd():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowScrapyd)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from serve_in_thread(SlowScrapyd)
 
 
 class Gunicorn:
@@ -65,11 +59,8 @@ class Gunicorn:
         environment = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "SCRAPYD_URL": scrapyd_url,
                        "RATE_LIMIT_PER_MINUTE": str(TOKEN_LIMIT), "AUTH_FAILURES_PER_MINUTE": str(FAILURE_LIMIT),
                        **env}  # fmt: skip
-        command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:control_api.gunicorn_conf",
-                   "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
-                   # The worker's pid on each line, to prove which worker answered what.
-                   "--access-logfile", str(self.access_log), "--access-logformat", "%(p)s %(s)s %(U)s",
-                   "control_api:create_app()"]  # fmt: skip
+        # The worker's pid on each access-log line, to prove which worker answered what.
+        command = gunicorn_command(self.port, "--access-logfile", str(self.access_log), "--access-logformat", "%(p)s %(s)s %(U)s")
         with self.log.open("wb") as output:
             self.process = Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=output)
         self._wait_until_answering()
