@@ -39,8 +39,12 @@ class ScrapydClient:
             timeout=config["SCRAPYD_TIMEOUT"],
         )
 
+    @property
+    def _auth(self) -> tuple[str, str] | None:
+        return (self.username, self.password) if self.username else None
+
     def _call(self, node: str, method: str, endpoint: str, **params: Any) -> dict[str, Any]:
-        auth = (self.username, self.password) if self.username else None
+        auth = self._auth
         try:
             if method == "GET":
                 response = self.session.get(f"{node}/{endpoint}", params=params, auth=auth, timeout=self.timeout)
@@ -93,10 +97,9 @@ class ScrapydClient:
 
     def crawl_log(self, node: str, job_id: str) -> requests.Response | None:
         """The crawl's log file as a streamed response; None when the node has no log for it."""
-        auth = (self.username, self.password) if self.username else None
         url = f"{node}/logs/{self.project}/{SPIDER}/{job_id}.log"
         try:
-            response = self.session.get(url, auth=auth, timeout=self.timeout, stream=True)
+            response = self.session.get(url, auth=self._auth, timeout=self.timeout, stream=True)
         except requests.RequestException as exc:
             raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}") from exc
         if response.status_code == 404:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def own_node(tmp_path, database_url, scrapyd_env):
+def own_node(tmp_path, database_url, scrapyd_env, engine):
     """A scrapyd node of this test's own, to freeze or kill, and an app that schedules on it."""
 
     class Node:
@@ -54,6 +54,7 @@ def own_node(tmp_path, database_url, scrapyd_env):
             return path.read_text() if path.exists() else ""
 
     node = Node()
+    node.engine = engine
     node.start()
     node.app = make_test_app(database_url, SCRAPYD_URLS=[node.url])
     node.client = node.app.test_client()
@@ -123,17 +124,24 @@ def test_d4_a_crawl_scheduled_by_hand_for_a_finished_job_changes_nothing(
     assert len(tasks_of(engine, created["id"])) == rows_before
 
 
+def orphan_a_running_crawl(node, org, site, delay: float, concurrency: int) -> tuple[str, int]:
+    """Start a slow crawl, let it write a few rows, then kill its scrapyd and start a new one that
+    knows nothing of it: the crawler is orphaned. Returns (job id, crawler pid)."""
+    job_id = start_slow_crawl(node.client, org, site, delay=delay, concurrency=concurrency)
+    crawler_pid = running_pid(node.url, job_id)
+    wait_for_rows(node.engine, job_id, 3)
+    node.process.kill()
+    node.process.wait()
+    node.start()
+    return job_id, crawler_pid
+
+
 def test_d2_an_orphaned_crawler_keeps_its_job_and_finishes_into_it(own_node, make_org, site, engine):
     """scrapyd killed mid-crawl: the crawler, reparented to init, still holds its claim and renews it;
     the reconciler of the restarted service leaves the job alone, and the crawl completes into it."""
     org = make_org()
     try:
-        job_id = start_slow_crawl(own_node.client, org, site, delay=0.1, concurrency=2)
-        crawler_pid = running_pid(own_node.url, job_id)
-        wait_for_rows(engine, job_id, 3)
-        own_node.process.kill()
-        own_node.process.wait()
-        own_node.start()  # the service comes back; this scrapyd knows nothing of the crawl
+        job_id, crawler_pid = orphan_a_running_crawl(own_node, org, site, delay=0.1, concurrency=2)
         reconciler = Reconciler(client=own_node.app.extensions["scheduler"], grace=timedelta(seconds=5))
         with own_node.app.app_context():
             assert job_id not in dict(reconciler.run_once())
@@ -152,12 +160,7 @@ def test_d2_an_orphaned_crawler_whose_job_was_failed_stops_within_seconds_and_wr
 ):
     org = make_org()
     try:
-        job_id = start_slow_crawl(own_node.client, org, site, delay=0.3, concurrency=2)
-        crawler_pid = running_pid(own_node.url, job_id)
-        wait_for_rows(engine, job_id, 3)
-        own_node.process.kill()
-        own_node.process.wait()
-        own_node.start()
+        job_id, crawler_pid = orphan_a_running_crawl(own_node, org, site, delay=0.3, concurrency=2)
         reconciler = Reconciler(client=own_node.app.extensions["scheduler"], grace=timedelta(seconds=0))
         with own_node.app.app_context():
             assert "no record" in dict(reconciler.run_once())[job_id]
