@@ -1,4 +1,5 @@
-"""The control API: a Flask app serving /v1/jobs, /v1/openapi.json and /healthz."""
+"""The control API: a Flask app serving /v1/jobs, /v1/openapi.json and /healthz, and the dashboard
+(/app) and API docs (/docs) for browsers."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False
 
-    from control_api import cli, database, errors, health, jobs, openapi, rate_limits, results
+    from control_api import cli, dashboard, database, errors, health, jobs, openapi, rate_limits, results
     from control_api.scheduler import ScrapydClient
 
     database.init_app(app)
@@ -29,4 +30,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_api(results.bp)
     app.register_blueprint(openapi.bp)
     app.register_api(health.bp)
+    dashboard.init_app(app)
     return app

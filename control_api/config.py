@@ -46,6 +46,13 @@ class Config(BaseSettings):
     REDIS_URL: str | None = None
     RECONCILE_SECONDS: PositiveFloat = 10.0
     RECONCILE_GRACE_SECONDS: NonNegativeFloat = 30.0
+    # Signs the dashboard's session cookie and CSRF tokens. Unset: a key generated once and kept in
+    # SECRET_KEY_FILE (default var/secret-key, readable by this user only), shared by every worker.
+    SECRET_KEY: str | None = None
+    SECRET_KEY_FILE: Path | None = None
+    # Behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto, so that the session
+    # cookie is Secure when the browser speaks https. Off, that header is the client's own to write.
+    BEHIND_PROXY: bool = False
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False

@@ -12,9 +12,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contract.options import JobOptions
-from contract.targets import Target
+from contract.targets import InvalidDomain, Target, parse_domain
+from control_api.errors import ApiError
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schemas import CreateJobRequest, ListJobsQuery
+from control_api.targets import check_target
 from contract.vocabulary import JobStatus
 from db.models import Domain, Job, utcnow
 
@@ -82,6 +84,31 @@ def insert_job(session: Session, organisation_id: int, target: Target, request: 
     )
     session.add(job)
     session.flush()
+    return job
+
+
+def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest) -> Job:
+    """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
+    dashboard's form both do. Refusals are ApiErrors whose message names the field, so that both
+    say the same thing (the dashboard shows it next to the field)."""
+    try:
+        target = parse_domain(request.domain)
+    except InvalidDomain as exc:
+        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
+    check_target(target)
+    with session_factory() as session:
+        try:
+            job = insert_job(session, organisation_id, target, request)
+        except JobAlreadyRunning as exc:
+            raise ApiError(
+                409, "job_already_running",
+                f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
+                'or send "allow_concurrent": true to start another.',
+            ) from None  # fmt: skip
+    try:
+        schedule_job(session_factory, client, job)
+    except SchedulerUnavailable as exc:
+        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
     return job
 
 

@@ -19,11 +19,15 @@ def document(client) -> dict:
     return response.get_json()
 
 
+BROWSER_PAGES = ("/app", "/docs")  # HTML for people (the dashboard, Swagger UI), not the API
+
+
 def _routes(app) -> dict[str, set[str]]:
-    """{OpenAPI path: methods} of every route the app serves, except the document itself."""
+    """{OpenAPI path: methods} of every route the app serves, except the document itself and the
+    browser pages."""
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.rule == "/v1/openapi.json":
+        if rule.endpoint == "static" or rule.rule == "/v1/openapi.json" or rule.rule.startswith(BROWSER_PAGES):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         routes.setdefault(path, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
