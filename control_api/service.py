@@ -154,11 +154,14 @@ def main() -> None:
     var.chmod(0o700)
     (var / "run").mkdir(exist_ok=True)
     os.environ.setdefault("SCRAPYD_CREDENTIALS_FILE", str(var / "scrapyd" / "credentials"))
+    os.environ.setdefault("SECRET_KEY_FILE", str(var / "secret-key"))  # the dashboard's, when SECRET_KEY is unset
 
-    from control_api.credentials import ensure_credentials, read_dev_token, write_dev_token
+    from control_api.credentials import ensure_credentials, ensure_secret_key, read_dev_token, write_dev_token
 
     if not os.environ.get("SCRAPYD_USERNAME"):
         os.environ["SCRAPYD_USERNAME"], os.environ["SCRAPYD_PASSWORD"] = ensure_credentials()
+    if not settings.SECRET_KEY:
+        ensure_secret_key()  # made here once, so the API's workers all read the same key
     host, port = settings.API_HOST, str(settings.API_PORT)
     state_file = var / "run" / f"supervisor-{port}.json"
     os.environ["SUPERVISOR_STATE_FILE"] = str(state_file)  # inherited by the API: /healthz reads it
@@ -220,7 +223,8 @@ def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file
                   allow_private: bool, username: str, password: str) -> None:  # fmt: skip
     print(f"""
 Crawl service is running.
-  API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json)
+  Dashboard:  http://{host}:{port}/app   (sign in with the API token below)
+  API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json, docs: http://{host}:{port}/docs)
   Health:     http://{host}:{port}/healthz   (503 "degraded" while a component restarts)
   scrapyd UI: {scrapyd_url}/   user {username}, password {password}
               (kept in {os.environ["SCRAPYD_CREDENTIALS_FILE"]}, readable by you only)
