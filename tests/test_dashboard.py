@@ -303,3 +303,18 @@ def test_the_signing_key_is_generated_once_kept_private_and_shared(tmp_path, dat
         assert app.secret_key == key
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_failed_sign_ins_count_against_the_apis_per_address_limit(database_url, scheduler, org):
+    app = make_test_app(database_url, scheduler, AUTH_FAILURES_PER_MINUTE=2)
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"  # its own count, whatever ran before
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    try:
+        statuses = [client.post("/app/sign-in", data={"token": "cs_guess", "csrf_token": csrf_token(client)}).status_code
+                    for _ in range(3)]  # fmt: skip
+        assert statuses == [401, 401, 429]
+        limited = client.post("/app/sign-in", data={"token": org.token, "csrf_token": csrf_token(client)})
+        assert limited.status_code == 429 and "Retry-After" in limited.headers  # even the right token, for a minute
+    finally:
+        app.extensions["db_engine"].dispose()

@@ -83,8 +83,9 @@ def new_job():
     form = CreateJobForm.submitted(request.form)
     if form.request is None:
         return render_template("dashboard/new_job.html", nav_section="new_job", form=form), 400
+    scheduler = current_app.extensions["scheduler"]
     try:
-        job = jobs_service.start_job(session_scope, current_app.extensions["scheduler"], g.organisation_id, form.request)
+        job = jobs_service.start_job(session_scope, scheduler, g.organisation_id, form.request)
     except ApiError as exc:
         return render_template("dashboard/new_job.html", nav_section="new_job", form=form.refused(exc)), exc.status
     flash(f"Crawl of {job.domain.name} started.")
