@@ -283,6 +283,7 @@ def test_a_post_without_the_csrf_token_is_refused(browser, service, visit):
         assert "CSRF" in response.text
     open_page(browser, f"{service}/app/jobs")  # still signed in: nothing above changed the session
     assert browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")
+    screenshot(browser, "after-forged-posts")
 
 
 def test_signing_out_ends_the_session_and_another_organisation_sees_no_job(browser, service, make_org, visit):
