@@ -87,7 +87,7 @@ def summarise(runs: list[ToolRun]) -> list[Summary]:
     return summaries
 
 
-TREE_HEADER = ("| tool | wall s, median (min–max) | pages | URLs | pages/s | CPU ms / page | peak RSS MB "
+TREE_HEADER = ("| tool | wall s (service: POST → completed), median (min–max) | pages | URLs | pages/s | CPU ms / page | peak RSS MB "
                "| wall ÷ linkinator | POST → first request s |")  # fmt: skip
 
 
