@@ -1,24 +1,17 @@
 """The real sites: HTML documentation trees from Debian packages, installed by the bench.
 
-Picked by looking at their hrefs (`grep -ohE 'href="[^"]*"'`), for different sizes and link styles:
-
-| tree | package | pages | links |
-|---|---|---|---|
-| python | python3.11-doc | ~530 | relative (`../library/os.html`) and root-relative: type annotations link to the install path (`/usr/share/doc/python3-doc/html/library/stdtypes.html#str`), so the tree is served under that path |
-| postgresql | postgresql-doc-15 | ~1,170 | relative, one flat folder (`sql-select.html`) |
-| apache | apache2-doc | ~2,690 | relative across folders (`../mod/core.html`), 9 translations linking to each other; many absolute links to httpd.apache.org (external here) |
-| git | git-doc | ~240 | relative, flat (optional: below 500 pages) |
-
-No Debian tree we found links to itself with absolute `http://host/` URLs (the absolute links in
-these trees all point at the project's public web site, which is external to the bench), nor uses
-`<base href>`; python's install-path links are the root-relative case. The trees are served as they
-are installed: their HTML is never rewritten.
+Picked by grepping their hrefs, for different sizes (500-3,000 pages) and link styles; the table in
+docs/performance.md ("What the real-site and many-jobs figures mean") says what each tree has. No
+Debian tree we found links to itself with absolute `http://host/` URLs or uses `<base href>`: the
+root-relative case is python's, whose pages link to their install path, so it is served under that
+path (bench/vhosts.py). The trees are served as installed; their HTML is never rewritten.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from bench.vhosts import Vhost
@@ -49,6 +42,7 @@ TREES = {
 DEFAULT_TREES = ("python", "postgresql", "apache")
 
 
+@lru_cache(maxsize=None)
 def html_files(root: str) -> int:
     """How many .html files the tree holds (what a crawl could find at most, before redirects and 404s)."""
     return sum(1 for _, _, files in os.walk(root, followlinks=True) for name in files if name.endswith(".html"))
