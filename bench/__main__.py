@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.server import ensure_tools, log
     from bench.suite import Findings, run_crawl_suite
 
-    started = time.monotonic()
+    started, measured_commit = time.monotonic(), commit()  # the code measured is the code at the start
     OUT.mkdir(exist_ok=True)
     shutil.rmtree(OUT / "logs", ignore_errors=True)
     (OUT / "logs").mkdir()
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             table.notes.append(f"API latency not measured: PostgreSQL at {api.ADMIN_URL} is unreachable (BENCH_PG_URL)")
     elapsed = time.monotonic() - started
     header = (
-        f"Bench run {datetime.now():%Y-%m-%d %H:%M} at commit {commit()}: parts {','.join(args.only)}; "
+        f"Bench run {datetime.now():%Y-%m-%d %H:%M} at commit {measured_commit}: parts {','.join(args.only)}; "
         f"synthetic site {args.pages:,} pages, {args.runs} run(s), concurrency "
         f"{args.concurrency}{' and 64' if args.concurrency_sweep else ''}{', --scale' if args.scale else ''}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}; took {elapsed:.0f} s"
