@@ -40,13 +40,12 @@ class Finished:
 class Service:
     """The service for the duration of a `with` block."""
 
-    def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, workdir: Path):
         self.var = workdir / "service-var"
         self.database_url = f"sqlite:///{self.var / 'crawl.db'}"
         self.api_port, self.scrapyd_port = free_port(), free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.output = workdir / "service.out"
-        self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
         self.session = requests.Session()
 
@@ -55,7 +54,10 @@ class Service:
         env.update({
             "VAR_DIR": str(self.var), "DATABASE_URL": self.database_url, "API_PORT": str(self.api_port),
             "SCRAPYD_URL": f"http://127.0.0.1:{self.scrapyd_port}", "ALLOW_PRIVATE_TARGETS": "1",
-            "RATE_LIMIT_PER_MINUTE": "0", "PYTHONUNBUFFERED": "1", "CRAWLER_LOG_LEVEL": "INFO", **self.extra_env,
+            "RATE_LIMIT_PER_MINUTE": "0", "PYTHONUNBUFFERED": "1", "CRAWLER_LOG_LEVEL": "INFO",
+            # 20 POSTs at once on a saturated 2-core machine: scrapyd can take over the default 10 s
+            # to answer schedule.json, and a job that fails to schedule is a lost measurement.
+            "SCRAPYD_TIMEOUT": "60",
         })  # fmt: skip
         with self.output.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
