@@ -7,7 +7,6 @@ from flask_openapi3 import APIBlueprint, Tag
 from control_api import jobs_service, presenters
 from control_api.auth import authenticate
 from control_api.database import session_scope
-from contract.targets import InvalidDomain, parse_domain
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.scheduler import SchedulerUnavailable
@@ -22,7 +21,7 @@ from control_api.schemas import (
     NoQuery,
     Pagination,
 )
-from control_api.targets import check_target
+from control_api.targets import target_of
 
 bp = APIBlueprint(
     "jobs", __name__, url_prefix="/v1/jobs",
@@ -41,11 +40,7 @@ CREATE_CONFLICT = "Your organisation already has a created or running job on thi
 @bp.post("", responses={201: CreatedJob, **errors(400, 409, 413, 415, 422, e409=CREATE_CONFLICT)})
 def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
-    try:
-        target = parse_domain(body.domain)
-    except InvalidDomain as exc:
-        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
-    check_target(target)
+    target = target_of(body.domain)
     with session_scope() as session:
         try:
             job = jobs_service.insert_job(session, g.organisation_id, target, body)

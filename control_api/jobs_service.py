@@ -49,7 +49,9 @@ def get_or_create_domain(session: Session, name: str) -> Domain:
     return session.scalars(select(Domain).where(Domain.name == name)).one()
 
 
-def insert_job(session: Session, organisation_id: int, target: Target, request: CreateJobRequest) -> Job:
+def insert_job(
+    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
+) -> Job:
     """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
     organisation already has a `created` or `running` job on the domain."""
     domain = get_or_create_domain(session, target.name)
@@ -78,6 +80,7 @@ def insert_job(session: Session, organisation_id: int, target: Target, request: 
         options=request.options.model_dump(),
         source_type=request.source_type,
         source_detail=request.source_detail,
+        schedule_id=schedule_id,
         created_at=utcnow(),
     )
     session.add(job)
@@ -177,6 +180,8 @@ def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> J
     conditions = [Job.organisation_id == organisation_id]
     if query.statuses:
         conditions.append(Job.status.in_(query.statuses))
+    if query.schedule_id is not None:
+        conditions.append(Job.schedule_id == query.schedule_id)
     since = created_since(query.range, query.tzOffset)
     if since is not None:
         conditions.append(Job.created_at >= since)
