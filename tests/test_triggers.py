@@ -152,3 +152,18 @@ def test_calls_are_rate_limited_per_hook_and_guesses_per_address(database_url, s
         assert guesses == [404, 404, 429]
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_openapi_documents_schedules_triggers_and_the_hook_without_a_token(client):
+    document = client.get("/v1/openapi.json").get_json()
+    paths = document["paths"]
+    assert set(paths["/v1/schedules/{schedule_id}"]) == {"get", "patch", "delete"}
+    assert "201" in paths["/v1/schedules/{schedule_id}/run"]["post"]["responses"]
+    assert set(paths["/v1/triggers"]) == {"get", "post"} and set(paths["/v1/triggers/{trigger_id}"]) == {"get", "delete"}
+    hook = paths["/hooks/{secret}"]["post"]
+    assert "security" not in hook and "requestBody" not in hook  # no token; the body is not ours to validate
+    assert {"202", "404", "413", "429"} <= set(hook["responses"])
+    interval = document["components"]["schemas"]["CreateScheduleRequest"]["properties"]["interval_hours"]
+    assert (interval["minimum"], interval["maximum"]) == (1, 168)
+    assert "url" in document["components"]["schemas"]["CreatedTrigger"]["required"]
+    assert "url" not in document["components"]["schemas"]["TriggerOut"]["properties"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from subprocess import Popen
 from urllib.parse import urlsplit
 
