@@ -94,3 +94,12 @@ class SourceType(StrEnum):
     DASHBOARD = "dashboard"
     SCHEDULER = "scheduler"
     WEBHOOK = "webhook"
+
+
+class SourceDetail(StrEnum):
+    """The `source_detail` values the service itself writes (a trigger's job carries the trigger's
+    name instead)."""
+
+    CREATE_JOB = "create_job"
+    RECURRING = "recurring"  # a schedule fell due
+    RUN_NOW = "run_now"  # POST /v1/schedules/{id}/run

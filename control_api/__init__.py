@@ -1,5 +1,5 @@
-"""The control API: a Flask app serving /v1/jobs, /v1/openapi.json and /healthz, and the dashboard
-(/app) and API docs (/docs) for browsers."""
+"""The control API: a Flask app serving /v1/jobs, /v1/schedules, /v1/triggers, /hooks, /v1/openapi.json
+and /healthz, and the dashboard (/app) and API docs (/docs) for browsers."""
 from __future__ import annotations
 
 from typing import Any
@@ -31,4 +31,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_api(health.bp)
     dashboard.init_app(app)
+    from control_api import schedules, triggers  # where jobs come from
+
+    app.register_api(schedules.bp)
+    app.register_api(triggers.bp)
+    app.register_api(triggers.hooks_bp)
     return app

@@ -53,6 +53,11 @@ class Config(BaseSettings):
     # Behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto, so that the session
     # cookie is Secure when the browser speaks https. Off, that header is the client's own to write.
     BEHIND_PROXY: bool = False
+    # How often the scheduler loop looks for due schedules (one indexed query each time).
+    SCHEDULE_POLL_SECONDS: PositiveFloat = 10.0
+    # The service's address as CMSs reach it, for trigger URLs; else the request's own host URL.
+    PUBLIC_BASE_URL: str | None = None
+    HOOK_MAX_BODY_BYTES: PositiveInt = 1024 * 1024  # POST /hooks/<secret>: any body up to this, ignored
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False

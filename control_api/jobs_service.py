@@ -12,11 +12,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contract.options import JobOptions
-from contract.targets import InvalidDomain, Target, parse_domain
+from contract.targets import Target
 from control_api.errors import ApiError
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schemas import CreateJobRequest, ListJobsQuery
-from control_api.targets import check_target
+from control_api.targets import target_of
 from contract.vocabulary import JobStatus
 from db.models import Domain, Job, utcnow
 
@@ -51,7 +51,9 @@ def get_or_create_domain(session: Session, name: str) -> Domain:
     return session.scalars(select(Domain).where(Domain.name == name)).one()
 
 
-def insert_job(session: Session, organisation_id: int, target: Target, request: CreateJobRequest) -> Job:
+def insert_job(
+    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
+) -> Job:
     """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
     organisation already has a `created` or `running` job on the domain."""
     domain = get_or_create_domain(session, target.name)
@@ -80,6 +82,7 @@ def insert_job(session: Session, organisation_id: int, target: Target, request: 
         options=request.options.model_dump(),
         source_type=request.source_type,
         source_detail=request.source_detail,
+        schedule_id=schedule_id,
         created_at=utcnow(),
     )
     session.add(job)
@@ -91,11 +94,7 @@ def start_job(session_factory, client: ScrapydClient, organisation_id: int, requ
     """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
     dashboard's form both do. Refusals are ApiErrors whose message names the field, so that both
     say the same thing (the dashboard shows it next to the field)."""
-    try:
-        target = parse_domain(request.domain)
-    except InvalidDomain as exc:
-        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
-    check_target(target)
+    target = target_of(request.domain)
     with session_factory() as session:
         try:
             job = insert_job(session, organisation_id, target, request)
@@ -204,6 +203,8 @@ def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> J
     conditions = [Job.organisation_id == organisation_id]
     if query.statuses:
         conditions.append(Job.status.in_(query.statuses))
+    if query.schedule_id is not None:
+        conditions.append(Job.schedule_id == query.schedule_id)
     since = created_since(query.range, query.tzOffset)
     if since is not None:
         conditions.append(Job.created_at >= since)

@@ -1,4 +1,5 @@
-"""The schema: organisations, their API tokens, domains, crawl jobs and per-URL tasks.
+"""The schema: organisations, their API tokens, domains, crawl jobs and per-URL tasks, and where
+jobs come from (recurring schedules, publish-hook triggers).
 
 A job carries its own progress counters and stats sums, updated by the crawler in the same
 transaction as each batch of task rows, so reading a job never scans its tasks.
@@ -128,6 +129,9 @@ class Job(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
     source_type: Mapped[str] = mapped_column(String(32), default="api")
     source_detail: Mapped[str | None] = mapped_column(String(255))
+    # The schedule that started the job. No foreign key: a job outlives its deleted schedule and
+    # still says where it came from.
+    schedule_id: Mapped[str | None] = mapped_column(String(36), index=True)
     scrapyd_node: Mapped[str | None] = mapped_column(String(255))
     # The dispatch claim: a random id written when the API hands the job to scrapyd and presented
     # by the crawler on every write. Only the crawler holding it may move the job or add rows, and
@@ -234,3 +238,47 @@ class RateLimitHit(Base):
     key: Mapped[str] = mapped_column(String(255))
     at: Mapped[float] = mapped_column(Double)  # Unix time in seconds, as the `limits` library counts
     expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class Schedule(Base):
+    """A recurring crawl. `next_run_at` is the claim: the scheduler loop that moves it forward, in
+    the transaction that also inserts the run's job, is the one that runs it (control_api/schedule_runner.py)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_enabled_next_run", "enabled", "next_run_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
+    start_scheme: Mapped[str | None] = mapped_column(String(8))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    interval_hours: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[Timestamp]
+    last_job_id: Mapped[str | None] = mapped_column(String(36))
+    # Runs that fell due while the previous job was still active, so started nothing.
+    skipped_runs: Mapped[Counter]
+    last_skipped_at: Mapped[OptionalTimestamp]
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    domain: Mapped[Domain] = relationship(lazy="joined")
+
+
+class Trigger(Base):
+    """An incoming publish hook: POST /hooks/<secret> starts a crawl. Only the secret's SHA-256 is
+    stored (a 256-bit random secret needs no slow hash), so the URL is shown once, at creation."""
+
+    __tablename__ = "triggers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
+    start_scheme: Mapped[str | None] = mapped_column(String(8))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    name: Mapped[str] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_job_id: Mapped[str | None] = mapped_column(String(36))
+    last_called_at: Mapped[OptionalTimestamp]
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    domain: Mapped[Domain] = relationship(lazy="joined")

@@ -79,7 +79,7 @@ def test_every_v1_operation_documents_auth_rate_limit_and_database_errors(docume
 
 def test_query_parameters_are_those_of_the_query_models(document):
     parameters = document["paths"]["/v1/jobs"]["get"]["parameters"]
-    assert [p["name"] for p in parameters] == ["limit", "offset", "page", "status", "range", "tzOffset", "include"]
+    assert [p["name"] for p in parameters] == ["limit", "offset", "page", "status", "range", "tzOffset", "include", "schedule_id"]
     assert all(p["in"] == "query" and not p["required"] for p in parameters)
     tasks = {p["name"] for p in document["paths"]["/v1/jobs/{job_id}/tasks"]["get"]["parameters"]}
     assert {"job_id", "status", "cache_status", "issue", "kind", "path", "sort", "limit", "offset", "page"} == tasks
