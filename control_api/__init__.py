@@ -29,4 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_api(results.bp)
     app.register_blueprint(openapi.bp)
     app.register_api(health.bp)
+    from control_api import webhooks
+
+    app.register_api(webhooks.bp)
     return app

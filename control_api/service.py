@@ -1,4 +1,5 @@
-"""`make run`: migrate the database, then start and supervise scrapyd, the API and the reconciler.
+"""`make run`: migrate the database, then start and supervise scrapyd, the API, the reconciler and
+the webhook sender.
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -194,7 +195,11 @@ def main() -> None:
     reconciler = Component("reconciler", lambda: subprocess.Popen(
         [str(bin_dir / "flask"), "--app", "control_api", "reconcile", "--loop"], cwd=PROJECT_ROOT,
     ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, reconciler], state_file)
+    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhook_sender.py).
+    webhooks = Component("webhooks", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "deliver-webhooks", "--loop"], cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, reconciler, webhooks], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
         scrapyd.start()
@@ -206,6 +211,7 @@ def main() -> None:
             token, organisation_id, new = development_token(session, read_dev_token(token_file), DEV_ORGANISATION)
         write_dev_token(token_file, token, organisation_id)
         reconciler.start()
+        webhooks.start()
         print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
                       password)  # fmt: skip
         supervisor.run()
@@ -213,7 +219,7 @@ def main() -> None:
         pass
     finally:
         supervisor.stop()
-        print("Stopped scrapyd, the API and the reconciler.")
+        print("Stopped scrapyd, the API, the reconciler and the webhook sender.")
 
 
 def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file: Path, new_token: bool,
