@@ -33,6 +33,7 @@ import click
 import urllib3
 from flask import Flask, current_app
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -79,7 +80,11 @@ class WebhookSender:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
             while not stop.is_set():
                 in_flight = {future for future in in_flight if not future.done()}
-                taken = self.take_due(self.workers - len(in_flight)) if len(in_flight) < self.workers else []
+                try:
+                    taken = self.take_due(self.workers - len(in_flight)) if len(in_flight) < self.workers else []
+                except SQLAlchemyError as exc:  # the database restarting: wait it out, do not die
+                    logger.warning("webhook sender: database unavailable (%s)", getattr(exc, "orig", exc))
+                    taken = []
                 in_flight |= {pool.submit(self.deliver, message_id) for message_id in taken}
                 if not taken:
                     stop.wait(self.poll_interval)

@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 from control_api.webhooks_service import new_secret
 from db.engine import PROJECT_ROOT
 from tests.integration.conftest import free_port, run_crawl
+from tests.integration.test_service import Service
 
 pytestmark = pytest.mark.integration
 
@@ -253,3 +254,24 @@ def test_a_real_crawl_fires_started_and_completed_once_each(live_client, make_or
     assert completed["data"] == {**final, "issue_counts": {"broken_links": issues["broken_links"], "slow_pages": issues["slow_pages"]}}
     assert completed["data"]["progress"]["total_tasks"] > 0
     assert {event["data"]["id"] for event in events} == {job["id"]}
+
+
+def test_make_run_keeps_a_sender_alive_that_announces_a_crawl(tmp_path, database_url, site, receiver):
+    listener = receiver()
+    service = Service(tmp_path, database_url)
+    try:
+        hook = requests.post(f"{service.api}/v1/webhooks", json={"url": listener.url, "events": ["job.completed"]},
+                             headers=service.headers, timeout=10)  # fmt: skip
+        assert hook.status_code == 201, hook.text
+        sender_pid = wait_until(lambda: service.state()["components"]["webhooks"]["pid"], 10, "the sender up")
+        os.kill(sender_pid, signal.SIGKILL)  # restarted with back-off; the message waits in the database
+        created = requests.post(f"{service.api}/v1/jobs", json={"domain": site.url("site.test"), "max_pages": 5},
+                                headers=service.headers, timeout=10)  # fmt: skip
+        assert created.status_code == 201, created.text
+        wait_until(lambda: listener.requests, 60, "the completed job announced")
+        event = json.loads(listener.requests[0][1])
+        assert (event["type"], event["data"]["id"], event["data"]["status"]) == ("job.completed", created.json()["id"], "completed")
+        assert service.state()["components"]["webhooks"]["restarts"] == 1
+    finally:
+        service.stop()
+    assert service.process.returncode == 0, service.output.read_text()[-3000:]
