@@ -34,6 +34,8 @@ class CreateWebhookRequest(StrictModel):
             raise ValueError("must be an http or https URL with a host, e.g. https://hooks.example.com/crawls")
         if any(character.isspace() for character in value):
             raise ValueError("must not contain whitespace")
+        if not value.isascii():
+            raise ValueError("must be ASCII: write the host in punycode (xn--...) and percent-encode the path")
         return value
 
     @field_validator("events")

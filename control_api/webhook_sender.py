@@ -90,11 +90,14 @@ class WebhookSender:
                     stop.wait(self.poll_interval)
 
     def run_once(self) -> int:
-        """Deliver every message due now (one attempt each); returns how many attempts were made."""
-        taken = self.take_due(10_000)
+        """Deliver what is due until nothing is (a batch of `workers` at a time, so that no lease runs
+        out while its message waits for a worker); returns how many attempts were made."""
+        attempts = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
-            list(pool.map(self.deliver, taken))
-        return len(taken)
+            while taken := self.take_due(self.workers):
+                list(pool.map(self.deliver, taken))
+                attempts += len(taken)
+        return attempts
 
     def take_due(self, limit: int) -> list[str]:
         """Lease up to `limit` due messages to this sender; returns their ids."""
@@ -133,7 +136,7 @@ class WebhookSender:
                 status_code = self.post(url, body, self.headers(message_id, secret, body))
             except DeliveryRefused as exc:
                 error = str(exc)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except Exception as exc:  # whatever the URL or the receiver did, it is this attempt's failure
                 error = describe_failure(exc, self.timeout)
             self._record(message_id, status_code, error)
         except Exception:  # a bug or a database outage: the lease makes the message due again later

@@ -91,6 +91,7 @@ def test_a_token_is_required(client):
         ({"url": "https://hooks.example.com/a b", "events": ["job.failed"]}, "invalid_field", "url"),
         ({"url": "https://hooks.example.com/\x00", "events": ["job.failed"]}, "invalid_field", "url"),
         ({"url": 5, "events": ["job.failed"]}, "invalid_field", "url"),
+        ({"url": "https://bücher.example/ü", "events": ["job.failed"]}, "invalid_field", "url"),
         ({"url": HOOK, "events": ["job.failed"], "secret": "mine"}, "unknown_field", "secret"),
     ],
 )

@@ -275,3 +275,14 @@ def test_make_run_keeps_a_sender_alive_that_announces_a_crawl(tmp_path, database
     finally:
         service.stop()
     assert service.process.returncode == 0, service.output.read_text()[-3000:]
+
+
+def test_deliver_webhooks_without_loop_sends_what_is_due_and_exits(runner, client, org, make_job, receiver):
+    listener = receiver([500])
+    hook = create_webhook(client, org, listener.url)
+    cancelled_job(client, org, make_job)
+    result = runner.invoke(args=["deliver-webhooks"])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"\d+ webhook attempt\(s\) made\.\n", result.output)
+    assert [(d["status_code"], d["succeeded"]) for d in deliveries(client, org, hook["id"])] == [(500, False)]
+    assert len(listener.requests) == 1  # the retry is not due yet: run once does not wait for it
