@@ -198,6 +198,7 @@ def main() -> None:
     # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhook_sender.py).
     webhooks = Component("webhooks", lambda: subprocess.Popen(
         [str(bin_dir / "flask"), "--app", "control_api", "deliver-webhooks", "--loop"], cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.nice(10),
     ))  # fmt: skip
     supervisor = Supervisor([scrapyd, api, reconciler, webhooks], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
@@ -211,9 +212,11 @@ def main() -> None:
             token, organisation_id, new = development_token(session, read_dev_token(token_file), DEV_ORGANISATION)
         write_dev_token(token_file, token, organisation_id)
         reconciler.start()
-        webhooks.start()
         print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
                       password)  # fmt: skip
+        # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
+        # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
+        webhooks.start()
         supervisor.run()
     except KeyboardInterrupt:
         pass
