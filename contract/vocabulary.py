@@ -103,3 +103,16 @@ class SourceDetail(StrEnum):
     CREATE_JOB = "create_job"
     RECURRING = "recurring"  # a schedule fell due
     RUN_NOW = "run_now"  # POST /v1/schedules/{id}/run
+
+class WebhookEvent(StrEnum):
+    """What an outgoing webhook can be told: a job's state changes, named `job.<new status>`."""
+
+    JOB_STARTED = "job.started"
+    JOB_COMPLETED = "job.completed"
+    JOB_FAILED = "job.failed"
+    JOB_CANCELLED = "job.cancelled"
+
+    @classmethod
+    def for_status(cls, status: str) -> WebhookEvent:
+        """The event of a job entering `status` (running is `job.started`)."""
+        return cls.JOB_STARTED if status == JobStatus.RUNNING else cls(f"job.{status}")

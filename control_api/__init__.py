@@ -36,4 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_api(schedules.bp)
     app.register_api(triggers.bp)
     app.register_api(triggers.hooks_bp)
+    from control_api import webhooks
+
+    app.register_api(webhooks.bp)
     return app

@@ -83,7 +83,16 @@ def run_schedules_command(loop: bool) -> None:
     except AnotherSchedulerRunning as exc:
         raise click.ClickException(f"Refusing to start: {exc}") from None
 
+@click.command("deliver-webhooks")
+@click.option("--loop", is_flag=True, help="Keep running (SIGTERM finishes the attempts in flight, then stops).")
+def deliver_webhooks_command(loop: bool) -> None:
+    """Send the webhook messages that are due (control_api/webhook_sender.py)."""
+    from control_api.webhook_sender import run_sender
+
+    run_sender(loop)
+
 
 def init_app(app: Flask) -> None:
     for command in (create_org_command, revoke_token_command, migrate_command, reconcile_command, run_schedules_command):
         app.cli.add_command(command)
+    app.cli.add_command(deliver_webhooks_command)

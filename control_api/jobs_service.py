@@ -19,6 +19,7 @@ from control_api.schemas import CreateJobRequest, ListJobsQuery
 from control_api.targets import target_of
 from contract.vocabulary import JobStatus
 from db.models import Domain, Job, utcnow
+from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
                 logger.warning("scrapyd answered badly (%s) but job %s started anyway", exc, job.id)
                 job.status = session.scalar(select(Job.status).where(Job.id == job.id))
                 return job
+            record_job_event(session, job.id, JobStatus.FAILED, now)
         job.status, job.error, job.completed_at = JobStatus.FAILED.value, error, now
         raise
     with session_factory() as session:
@@ -234,6 +236,8 @@ def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job
     session.refresh(job)
     if result.rowcount == 0 and job.status != JobStatus.CANCELLED.value:
         raise JobFinished(job)
+    if result.rowcount == 1:
+        record_job_event(session, job.id, JobStatus.CANCELLED, now)
     return job, result.rowcount == 1
 
 

@@ -75,14 +75,30 @@ def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> tuple[li
     return list(rows), total, offset
 
 
-def issues_report(session: Session, job: Job) -> dict[str, Any]:
-    job_tasks = Task.job_id == job.id
+def _broken_condition(job: Job):
     has_referrer = exists().where(
         BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
     )
-    broken_condition = and_(job_tasks, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+    return and_(Task.job_id == job.id, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+
+
+def _slow_condition(job: Job):
+    return and_(Task.job_id == job.id, Task.is_slow.is_(True))
+
+
+def issue_counts(session: Session, job: Job) -> dict[str, int]:
+    """The numbers of broken links and slow pages, counted as the issues report counts them."""
+    return {
+        "broken_links": session.scalar(select(func.count()).select_from(Task).where(_broken_condition(job))),
+        "slow_pages": session.scalar(select(func.count()).select_from(Task).where(_slow_condition(job))),
+    }
+
+
+def issues_report(session: Session, job: Job) -> dict[str, Any]:
+    job_tasks = Task.job_id == job.id
+    broken_condition = _broken_condition(job)
     chain_condition = and_(job_tasks, _issue_condition("redirect_chain"))
-    slow_condition = and_(job_tasks, Task.is_slow.is_(True))
+    slow_condition = _slow_condition(job)
     server_condition = and_(job_tasks, Task.is_server_error.is_(True))
 
     def count(condition) -> int:

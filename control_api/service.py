@@ -1,5 +1,5 @@
 """`make run`: migrate the database, then start and supervise scrapyd, the API, the reconciler and
-the scheduler loop (control_api/schedule_runner.py).
+the scheduler loop (control_api/schedule_runner.py) and the webhook sender (control_api/webhook_sender.py).
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -198,10 +198,15 @@ def main() -> None:
     reconciler = Component("reconciler", lambda: subprocess.Popen(
         [str(bin_dir / "flask"), "--app", "control_api", "reconcile", "--loop"], cwd=PROJECT_ROOT,
     ))  # fmt: skip
+    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhook_sender.py).
+    webhooks = Component("webhooks", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "deliver-webhooks", "--loop"], cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.nice(10),
+    ))  # fmt: skip
     schedules = Component("schedules", lambda: subprocess.Popen(
         [str(bin_dir / "flask"), "--app", "control_api", "run-schedules", "--loop"], cwd=PROJECT_ROOT,
     ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, reconciler, schedules], state_file)
+    supervisor = Supervisor([scrapyd, api, reconciler, schedules, webhooks], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
         scrapyd.start()
@@ -216,12 +221,15 @@ def main() -> None:
         schedules.start()
         print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
                       password)  # fmt: skip
+        # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
+        # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
+        webhooks.start()
         supervisor.run()
     except KeyboardInterrupt:
         pass
     finally:
         supervisor.stop()
-        print("Stopped scrapyd, the API, the reconciler and the scheduler loop.")
+        print("Stopped scrapyd, the API, the reconciler, the scheduler loop and the webhook sender.")
 
 
 def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file: Path, new_token: bool,
