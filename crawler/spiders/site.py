@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
@@ -28,7 +28,7 @@ from crawler.records import TaskInfo, classify_failure, content_type_of, new_rec
 from crawler.redirects import follow_redirect
 from crawler.roles import role_for
 from crawler.sitemaps import SitemapDiscovery
-from crawler.urls import SiteScope, normalise
+from crawler.urls import LinkBase, SiteScope, normalise
 from crawler.warming import CacheWarmer
 
 if TYPE_CHECKING:
@@ -218,23 +218,21 @@ class SiteSpider(Spider):
 
     def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
         base, links, resources = extract_links(response, want_resources=self.check_resources)
+        page = LinkBase(base)
         depth = task.depth + 1
-        origin = base[: base.find("/", base.find("//") + 2)] if base.count("/") > 2 else base
         if self.find_links:
             for href in links:
-                yield from self._accept_href(href, base, origin, task.url, depth, TaskKind.PAGE)
+                yield from self._accept_href(href, page, task.url, depth, TaskKind.PAGE)
         for href in resources:
-            yield from self._accept_href(href, base, origin, task.url, depth, TaskKind.RESOURCE)
+            yield from self._accept_href(href, page, task.url, depth, TaskKind.RESOURCE)
 
-    def _accept_href(self, href: str, base: str, origin: str, referrer: str, depth: int, kind: str) -> Iterator[Any]:
+    def _accept_href(self, href: str, page: LinkBase, referrer: str, depth: int, kind: str) -> Iterator[Any]:
         # Cache each absolute URL's key, so that a navigation link repeated on every page costs one
-        # dict lookup after the first time instead of a join, a canonicalisation and a scope check.
-        if href.startswith(("http://", "https://")):
-            absolute = href
-        elif href.startswith("/") and not href.startswith("//"):
-            absolute = origin + href
-        else:
-            absolute = urljoin(base, href)
+        # dict lookup after the first time instead of a canonicalisation and a scope check.
+        try:
+            absolute = page.resolve(href)
+        except ValueError:  # "//[broken": not a URL; the page is still recorded
+            return
         known = self.frontier.known_href(absolute)
         if known is not UNKNOWN:
             if known is None:
