@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import tldextract
 from w3lib.url import canonicalize_url
@@ -36,6 +36,21 @@ def registrable_domain(host: str) -> str:
 
 def normalise(url: str) -> tuple[str, str, str, int | None] | None:
     """Return (canonical url, key, host, port) or None when it is not an http(s) URL."""
+    target = _target(url)
+    return _canonical(*target) if target is not None else None
+
+
+def normalise_within(url: str, scope: SiteScope) -> tuple[str, str, str, int | None] | None:
+    """normalise(url) for a URL of the site, None for any other: a page's links to other sites
+    (a changelog links to thousands of issues) cost a split, not a canonicalisation."""
+    target = _target(url)
+    if target is None or not scope.contains(target[2], target[4]):
+        return None
+    return _canonical(*target)
+
+
+def _target(url: str) -> tuple[SplitResult, str, str, str, int | None] | None:
+    """(parts, scheme, host, host as written in a URL, port), or None when not an http(s) URL."""
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -54,6 +69,10 @@ def normalise(url: str) -> tuple[str, str, str, int | None] | None:
         except ValueError:
             return None
         literal = f"[{host}]"
+    return parts, scheme, host, literal, port
+
+
+def _canonical(parts: SplitResult, scheme: str, host: str, literal: str, port: int | None) -> tuple[str, str, str, int | None]:
     netloc = f"{literal}:{port}" if port else literal
     canonical = canonicalize_url(parts._replace(scheme=scheme, netloc=netloc).geturl())
     rest = canonical.split("://", 1)[1]
