@@ -102,6 +102,8 @@ EXTENSIONS = {
     "scrapy.extensions.memdebug.MemoryDebugger": None,
     "scrapy.extensions.spiderstate.SpiderState": None,
 }
+# Feeds: JSON lines without Scrapy's per-field copy of every record (crawler/feeds.py), same bytes.
+FEED_EXPORTERS = {name: "crawler.feeds.RecordLinesExporter" for name in ("jsonlines", "jsonl", "jl")}
 ITEM_PIPELINES = {
     "crawler.pipelines.DatabasePipeline": 300,
 }
