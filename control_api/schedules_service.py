@@ -118,6 +118,14 @@ def previous_job_active(session: Session, source) -> str | None:
     return source.last_job_id if status in JobStatus.active() else None
 
 
+def last_job_statuses(session: Session, sources) -> dict[str, str]:
+    """The status of each schedule's (or trigger's) last job, by job id, in one query."""
+    ids = {source.last_job_id for source in sources if source.last_job_id}
+    if not ids:
+        return {}
+    return {job_id: status for job_id, status in session.execute(select(Job.id, Job.status).where(Job.id.in_(ids)))}
+
+
 def stored_target(source) -> Target:
     """The target a schedule or trigger was created for (its domain was checked then)."""
     return replace(parse_domain(source.domain.name), scheme=source.start_scheme)

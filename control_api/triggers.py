@@ -44,8 +44,7 @@ def create_trigger(query: NoQuery, body: CreateTriggerRequest):
     target = target_of(body.domain)
     with session_scope() as session:
         trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body)
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-    created = CreatedTrigger(url=f"{base.rstrip('/')}/hooks/{secret}", **trigger_fields(trigger))
+    created = CreatedTrigger(url=triggers_service.hook_url(secret), **trigger_fields(trigger))
     return presenters.json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
 
 

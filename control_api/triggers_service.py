@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import uuid
 
+from flask import current_app, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,13 @@ def create_trigger(session: Session, organisation_id: int, target: Target, reque
     session.add(trigger)
     session.flush()
     return trigger, secret
+
+
+def hook_url(secret: str) -> str:
+    """The URL a CMS calls: PUBLIC_BASE_URL (behind a proxy, the address the world uses), else the
+    host this request came to. /v1/triggers and the dashboard both show it, once, at creation."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    return f"{base.rstrip('/')}/hooks/{secret}"
 
 
 def get_trigger(session: Session, organisation_id: int, trigger_id: str) -> Trigger:

@@ -2,10 +2,9 @@
 cancelled (Standard Webhooks; the sender is control_api/webhook_sender.py)."""
 from __future__ import annotations
 
-from flask import Response, current_app, g
+from flask import Response, g
 from flask_openapi3 import APIBlueprint, Tag
 
-from contract.addresses import ForbiddenTarget
 from control_api import webhooks_service
 from control_api.auth import authenticate
 from control_api.database import session_scope
@@ -37,11 +36,7 @@ NOT_FOUND = errors(404, e404="No such webhook in your organisation")
 @bp.post("", responses={201: CreatedWebhook, **errors(413, 415, 422, e422="The URL's host resolves to a private address")})
 def create_webhook(query: NoQuery, body: CreateWebhookRequest):
     """Create a webhook; its secret is shown only in this response"""
-    if not current_app.config["ALLOW_PRIVATE_TARGETS"]:
-        try:
-            webhooks_service.refuse_private_url(body.url)
-        except ForbiddenTarget as exc:
-            raise ApiError(422, "forbidden_target", f"Field 'url': {exc}; webhooks to private addresses are not allowed.") from None
+    webhooks_service.check_url_allowed(body.url)
     with session_scope() as session:
         endpoint = webhooks_service.create_webhook(session, g.organisation_id, body)
     created = CreatedWebhook.model_validate(endpoint, from_attributes=True)

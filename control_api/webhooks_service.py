@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from contract.addresses import UnresolvableHost, check_host
+from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
+from control_api.errors import ApiError
 from control_api.webhook_schemas import CreateWebhookRequest, PageQuery
 from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
 
@@ -42,6 +44,17 @@ def refuse_private_url(url: str) -> None:
         check_webhook_url(url)
     except UnresolvableHost:
         pass
+
+
+def check_url_allowed(url: str) -> None:
+    """422 for a URL into our own network unless ALLOW_PRIVATE_TARGETS: what /v1/webhooks and the
+    dashboard's form both say."""
+    if current_app.config["ALLOW_PRIVATE_TARGETS"]:
+        return
+    try:
+        refuse_private_url(url)
+    except ForbiddenTarget as exc:
+        raise ApiError(422, "forbidden_target", f"Field 'url': {exc}; webhooks to private addresses are not allowed.") from None
 
 
 def create_webhook(session: Session, organisation_id: int, request: CreateWebhookRequest) -> WebhookEndpoint:

@@ -32,7 +32,8 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    from control_api.dashboard import docs, views  # noqa: F401  (views registers its routes on blueprint.bp)
+    # The views modules register their routes on blueprint.bp.
+    from control_api.dashboard import docs, schedule_views, trigger_views, views, webhook_views  # noqa: F401
     from control_api.dashboard.blueprint import bp
 
     if not app.config.get("SECRET_KEY"):

@@ -14,5 +14,8 @@ class NavItem(NamedTuple):
 NAV: tuple[NavItem, ...] = (
     NavItem("Jobs", "dashboard.jobs", "jobs"),
     NavItem("New crawl", "dashboard.new_job", "new_job"),
+    NavItem("Schedules", "dashboard.schedules", "schedules"),
+    NavItem("Triggers", "dashboard.triggers", "triggers"),
+    NavItem("Webhooks", "dashboard.webhooks", "webhooks"),
     NavItem("API docs", "docs.index", "docs"),
 )

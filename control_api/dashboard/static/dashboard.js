@@ -1,5 +1,6 @@
-// The dashboard's only script: the browser's time zone for the date filters, local times, and the
-// job page's live progress. Every page works without it, minus those.
+// The dashboard's only script: the browser's time zone for the date filters, local times, the
+// job page's live progress and the Copy buttons of a secret shown once. Every page works without
+// it, minus those.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -14,6 +15,13 @@ document.addEventListener("DOMContentLoaded", function () {
       element.title = element.textContent;
       element.textContent = date.toLocaleString([], {dateStyle: "medium", timeStyle: "short"});
     }
+  });
+
+  document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
+    input.addEventListener("focus", function () { input.select(); });
+  });
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () { copyField(button.dataset.copy); });
   });
 
   var live = document.getElementById("live");
@@ -65,4 +73,20 @@ function pollProgress(section, url, terminal) {
       });
   }
   window.setTimeout(tick, 1000);
+}
+
+function copyField(id) {
+  var input = document.getElementById(id);
+  var status = document.querySelector('[data-copy-status="' + id + '"]');
+  function said(text) { status.textContent = text; }
+  input.focus();
+  input.select();
+  // The Clipboard API needs a secure context (https or loopback); elsewhere the selected text is copied.
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(input.value).then(function () { said("Copied."); }, function () {
+      said(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C (⌘C) to copy.");
+    });
+  } else {
+    said(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C (⌘C) to copy.");
+  }
 }
