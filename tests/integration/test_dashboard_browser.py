@@ -3,7 +3,7 @@
 real scrapyd and the test site. SPEC: "Dashboard: the same service in a browser".
 
 One browser and one service for the module; the tests run in order as one user's visit (sign in,
-start a crawl and watch it, cancel one, filter the list, sign out) and each saves a screenshot
+start a crawl and watch it, cancel one, filter the list, create a schedule and a trigger, sign out) and each saves a screenshot
 under var/screenshots/. Every page a test expects to load must leave no error in the browser's
 console. Chromium comes from Debian (`make test` installs chromium and chromium-driver when it is
 root and they are missing); without it these tests are skipped, saying so.
@@ -284,6 +284,60 @@ def test_a_post_without_the_csrf_token_is_refused(browser, service, visit):
     open_page(browser, f"{service}/app/jobs")  # still signed in: nothing above changed the session
     assert browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")
     screenshot(browser, "after-forged-posts")
+
+
+def test_a_schedule_and_a_trigger_are_created_from_their_pages(browser, service, site, visit):
+    """Schedules and Triggers pages: create one of each through its form, run the schedule now (a
+    real crawl, kept to 3 pages), and the trigger's URL shown once, selected by its Copy button."""
+    open_page(browser, f"{service}/app/jobs")
+    browser.find_element(By.LINK_TEXT, "Schedules").click()
+    browser.find_element(By.LINK_TEXT, "New schedule").click()
+    assert console_errors(browser) == []
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('input:not([type=hidden])')].filter(el => el.labels.length === 0).map(el => el.name)")
+    assert unlabelled == []
+    domain = f"site.test:{site.port}"
+    browser.find_element(By.ID, "domain").send_keys(domain)
+    for name, value in (("interval_hours", "48"), ("max_pages", "3")):
+        field = browser.find_element(By.ID, name)
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.XPATH, "//button[normalize-space()='Create schedule']").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/app/schedules"), 15, "the form did not create a schedule")
+    assert console_errors(browser) == []
+    assert f"Schedule for {domain} created: every 48 h." in text_of(browser, ".flash")
+    row = browser.find_element(By.CSS_SELECTOR, "tr[data-schedule-id]")
+    assert domain in row.text and "48 h" in row.text and row.find_element(By.CSS_SELECTOR, "[data-field=enabled]").text == "Yes"
+    browser.set_window_size(390, 844)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "schedules-390", width=390)
+
+    row.find_element(By.XPATH, ".//button[normalize-space()='Run now']").click()
+    wait_for(browser, lambda d: "/app/jobs/" in d.current_url, 15, "run now did not open the job")
+    wait_for(browser, lambda d: text_of(d, "[data-field=status]") == "completed", message="the run never completed")
+    assert console_errors(browser) == []
+    job = requests.get(f"{service}/v1/jobs/{browser.current_url.rsplit('/', 1)[1]}", headers=visit["org"].headers, timeout=10).json()
+    assert (job["source_type"], job["source_detail"], job["options"]["max_pages"]) == ("scheduler", "run_now", 3)
+
+    browser.find_element(By.LINK_TEXT, "Triggers").click()
+    browser.find_element(By.LINK_TEXT, "New trigger").click()
+    browser.find_element(By.ID, "name").send_keys("webflow-publish")
+    browser.find_element(By.ID, "domain").send_keys(domain)
+    browser.find_element(By.XPATH, "//button[normalize-space()='Create trigger']").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "hook-url"), 15, "no hook URL shown")
+    assert console_errors(browser) == []
+    hook = browser.find_element(By.ID, "hook-url")
+    url = hook.get_attribute("value")
+    assert url.startswith(f"{service}/hooks/") and hook.get_attribute("readonly") is not None
+    browser.find_element(By.XPATH, "//button[normalize-space()='Copy']").click()
+    wait_for(browser, lambda d: text_of(d, "[data-copy-status=hook-url]"), 5, "the Copy button said nothing")
+    selected = browser.execute_script("const e = document.getElementById('hook-url'); return e.value.substring(e.selectionStart, e.selectionEnd)")
+    assert selected == url
+    assert "Site publish" in text_of(browser, "main")
+    screenshot(browser, "trigger-created")
+    open_page(browser, f"{service}/app/triggers")
+    assert "webflow-publish" in text_of(browser, "tr[data-trigger-id]") and url not in browser.page_source
+    screenshot(browser, "triggers")
 
 
 def test_signing_out_ends_the_session_and_another_organisation_sees_no_job(browser, service, make_org, visit):
