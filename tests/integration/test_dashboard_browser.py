@@ -3,8 +3,8 @@
 real scrapyd and the test site. SPEC: "Dashboard: the same service in a browser".
 
 One browser and one service for the module; the tests run in order as one user's visit (sign in,
-start a crawl and watch it, cancel one, filter the list, create a schedule and a trigger, sign out) and each saves a screenshot
-under var/screenshots/. Every page a test expects to load must leave no error in the browser's
+start a crawl and watch it, cancel one, filter the list, create a schedule, a trigger and a webhook, sign out)
+and each saves a screenshot under var/screenshots/. Every page a test expects to load must leave no error in the browser's
 console. Chromium comes from Debian (`make test` installs chromium and chromium-driver when it is
 root and they are missing); without it these tests are skipped, saying so.
 """
@@ -286,9 +286,10 @@ def test_a_post_without_the_csrf_token_is_refused(browser, service, visit):
     screenshot(browser, "after-forged-posts")
 
 
-def test_a_schedule_and_a_trigger_are_created_from_their_pages(browser, service, site, visit):
-    """Schedules and Triggers pages: create one of each through its form, run the schedule now (a
-    real crawl, kept to 3 pages), and the trigger's URL shown once, selected by its Copy button."""
+def test_a_schedule_a_trigger_and_a_webhook_are_created_from_their_pages(browser, service, site, visit):
+    """Schedules, Triggers and Webhooks pages: create one of each through its form, run the schedule
+    now (a real crawl, kept to 3 pages), the trigger's URL shown once and selected by its Copy
+    button, the webhook's secret shown once."""
     open_page(browser, f"{service}/app/jobs")
     browser.find_element(By.LINK_TEXT, "Schedules").click()
     browser.find_element(By.LINK_TEXT, "New schedule").click()
@@ -338,6 +339,18 @@ def test_a_schedule_and_a_trigger_are_created_from_their_pages(browser, service,
     open_page(browser, f"{service}/app/triggers")
     assert "webflow-publish" in text_of(browser, "tr[data-trigger-id]") and url not in browser.page_source
     screenshot(browser, "triggers")
+
+    browser.find_element(By.LINK_TEXT, "Webhooks").click()
+    browser.find_element(By.LINK_TEXT, "New webhook").click()
+    browser.find_element(By.ID, "url").send_keys("https://hooks.example.com/crawls")
+    browser.find_element(By.XPATH, "//label[normalize-space()='job.started']").click()  # untick one of the four
+    browser.find_element(By.XPATH, "//button[normalize-space()='Create webhook']").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "webhook-secret"), 15, "no signing secret shown")
+    assert console_errors(browser) == []
+    assert browser.find_element(By.ID, "webhook-secret").get_attribute("value").startswith("whsec_")
+    browser.find_element(By.LINK_TEXT, "Its deliveries").click()
+    assert "job.completed, job.failed, job.cancelled" in text_of(browser, "main") and console_errors(browser) == []
+    screenshot(browser, "webhook")
 
 
 def test_signing_out_ends_the_session_and_another_organisation_sees_no_job(browser, service, make_org, visit):
