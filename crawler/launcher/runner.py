@@ -12,14 +12,15 @@ is started again in the background for the next jobs.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
 
-from crawler.launcher.protocol import (DEFAULT_MODULE, FALLBACK_ENV, SOCKET_ENV, STDIO, log_path, recv_frame,
-                                       send_frame)  # fmt: skip
+from crawler.launcher.protocol import (DEFAULT_MODULE, FALLBACK_ENV, SOCKET_ENV, STDIO, lock_path, log_path,
+                                       recv_frame, send_frame)  # fmt: skip
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -81,8 +82,15 @@ class Runner:
 
 
 def start_zygote(path: str) -> None:
-    """Start a zygote for the next jobs, owned by scrapyd (this runner's parent). A second one
-    started at the same time exits on finding the first one's lock."""
+    """Start a zygote for the next jobs, owned by scrapyd (this runner's parent), unless one holds
+    the node's lock (it is still importing). Two started at once: the second finds the lock and exits."""
+    try:
+        with open(lock_path(path), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    except OSError:
+        pass
     with open(log_path(path), "ab") as log:
         subprocess.run([sys.executable, "-m", "crawler.launcher.zygote", "--socket", path, "--owner", str(os.getppid()),
                         "--detach"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)  # fmt: skip

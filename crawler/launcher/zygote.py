@@ -131,13 +131,18 @@ class Zygote:
 
     # --- serving ------------------------------------------------------------------------------
 
-    def listen(self) -> bool:
-        """Take the node's lock and socket; False when another zygote has them."""
+    def lock(self) -> bool:
+        """Take the node's lock before the slow preload, so that a second zygote started meanwhile
+        (by runners that found no socket yet) exits at once; False when another zygote has it."""
         self.lock_fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(self.lock_fd)
             return False
+        return True
+
+    def listen(self) -> None:
         try:
             os.unlink(self.path)  # a dead zygote's socket
         except FileNotFoundError:
@@ -147,7 +152,6 @@ class Zygote:
         os.chmod(self.path, 0o600)
         self.listener.listen(64)
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
-        return True
 
     def serve(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -321,15 +325,16 @@ def main() -> None:
         os._exit(0)  # whoever started us waits for this exit only; init adopts the zygote
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     zygote = Zygote(os.path.abspath(args.socket), args.owner)
+    if not zygote.lock():
+        logger.info("zygote %d: another zygote serves %s", os.getpid(), args.socket)
+        return
     started = time.monotonic()
     skipped = preload()
     for name in skipped:
         logger.info("zygote: left to each crawl: %s", name)
     if threading.active_count() != 1:
         raise SystemExit("launcher: a preloaded module started a thread; cannot fork safely")
-    if not zygote.listen():
-        logger.info("zygote %d: another zygote serves %s", os.getpid(), args.socket)
-        return
+    zygote.listen()
     gc.collect()
     gc.freeze()  # the preloaded objects stay shared with the children: the collector never writes to them
     logger.info("zygote %d: ready at %s in %.2f s", os.getpid(), args.socket, time.monotonic() - started)
