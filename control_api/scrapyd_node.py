@@ -115,10 +115,14 @@ def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, **co
 
 
 def wait_for_launcher(workdir: Path, timeout: float = 30.0) -> bool:
-    """Wait until the node's zygote accepts connections (it imports for a second or two first);
-    False when it does not within `timeout` (the node still runs crawls, without it)."""
+    """Wait until the node's zygote accepts connections (it imports for a second or two first):
+    until then each crawl, and scrapyd's spider listing, starts the slow way, competing with the
+    zygote for the CPU. True at once for a node without the launcher; False when the zygote does
+    not answer within `timeout` (the node still runs crawls, without it)."""
     import socket
 
+    if f"runner = {PREFORK_RUNNER}" not in (workdir / "scrapyd.conf").read_text():
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

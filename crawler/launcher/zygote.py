@@ -133,13 +133,23 @@ class Zygote:
 
     def lock(self) -> bool:
         """Take the node's lock before the slow preload, so that a second zygote started meanwhile
-        (by runners that found no socket yet) exits at once; False when another zygote has it."""
+        (by runners that found no socket yet) exits at once; False when another zygote has it.
+        The lock file names the holder's owner: a zygote for a new scrapyd on the same node waits
+        a little for the one of the scrapyd that just died, which lets go as soon as it notices."""
         self.lock_fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.lock_fd)
-            return False
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(self.lock_fd, 32, 0).decode(errors="replace").strip()
+                if holder == str(self.owner) or time.monotonic() > deadline:
+                    os.close(self.lock_fd)
+                    return False
+                time.sleep(0.05)
+        os.ftruncate(self.lock_fd, 0)
+        os.pwrite(self.lock_fd, str(self.owner).encode(), 0)
         return True
 
     def listen(self) -> None:
@@ -256,6 +266,7 @@ class Zygote:
             os.environ[FORKED_ENV] = f"{os.getppid()} {time.time():.6f}"
             threading.Thread(target=watch_runner, args=(conn,), name="launcher-runner-watch", daemon=True).start()
             sys.argv = [request["module"], *request["argv"]]
+            sys.modules.pop(request["module"], None)  # preloaded; run afresh as __main__, as `python -m` does
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exc:
