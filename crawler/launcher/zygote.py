@@ -309,7 +309,7 @@ class Zygote:
         for handler in list(logging.root.handlers):  # the crawl configures its own logging
             logging.root.removeHandler(handler)
         logging.root.setLevel(logging.WARNING)
-        gc.unfreeze()
+
 
 
 def watch_runner(conn: socket.socket) -> None:
