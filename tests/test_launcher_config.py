@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -37,11 +38,18 @@ def test_a_prefork_node_without_its_zygote_is_reported(tmp_path):
 
 
 def test_frames_carry_json_objects_and_end_cleanly():
+    """A frame larger than the socket's buffer (an environment can be) arrives whole."""
     left, right = socket.socketpair()
-    with left, right:
+
+    def send() -> None:
         send_frame(left, {"argv": ["crawl", "site"], "env": {"A": "é" * 70_000}})
         send_frame(left, {"exit": 3})
         left.shutdown(socket.SHUT_WR)
+
+    with left, right:
+        sender = threading.Thread(target=send)
+        sender.start()
         assert recv_frame(right) == {"argv": ["crawl", "site"], "env": {"A": "é" * 70_000}}
         assert recv_frame(right) == {"exit": 3}
         assert recv_frame(right) is None
+        sender.join()
