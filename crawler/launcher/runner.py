@@ -84,6 +84,9 @@ class Runner:
 def start_zygote(path: str) -> None:
     """Start a zygote for the next jobs, owned by scrapyd (this runner's parent), unless one holds
     the node's lock (it is still importing). Two started at once: the second finds the lock and exits."""
+    owner = os.getppid()
+    if owner <= 1:  # scrapyd is gone (we were adopted by init): nobody to start a zygote for
+        return
     try:
         with open(lock_path(path), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,7 +95,7 @@ def start_zygote(path: str) -> None:
     except OSError:
         pass
     with open(log_path(path), "ab") as log:
-        subprocess.run([sys.executable, "-m", "crawler.launcher.zygote", "--socket", path, "--owner", str(os.getppid()),
+        subprocess.run([sys.executable, "-m", "crawler.launcher.zygote", "--socket", path, "--owner", str(owner),
                         "--detach"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False)  # fmt: skip
 
 

@@ -340,6 +340,8 @@ def main() -> None:
     parser.add_argument("--owner", type=int, help="serve while this process (scrapyd) lives")
     parser.add_argument("--detach", action="store_true", help="return at once; the zygote runs on in the background")
     args = parser.parse_args()
+    if args.owner is not None and args.owner <= 1:
+        raise SystemExit("launcher: --owner must be scrapyd's pid; init never exits")
     if args.detach and os.fork() != 0:
         os._exit(0)  # whoever started us waits for this exit only; init adopts the zygote
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
