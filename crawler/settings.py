@@ -116,6 +116,8 @@ EXTENSIONS_BASE = {
     "scrapy.extensions.throttle.AutoThrottle": 0,
 }
 EXTENSIONS: dict[str, int | None] = {}
+# Feeds: JSON lines without Scrapy's per-field copy of every record (crawler/feeds.py), same bytes.
+FEED_EXPORTERS = {name: "crawler.feeds.RecordLinesExporter" for name in ("jsonlines", "jsonl", "jl")}
 ITEM_PIPELINES = {
     "crawler.pipelines.DatabasePipeline": 300,
 }

@@ -22,7 +22,8 @@ from tests.helpers import make_test_app
 from tests.sites.server import SiteServer
 
 # The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
-HOST_MAP = "site.test=127.0.0.1,www.site.test=127.0.0.1,blog.site.test=127.0.0.1,other.test=127.0.0.1"
+# slow.test (tests/sites/behaviour.py) is there for the dashboard's cancel test.
+HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in ("site.test", "www.site.test", "blog.site.test", "other.test", "slow.test"))
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
