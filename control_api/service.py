@@ -169,7 +169,7 @@ def main() -> None:
 
     from control_api import create_app
     from control_api.database import session_scope
-    from control_api.scrapyd_node import start_node, wait_until_ready
+    from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
     from control_api.tokens import development_token
     from db import migrate
 
@@ -211,6 +211,8 @@ def main() -> None:
     try:
         scrapyd.start()
         wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
+        if not wait_for_launcher(var / "scrapyd"):
+            logger.warning("the crawler launcher did not start (see var/scrapyd/launcher.log); crawls start without it")
         api.start()
         wait_for_http(f"http://{host}:{port}/healthz", api.process, "the API")
         token_file = var / "dev-token"
