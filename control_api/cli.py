@@ -119,14 +119,14 @@ def nodes_command() -> None:
     from flask import current_app
     from sqlalchemy import select
 
-    from control_api.dispatcher import count_ours, probe_nodes
+    from control_api.dispatcher import jobs_on, probe_nodes
     from db.models import Job, ScrapydNode
 
     client = current_app.extensions["scheduler"]
     loads = probe_nodes(client)
     with session_scope() as session:
-        for url, count in count_ours(session, list(loads)).items():
-            loads[url].ours = count
+        for url, job_ids in jobs_on(session, list(loads)).items():
+            loads[url].ours = job_ids
         down = dict(session.execute(select(ScrapydNode.url, ScrapydNode.unreachable_since)).all())
         running = session.execute(
             select(Job.scrapyd_node, Job.id).where(Job.scrapyd_node.in_(list(loads)), Job.status == "running")
@@ -138,7 +138,7 @@ def nodes_command() -> None:
         slots = "unlimited" if load.slots is None else str(load.slots)
         if load.reachable:
             free = "-" if load.slots is None else str(int(load.free))
-            state = f"up    slots {slots}, free {free}, scrapyd running {load.running} pending {load.pending}, ours {load.ours}"
+            state = f"up    slots {slots}, free {free}, scrapyd running {len(load.running)} pending {len(load.pending)}, busy {load.busy}"
         else:
             since = down.get(url)
             state = f"DOWN  slots {slots}, not answering" + (f" since {since:%Y-%m-%d %H:%M:%S} UTC" if since else "")

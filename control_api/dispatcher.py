@@ -2,7 +2,7 @@
 
 A node's free slots are its capacity (SCRAPYD_URL's `#slots=N`, its max_proc) minus what is busy
 on it: the larger of the jobs our database has handed to it that have not ended, and what its
-scrapyd reports running or pending (a crawl whose job ended may still be exiting). When every
+scrapyd lists running or pending (a crawl whose job ended may still be exiting), counted once each. When every
 node is full, jobs wait here as `created` instead of piling into one scrapyd's queue, and the
 next round (`reconcile --loop`, every DISPATCH_SECONDS, and every job create) sends them on.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,13 +44,15 @@ class NodeLoad:
     slots: int | None  # None: no capacity configured, scrapyd queues the excess
     reachable: bool
     error: str | None = None  # why it did not answer
-    running: int = 0  # as its scrapyd reports
-    pending: int = 0
-    ours: int = 0  # jobs our database handed to it that have not ended
+    running: set[str] = field(default_factory=set)  # job ids, as its scrapyd lists them
+    pending: set[str] = field(default_factory=set)
+    ours: set[str] = field(default_factory=set)  # jobs our database handed to it that have not ended
 
     @property
     def busy(self) -> int:
-        return max(self.ours, self.running + self.pending)
+        # A union, not a sum or a maximum: a crawl whose job ended may still be exiting (scrapyd's,
+        # not ours), and one just handed over may not be listed yet (ours, not scrapyd's).
+        return len(self.ours | self.running | self.pending)
 
     @property
     def free(self) -> float:
@@ -60,27 +62,32 @@ class NodeLoad:
 
 
 def probe_nodes(client: ScrapydClient) -> dict[str, NodeLoad]:
-    """Ask every node's daemonstatus.json (outside any transaction: a dead node may take a timeout)."""
+    """Ask every node's listjobs.json (outside any transaction: a dead node may take a timeout)."""
     loads = {}
     for url in client.urls:
         slots = getattr(client, "slots", {}).get(url)
         try:
-            status = client.daemon_status(url)
+            listing = client.list_jobs(url)
         except SchedulerUnavailable as exc:
             logger.info("dispatcher: skipping %s", exc)
             loads[url] = NodeLoad(url, slots, reachable=False, error=str(exc))
             continue
-        loads[url] = NodeLoad(url, slots, True, running=int(status.get("running", 0)), pending=int(status.get("pending", 0)))
+        running = {entry["id"] for entry in listing.get("running", [])}
+        pending = {entry["id"] for entry in listing.get("pending", [])}
+        loads[url] = NodeLoad(url, slots, True, running=running, pending=pending)
     return loads
 
 
-def count_ours(session: Session, urls: list[str]) -> dict[str, int]:
+def jobs_on(session: Session, urls: list[str]) -> dict[str, set[str]]:
+    """{node: ids of the jobs handed to it that have not ended}."""
     rows = session.execute(
-        select(Job.scrapyd_node, func.count())
+        select(Job.scrapyd_node, Job.id)
         .where(Job.scrapyd_node.in_(urls), Job.status.in_(IN_FLIGHT), Job.dispatched_at.is_not(None))
-        .group_by(Job.scrapyd_node)
     ).all()
-    return {node: count for node, count in rows}
+    ours: dict[str, set[str]] = {}
+    for node, job_id in rows:
+        ours.setdefault(node, set()).add(job_id)
+    return ours
 
 
 def ensure_node_rows(session: Session, urls: list[str]) -> None:
@@ -155,8 +162,8 @@ def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]
     with session_factory() as session:
         ensure_node_rows(session, reachable)
         locked = lock_nodes(session, reachable)
-        for url, count in count_ours(session, locked).items():
-            loads[url].ours = count
+        for url, job_ids in jobs_on(session, locked).items():
+            loads[url].ours = job_ids
         nodes = [loads[url] for url in locked]
         free_total = sum(min(node.free, UNLIMITED_ROUND) for node in nodes)
         if not free_total:
@@ -172,7 +179,7 @@ def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]
             session.execute(
                 update(Job).where(Job.id == job_id).values(claim=claim, dispatched_at=now, scrapyd_node=best.url)
             )
-            best.ours += 1
+            best.ours.add(job_id)
             assignments.append((job_id, best.url, claim))
     return assignments
 

@@ -64,6 +64,11 @@ class FakeScheduler:
             raise SchedulerUnavailable(self.fail_with)
         return None  # this fake keeps no logs: the endpoint answers 404
 
+    def list_jobs(self, node: str) -> dict:
+        if self.fail_with:
+            raise SchedulerUnavailable(self.fail_with)
+        return {"status": "ok", "pending": [], "running": [], "finished": []}
+
     def daemon_status(self, node: str) -> dict:
         if self.fail_with:
             raise SchedulerUnavailable(self.fail_with)

@@ -21,7 +21,7 @@ A, B, C = "http://node-a.invalid", "http://node-b.invalid", "http://node-c.inval
 
 @dataclass
 class FakeNodes:
-    """scrapyd nodes as the dispatcher sees them: daemonstatus, and schedule.json recorded."""
+    """scrapyd nodes as the dispatcher sees them: listjobs, and schedule.json recorded."""
 
     slots: dict[str, int]
     down: set[str] = field(default_factory=set)
@@ -34,10 +34,10 @@ class FakeNodes:
     def urls(self) -> list[str]:
         return list(self.slots)
 
-    def daemon_status(self, node: str) -> dict:
+    def list_jobs(self, node: str) -> dict:
         if node in self.down:
             raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: ConnectionError")
-        return {"status": "ok", "running": 0, "pending": 0, **self.reported.get(node, {})}
+        return {"status": "ok", "running": [], "pending": [], "finished": [], **self.reported.get(node, {})}
 
     def schedule(self, job_id: str, spider_args: dict, settings: dict, node: str | None = None) -> str:
         if node in self.refuse:
@@ -95,7 +95,8 @@ def test_jobs_go_to_the_most_free_slots_and_wait_when_every_node_is_full(session
 
 
 def test_a_node_busy_by_its_own_report_gets_nothing(session_factory, org, waiting):
-    nodes = FakeNodes({A: 2, B: 2}, reported={B: {"running": 1, "pending": 1}})  # e.g. crawls still exiting
+    exiting = [{"id": "a-crawl-whose-job-ended"}]  # its process still exits: its slot is not free yet
+    nodes = FakeNodes({A: 2, B: 2}, reported={B: {"running": exiting, "pending": [{"id": "started-elsewhere"}]}})
     waiting(org, 3)
     assert [node for _, node in dispatch_waiting(session_factory, nodes)] == [A, A]
 
