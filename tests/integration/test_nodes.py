@@ -207,7 +207,7 @@ def test_a_killed_node_fails_its_jobs_the_others_take_new_ones_and_it_returns(cl
     nodes, _, client = cluster
     lost = nodes[2]
     org = make_org()
-    small_site.delay = 0.2
+    small_site.delay = 0.5  # a site.test crawl at concurrency 1 then lasts ~20 s: mid-crawl when killed
     try:
         slow = [post(client, org, small_site.url("site.test"), concurrency=1) for _ in range(5)]  # every slot
         deadline = time.monotonic() + 30  # a crawl of the last test may still be exiting: then one waits a moment
@@ -218,7 +218,7 @@ def test_a_killed_node_fails_its_jobs_the_others_take_new_ones_and_it_returns(cl
         assert on_lost
         for job_id in on_lost:
             running_pid(lost.url, job_id)
-        time.sleep(3)  # pages written, heartbeats sent
+        time.sleep(2)  # pages written, a heartbeat sent
         lost.kill()
         killed_at = time.monotonic()
         failed = [wait_for_job(client, org.headers, job_id, timeout=60) for job_id in on_lost]
