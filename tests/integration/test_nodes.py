@@ -27,7 +27,7 @@ from db.engine import PROJECT_ROOT
 from db.models import Job
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, tasks_of, wait_for_job
-from tests.integration.test_reliability import assert_counters_match_rows, running_pid
+from tests.integration.test_reliability import assert_counters_match_rows, running_pid, wait_for_rows
 from tests.sites.server import SiteServer
 
 pytestmark = [
@@ -216,9 +216,9 @@ def test_a_killed_node_fails_its_jobs_the_others_take_new_ones_and_it_returns(cl
             time.sleep(0.2)
         on_lost = [job.id for job in jobs_by_id(engine, slow).values() if job.scrapyd_node == lost.url]
         assert on_lost
-        for job_id in on_lost:
-            running_pid(lost.url, job_id)
-        time.sleep(2)  # pages written, a heartbeat sent
+        for job_id in on_lost:  # claimed by its crawler (a job not started yet would go to another node)
+            wait_for_job(client, org.headers, job_id, timeout=60, until={"running"})
+            wait_for_rows(engine, job_id, 1)
         lost.kill()
         killed_at = time.monotonic()
         failed = [wait_for_job(client, org.headers, job_id, timeout=60) for job_id in on_lost]
