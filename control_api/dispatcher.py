@@ -154,6 +154,9 @@ def take_job(session: Session, job_id: str) -> bool:
 def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]:
     """One round's decisions, committed: [(job id, node, claim)]. Raises SchedulerUnavailable when
     no node answers."""
+    with session_factory() as session:  # most rounds of an idle service end here, asking no node
+        if session.scalar(select(Job.id).where(Job.status == JobStatus.CREATED.value, Job.dispatched_at.is_(None)).limit(1)) is None:
+            return []
     loads = probe_nodes(client)
     reachable = [url for url, load in loads.items() if load.reachable]
     if not reachable:

@@ -102,8 +102,8 @@ def test_a_node_busy_by_its_own_report_gets_nothing(session_factory, org, waitin
 
 
 def test_an_unreachable_node_is_avoided_and_none_reachable_raises(session_factory, org, waiting):
-    nodes = FakeNodes({A: 4, B: 4}, down={A})
-    waiting(org, 2)
+    nodes = FakeNodes({A: 4, B: 2}, down={A})
+    waiting(org, 3)
     assert [node for _, node in dispatch_waiting(session_factory, nodes)] == [B, B]
     nodes.down = {A, B}
     with pytest.raises(SchedulerUnavailable, match="unreachable"):
