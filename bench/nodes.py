@@ -121,10 +121,10 @@ def measure_prune(database_url: str, rows: int, batch: int) -> dict:
     with Session(engine) as session, session.begin():
         organisation, _ = create_organisation(session, "bench prune")
         domain = get_or_create_domain(session, "prune.bench")
-        job = Job(id=str(uuid.uuid4()), organisation_id=organisation.id, domain_id=domain.id, status="completed",
+        job_id = str(uuid.uuid4())
+        job = Job(id=job_id, organisation_id=organisation.id, domain_id=domain.id, status="completed",
                   options=JobOptions().model_dump(), created_at=long_ago, completed_at=long_ago)  # fmt: skip
         session.add(job)
-    job_id = job.id
     # Written as crawlers write them: DATABASE_BATCH_SIZE (500) rows per transaction, with the job's
     # counter update in the same transaction; the rate is the database's ceiling for one writer.
     written, insert_seconds = 0, 0.0
