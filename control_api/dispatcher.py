@@ -35,7 +35,8 @@ from db.models import Job, ScrapydNode, utcnow
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (JobStatus.CREATED.value, JobStatus.RUNNING.value)
-UNLIMITED_ROUND = 50  # jobs one round hands to nodes without a configured capacity
+UNLIMITED_ROUND = 50
+SCHEDULE_FAILED = "Could not schedule the crawl: "  # jobs one round hands to nodes without a configured capacity
 
 
 @dataclass
@@ -64,8 +65,11 @@ class NodeLoad:
 def probe_nodes(client: ScrapydClient) -> dict[str, NodeLoad]:
     """Ask every node's listjobs.json (outside any transaction: a dead node may take a timeout)."""
     loads = {}
+    configured = getattr(client, "slots", {})
+    if len(client.urls) == 1 and not configured:  # one node, no capacity: nothing to decide, so no need to ask
+        return {client.urls[0]: NodeLoad(client.urls[0], None, reachable=True)}
     for url in client.urls:
-        slots = getattr(client, "slots", {}).get(url)
+        slots = configured.get(url)
         try:
             listing = client.list_jobs(url)
         except SchedulerUnavailable as exc:
@@ -188,8 +192,9 @@ def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]
 
 
 def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: str) -> bool:
-    """schedule.json for one assigned job. A node that refuses gives the job back to the waiting
-    line (claim cleared, so a crawl its scrapyd starts anyway writes nothing); True when sent."""
+    """schedule.json for one assigned job; True when scrapyd took it. When it does not, the job is
+    `failed` with the reason, as it always was (docs/reliability.md): a crawl that scrapyd starts
+    anyway later finds a failed job and writes nothing."""
     from control_api.jobs_service import spider_arguments
 
     with session_factory() as session:
@@ -199,14 +204,17 @@ def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: 
         client.schedule(job_id, args, settings, node=node)
         return True
     except SchedulerUnavailable as exc:
-        logger.warning("dispatcher: job %s back to waiting: %s", job_id, exc)
         with session_factory() as session:
-            session.execute(
+            failed = session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.claim == claim, Job.status == JobStatus.CREATED.value)
-                .values(claim=None, dispatched_at=None, scrapyd_node=None)
-            )
-        return False
+                .values(status=JobStatus.FAILED.value, error=f"{SCHEDULE_FAILED}{exc}", completed_at=utcnow())
+            ).rowcount
+        if failed:
+            logger.warning("dispatcher: job %s failed: %s", job_id, exc)
+        else:  # scrapyd did take it, and its crawler already claimed the job: it runs
+            logger.warning("scrapyd answered badly (%s) but job %s started anyway", exc, job_id)
+        return not failed
 
 
 def dispatch_waiting(session_factory, client: ScrapydClient) -> list[tuple[str, str]]:

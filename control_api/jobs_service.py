@@ -101,15 +101,15 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
     """Offer a stored `created` job to the dispatcher (control_api/dispatcher.py), which hands the
     waiting jobs, fairly across organisations, to nodes with a free slot. The job is then on its
     way to a node (`scrapyd_node` set), or waits as `created` for a slot; the next dispatch round
-    (`reconcile --loop`) sends it. When no node answers at all the job is `failed` with the
-    reason, and we re-raise, as before queueing existed.
+    (`reconcile --loop`) sends it. When no node answers at all, or the node chosen refuses it, the
+    job is `failed` with the reason and SchedulerUnavailable is raised, as before queueing existed.
     """
-    from control_api.dispatcher import dispatch_waiting
+    from control_api.dispatcher import SCHEDULE_FAILED, dispatch_waiting
 
     try:
         dispatch_waiting(session_factory, client)
     except SchedulerUnavailable as exc:
-        error = f"Could not schedule the crawl: {exc}"
+        error = f"{SCHEDULE_FAILED}{exc}"
         with session_factory() as session:
             now = utcnow()
             failed = session.execute(
@@ -126,6 +126,10 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
             select(Job.status, Job.scrapyd_node, Job.claim, Job.dispatched_at).where(Job.id == job.id)
         ).one()
     job.status, job.scrapyd_node, job.claim, job.dispatched_at = current
+    if job.status == JobStatus.FAILED.value:  # its node refused or did not answer schedule.json
+        with session_factory() as session:
+            job.error, job.completed_at = session.execute(select(Job.error, Job.completed_at).where(Job.id == job.id)).one()
+        raise SchedulerUnavailable((job.error or "").removeprefix(SCHEDULE_FAILED))
     return job
 
 

@@ -110,15 +110,13 @@ def test_an_unreachable_node_is_avoided_and_none_reachable_raises(session_factor
         dispatch_waiting(session_factory, nodes)
 
 
-def test_a_refused_schedule_puts_the_job_back_in_line(session_factory, engine, org, waiting):
+def test_a_refused_schedule_fails_the_job_with_the_reason(session_factory, engine, org, waiting):
     nodes = FakeNodes({A: 1}, refuse={A})
     (job,) = waiting(org)
     assert dispatch_waiting(session_factory, nodes) == []
     with Session(engine) as session:
         row = session.get(Job, job)
-        assert (row.status, row.scrapyd_node, row.claim, row.dispatched_at) == ("created", None, None, None)
-    nodes.refuse = set()
-    assert dispatch_waiting(session_factory, nodes) == [(job, A)]
+        assert row.status == "failed" and "refused schedule.json" in row.error
 
 
 def test_one_organisation_many_jobs_does_not_starve_another(session_factory, engine, make_org, waiting):
