@@ -189,9 +189,11 @@ def test_one_organisations_twenty_jobs_do_not_starve_anothers_one(cluster, small
         assert wait_for_job(client, org.headers, job_id, timeout=180)["status"] == "completed"
     jobs = jobs_by_id(engine, [*a_jobs, b_job])
     assert jobs[b_job].started_at < jobs[a_jobs[-1]].started_at
-    # Stronger: B took the first slot that freed after it was posted; no A job went before it.
-    a_after_b = [jobs[job_id].dispatched_at for job_id in a_jobs if jobs[job_id].dispatched_at > jobs[b_job].created_at]
-    assert a_after_b and jobs[b_job].dispatched_at <= min(a_after_b)
+    # Stronger: B took one of the first slots that freed after it was posted. Not strictly the first:
+    # created_at is stamped before the create commits, and a round already under way (two loops and
+    # the API run them) does not see B yet, so at most one A job per dispatcher may slip in first.
+    a_after_b = sorted(jobs[job_id].dispatched_at for job_id in a_jobs if jobs[job_id].dispatched_at > jobs[b_job].created_at)
+    assert len(a_after_b) > 3 and jobs[b_job].dispatched_at <= a_after_b[3]
     assert [jobs[job_id].dispatched_at for job_id in a_jobs] == sorted(jobs[job_id].dispatched_at for job_id in a_jobs)
 
 
