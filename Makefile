@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev migrate bench node clean
+.PHONY: run test install install-dev browser migrate bench node clean
 
 run: install
 	$(BIN)/python -m control_api.service
@@ -13,7 +13,7 @@ run: install
 node: install
 	$(BIN)/python -m control_api.scrapyd_node $(NODE_ARGS)
 
-test: install-dev
+test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
@@ -36,6 +36,17 @@ $(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed-runtime $@
+
+# The dashboard's browser tests drive Debian's headless Chromium. Installed when missing and we are
+# root (CI is); otherwise those tests are skipped and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing chromium and chromium-driver for the dashboard's browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "Could not install Chromium: the browser tests will be skipped"; \
+	  else echo "No Chromium and not root: the dashboard's browser tests will be skipped"; fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

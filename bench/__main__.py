@@ -17,6 +17,17 @@ from datetime import datetime
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
+PARTS = ("crawl", "api", "real", "many")
+ALL_TREES = ("python", "postgresql", "apache", "synthetic")
+KNOWN_TREES = (*ALL_TREES, "git")
+
+
+def trees_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in KNOWN_TREES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown tree(s) {', '.join(unknown) or '(none)'}; known: {', '.join(KNOWN_TREES)}")
+    return names
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,11 +41,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=2,
                         help="also crawl with the pipeline on in this many processes (CRAWL_PROCESSES; 1 = skip)")
     parser.add_argument("--api-skip", action="store_true", help="skip the API latency part (PostgreSQL)")
-    parser.add_argument("--only", choices=("crawl", "api"), help="run only the crawl part or only the API part")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only this part (repeatable): crawl (synthetic site), api (latency), "
+                             "real (real sites vs linkinator and wget), many (20 jobs at once)")  # fmt: skip
+    parser.add_argument("--trees", type=trees_list, default=list(ALL_TREES),
+                        help=f"real part: which sites, comma-separated (default {','.join(ALL_TREES)}; also: git)")
+    parser.add_argument("--many-jobs", type=int, default=20, help="many part: jobs (sites) at once (default 20)")
     args = parser.parse_args(argv)
-    if args.pages < 10 or args.runs < 1 or not 1 <= args.concurrency <= 100:
-        parser.error("--pages must be >= 10, --runs >= 1, --concurrency 1..100 (the API's limit)")
+    args.only = args.only or list(PARTS)
+    if args.pages < 10 or args.runs < 1 or not 1 <= args.concurrency <= 100 or not 1 <= args.many_jobs <= 100:
+        parser.error("--pages must be >= 10, --runs >= 1, --concurrency 1..100 (the API's limit), --many-jobs 1..100")
     return args
+
+
+def commit() -> str:
+    """The commit the figures come from (`+dirty` when the work tree has changes)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=OUT.parent).stdout.strip()
+
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,15 +71,29 @@ def main(argv: list[str] | None = None) -> int:
     from bench.server import ensure_tools, log
     from bench.suite import Findings, run_crawl_suite
 
-    started = time.monotonic()
+    started, measured_commit = time.monotonic(), commit()  # the code measured is the code at the start
     OUT.mkdir(exist_ok=True)
     shutil.rmtree(OUT / "logs", ignore_errors=True)
     (OUT / "logs").mkdir()
     table, findings = Table(), Findings()
-    if args.only != "api":
+    sections = []
+    if {"crawl", "real", "many"} & set(args.only):
         table.notes += ensure_tools()
+    if "real" in args.only:
+        from bench.real import RealSites
+
+        real = RealSites(args, OUT / "logs", OUT)
+        sections.append("## Real sites: ours, linkinator and wget side by side\n\n" + real.measure())
+        findings.add("real sites", real.problems)
+    if "many" in args.only:
+        from bench.many import ManyJobs
+
+        many = ManyJobs(args, OUT / "logs", OUT)
+        sections.append(f"## {args.many_jobs} jobs at once through the service\n\n" + many.measure())
+        findings.add("many jobs", many.problems)
+    if "crawl" in args.only:
         run_crawl_suite(args, table, OUT, findings)
-    if args.only != "crawl" and not args.api_skip:
+    if "api" in args.only and not args.api_skip:
         import psycopg2
 
         from bench import api
@@ -64,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             table.notes.append(f"API latency not measured: PostgreSQL at {api.ADMIN_URL} is unreachable (BENCH_PG_URL)")
     elapsed = time.monotonic() - started
     header = (
-        f"Bench run {datetime.now():%Y-%m-%d %H:%M}: {args.pages:,} pages, {args.runs} run(s), concurrency "
+        f"Bench run {datetime.now():%Y-%m-%d %H:%M} at commit {measured_commit}: parts {','.join(args.only)}; "
+        f"synthetic site {args.pages:,} pages, {args.runs} run(s), concurrency "
         f"{args.concurrency}{' and 64' if args.concurrency_sweep else ''}{', --scale' if args.scale else ''}; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}; took {elapsed:.0f} s"
     )  # fmt: skip
@@ -72,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if findings_lines:
         table.notes.append("Crawl log findings (ERROR/WARNING lines, deduplicated):")
         table.notes += [f"  {line}" for line in findings_lines]
-    text = table.markdown(header)
+    if table.rows:  # the synthetic-site crawl and API latency table, with the notes under it
+        sections.append(table.markdown("## Synthetic site (crawl phase, through the API) and API latency"))
+    elif table.notes:
+        sections.append(table.notes_markdown() + "\n")
+    text = "\n".join([header, "", *sections])
     print(text)
     (OUT / "results.md").write_text(text)
     log(f"table written to {OUT / 'results.md'}; crawl logs in {OUT / 'logs'}")

@@ -57,8 +57,10 @@ def parse_stats(log: str) -> dict:
     return stats
 
 
-def run(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout: float) -> ProcessRun:
-    """Run `command` to the end (killed after `timeout` s), stdout+stderr to `log_path`."""
+def run(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, timeout: float,
+        ok_codes: tuple[int, ...] = (0,)) -> ProcessRun:  # fmt: skip
+    """Run `command` to the end (killed after `timeout` s), stdout+stderr to `log_path`; an exit
+    code outside `ok_codes` raises (linkinator and wget exit non-zero when they found a broken link)."""
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT)
@@ -71,7 +73,7 @@ def run(command: list[str], env: dict[str, str], cwd: Path, log_path: Path, time
     process.returncode = os.waitstatus_to_exitcode(status)  # we reaped it: tell Popen
     wall = time.monotonic() - started
     log = log_path.read_text(errors="replace")
-    if process.returncode != 0:
+    if process.returncode not in ok_codes:
         raise RuntimeError(f"{' '.join(command[:6])}... exited {process.returncode} after {wall:.0f} s "
                            f"(timeout {timeout:.0f} s); log: {log_path}\n{log[-2000:]}")  # fmt: skip
     return ProcessRun(

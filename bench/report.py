@@ -58,5 +58,8 @@ class Table:
         lines = [header, "", "| figure | median | (min–max) | unit | how / note |", "|---|---:|---:|---|---|"]
         lines += [f"| {name} | {median} | {spread} | {unit} | {note} |" for name, median, spread, unit, note in self.rows]
         if self.notes:
-            lines += ["", *[f"  - {note.strip()}" if note.startswith("  ") else f"- {note}" for note in self.notes]]
+            lines += ["", self.notes_markdown()]
         return "\n".join(lines) + "\n"
+
+    def notes_markdown(self) -> str:
+        return "\n".join(f"  - {note.strip()}" if note.startswith("  ") else f"- {note}" for note in self.notes)

@@ -94,3 +94,25 @@ class SourceType(StrEnum):
     DASHBOARD = "dashboard"
     SCHEDULER = "scheduler"
     WEBHOOK = "webhook"
+
+
+class SourceDetail(StrEnum):
+    """The `source_detail` values the service itself writes (a trigger's job carries the trigger's
+    name instead)."""
+
+    CREATE_JOB = "create_job"
+    RECURRING = "recurring"  # a schedule fell due
+    RUN_NOW = "run_now"  # POST /v1/schedules/{id}/run
+
+class WebhookEvent(StrEnum):
+    """What an outgoing webhook can be told: a job's state changes, named `job.<new status>`."""
+
+    JOB_STARTED = "job.started"
+    JOB_COMPLETED = "job.completed"
+    JOB_FAILED = "job.failed"
+    JOB_CANCELLED = "job.cancelled"
+
+    @classmethod
+    def for_status(cls, status: str) -> WebhookEvent:
+        """The event of a job entering `status` (running is `job.started`)."""
+        return cls.JOB_STARTED if status == JobStatus.RUNNING else cls(f"job.{status}")

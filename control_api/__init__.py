@@ -1,4 +1,5 @@
-"""The control API: a Flask app serving /v1/jobs, /v1/openapi.json and /healthz."""
+"""The control API: a Flask app serving /v1/jobs, /v1/schedules, /v1/triggers, /hooks, /v1/openapi.json
+and /healthz, and the dashboard (/app) and API docs (/docs) for browsers."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False
 
-    from control_api import cli, database, errors, health, jobs, openapi, rate_limits, results
+    from control_api import cli, dashboard, database, errors, health, jobs, openapi, rate_limits, results
     from control_api.scheduler import ScrapydClient
 
     database.init_app(app)
@@ -29,4 +30,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_api(results.bp)
     app.register_blueprint(openapi.bp)
     app.register_api(health.bp)
+    dashboard.init_app(app)
+    from control_api import schedules, triggers  # where jobs come from
+
+    app.register_api(schedules.bp)
+    app.register_api(triggers.bp)
+    app.register_api(triggers.hooks_bp)
+    from control_api import webhooks
+
+    app.register_api(webhooks.bp)
     return app

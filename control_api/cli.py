@@ -1,4 +1,5 @@
-"""Operator commands: `flask --app control_api create-org NAME | revoke-token TOKEN | migrate`."""
+"""Operator commands: `flask --app control_api create-org NAME | revoke-token TOKEN | migrate |
+reconcile | run-schedules`."""
 from __future__ import annotations
 
 import click
@@ -149,7 +150,34 @@ def nodes_command() -> None:
     click.echo(f"{waiting} job(s) waiting for a free slot")
 
 
+@click.command("run-schedules")
+@click.option("--loop", is_flag=True, help="Keep running, every SCHEDULE_POLL_SECONDS.")
+def run_schedules_command(loop: bool) -> None:
+    """Start the runs of the schedules that are due (on SQLite, one such command at a time)."""
+    from flask import current_app
+
+    from control_api.schedule_runner import AnotherSchedulerRunning, ScheduleRunner, single_scheduler_on_sqlite
+
+    runner = ScheduleRunner.from_app(current_app)
+    try:
+        with single_scheduler_on_sqlite(current_app.config["DATABASE_URL"]):
+            for outcomes in runner.run_forever() if loop else [runner.run_due()]:
+                for outcome in outcomes:
+                    click.echo(outcome.describe())
+    except AnotherSchedulerRunning as exc:
+        raise click.ClickException(f"Refusing to start: {exc}") from None
+
+@click.command("deliver-webhooks")
+@click.option("--loop", is_flag=True, help="Keep running (SIGTERM finishes the attempts in flight, then stops).")
+def deliver_webhooks_command(loop: bool) -> None:
+    """Send the webhook messages that are due (control_api/webhook_sender.py)."""
+    from control_api.webhook_sender import run_sender
+
+    run_sender(loop)
+
+
 def init_app(app: Flask) -> None:
     for command in (create_org_command, revoke_token_command, migrate_command, reconcile_command, prune_command,
-                    nodes_command):
+                    nodes_command, run_schedules_command):
         app.cli.add_command(command)
+    app.cli.add_command(deliver_webhooks_command)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import click
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import Field, NonNegativeFloat, field_validator, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_api.credentials import read_credentials
@@ -54,6 +54,25 @@ class Config(BaseSettings):
     RETENTION_DAYS: NonNegativeFloat = 90.0
     RETENTION_BATCH: PositiveInt = 5000
     RETENTION_SECONDS: PositiveFloat = 3600.0
+    # Signs the dashboard's session cookie and CSRF tokens. Unset: a key generated once and kept in
+    # SECRET_KEY_FILE (default var/secret-key, readable by this user only), shared by every worker.
+    SECRET_KEY: str | None = None
+    SECRET_KEY_FILE: Path | None = None
+    # Behind a reverse proxy that terminates TLS: trust its X-Forwarded-Proto, so that the session
+    # cookie is Secure when the browser speaks https. Off, that header is the client's own to write.
+    BEHIND_PROXY: bool = False
+    # How often the scheduler loop looks for due schedules (one indexed query each time).
+    SCHEDULE_POLL_SECONDS: PositiveFloat = 10.0
+    # The service's address as CMSs reach it, for trigger URLs; else the request's own host URL.
+    PUBLIC_BASE_URL: str | None = None
+    HOOK_MAX_BODY_BYTES: PositiveInt = 1024 * 1024  # POST /hooks/<secret>: any body up to this, ignored
+    # Outgoing webhooks (control_api/webhook_sender.py): seconds to wait before each retry of a
+    # delivery that failed (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about a day in all), the
+    # timeout of one POST, how many POSTs run at once, and how often the sender looks for due ones.
+    WEBHOOK_RETRY_SECONDS: str = "5,300,1800,7200,18000,36000,36000"
+    WEBHOOK_TIMEOUT_SECONDS: PositiveFloat = 10.0
+    WEBHOOK_WORKERS: PositiveInt = 8
+    WEBHOOK_POLL_SECONDS: PositiveFloat = 1.0
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False
@@ -82,6 +101,16 @@ class Config(BaseSettings):
                 "postgresql://... (SQLite is a file on one machine; docs/deploy.md)"
             )
         return self
+
+    @field_validator("WEBHOOK_RETRY_SECONDS")
+    @classmethod
+    def _retry_delays(cls, value: str) -> str:
+        retry_delays(value)
+        return value
+
+    @property
+    def WEBHOOK_RETRY_DELAYS(self) -> list[float]:  # noqa: N802
+        return retry_delays(self.WEBHOOK_RETRY_SECONDS)
 
     @property
     def SCRAPYD_URLS(self) -> list[str]:  # noqa: N802 (Flask reads upper-case names only)
@@ -124,6 +153,16 @@ def parse_nodes(value: str) -> dict[str, int | None]:
             slots = int(number)
         nodes[url] = slots
     return nodes
+
+def retry_delays(text: str) -> list[float]:
+    """`5,300,1800` as seconds; each a positive number."""
+    try:
+        delays = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError("must be comma-separated numbers of seconds, e.g. 5,300,1800") from None
+    if not all(0 < delay < float("inf") for delay in delays):
+        raise ValueError("every delay must be a positive number of seconds")
+    return delays
 
 
 def describe(error: ValidationError) -> str:

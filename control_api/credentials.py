@@ -1,5 +1,6 @@
 """The secrets `make run` keeps in var/, each in a file only we can read: scrapyd's basic-auth
-credentials, and the local development organisation's API token (var/dev-token).
+credentials, the local development organisation's API token (var/dev-token) and the key that signs
+the dashboard's session cookies (var/secret-key).
 
 scrapyd has no other access control, so anybody who can reach its port could schedule crawls or
 read every organisation's crawl logs. `make run` therefore always starts it with a user name and
@@ -18,6 +19,7 @@ from pathlib import Path
 from db.engine import PROJECT_ROOT
 
 DEFAULT_PATH = PROJECT_ROOT / "var" / "scrapyd" / "credentials"
+DEFAULT_SECRET_KEY_PATH = PROJECT_ROOT / "var" / "secret-key"
 
 
 def credentials_path() -> Path:
@@ -64,3 +66,37 @@ def write_private(path: Path, data: dict) -> None:
     with os.fdopen(descriptor, "w") as file:
         json.dump(data, file)
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+
+
+def ensure_secret_key(path: Path | None = None) -> str:
+    """The dashboard's signing key kept in `path`, generated on first use.
+
+    Every gunicorn worker builds its own app and may get here at the same moment; a key each would
+    sign cookies the other workers refuse. So the first writer wins: the key is written whole to a
+    private temporary file and hard-linked into place, which fails if another worker was first, and
+    then everyone reads the one file.
+    """
+    path = Path(path or os.environ.get("SECRET_KEY_FILE") or DEFAULT_SECRET_KEY_PATH)
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    try:
+        os.link(candidate, path)
+    except FileExistsError:
+        pass  # another process was first: its key it is
+    finally:
+        candidate.unlink()
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise ValueError(f"{path} is empty; delete it to have a new key generated")
+    return key

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from contract.vocabulary import JobStatus
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from db.models import Job, ScrapydNode, utcnow
+from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -205,11 +206,14 @@ def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: 
         return True
     except SchedulerUnavailable as exc:
         with session_factory() as session:
+            now = utcnow()
             failed = session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.claim == claim, Job.status == JobStatus.CREATED.value)
-                .values(status=JobStatus.FAILED.value, error=f"{SCHEDULE_FAILED}{exc}", completed_at=utcnow())
+                .values(status=JobStatus.FAILED.value, error=f"{SCHEDULE_FAILED}{exc}", completed_at=now)
             ).rowcount
+            if failed:
+                record_job_event(session, job_id, JobStatus.FAILED, now)  # in this transaction: the outbox
         if failed:
             logger.warning("dispatcher: job %s failed: %s", job_id, exc)
         else:  # scrapyd did take it, and its crawler already claimed the job: it runs

@@ -7,10 +7,8 @@ from flask_openapi3 import APIBlueprint, Tag
 from control_api import jobs_service, presenters
 from control_api.auth import authenticate
 from control_api.database import session_scope
-from contract.targets import InvalidDomain, parse_domain
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.scheduler import SchedulerUnavailable
 from control_api.schemas import (
     CancelledJob,
     CreatedJob,
@@ -22,7 +20,6 @@ from control_api.schemas import (
     NoQuery,
     Pagination,
 )
-from control_api.targets import check_target
 
 bp = APIBlueprint(
     "jobs", __name__, url_prefix="/v1/jobs",
@@ -41,24 +38,7 @@ CREATE_CONFLICT = "Your organisation already has a created or running job on thi
 @bp.post("", responses={201: CreatedJob, **errors(400, 409, 413, 415, 422, e409=CREATE_CONFLICT)})
 def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
-    try:
-        target = parse_domain(body.domain)
-    except InvalidDomain as exc:
-        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
-    check_target(target)
-    with session_scope() as session:
-        try:
-            job = jobs_service.insert_job(session, g.organisation_id, target, body)
-        except jobs_service.JobAlreadyRunning as exc:
-            raise ApiError(
-                409, "job_already_running",
-                f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
-                'or send "allow_concurrent": true to start another.',
-            ) from None  # fmt: skip
-    try:
-        jobs_service.schedule_job(session_scope, scheduler(), job)
-    except SchedulerUnavailable as exc:
-        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+    job = jobs_service.start_job(session_scope, scheduler(), g.organisation_id, body)
     return presenters.json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 

@@ -13,10 +13,13 @@ from sqlalchemy.orm import Session
 
 from contract.options import JobOptions
 from contract.targets import Target
+from control_api.errors import ApiError
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schemas import CreateJobRequest, ListJobsQuery
+from control_api.targets import target_of
 from contract.vocabulary import JobStatus
 from db.models import Domain, Job, utcnow
+from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,9 @@ def get_or_create_domain(session: Session, name: str) -> Domain:
     return session.scalars(select(Domain).where(Domain.name == name)).one()
 
 
-def insert_job(session: Session, organisation_id: int, target: Target, request: CreateJobRequest) -> Job:
+def insert_job(
+    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
+) -> Job:
     """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
     organisation already has a `created` or `running` job on the domain."""
     domain = get_or_create_domain(session, target.name)
@@ -78,10 +83,32 @@ def insert_job(session: Session, organisation_id: int, target: Target, request: 
         options=request.options.model_dump(),
         source_type=request.source_type,
         source_detail=request.source_detail,
+        schedule_id=schedule_id,
         created_at=utcnow(),
     )
     session.add(job)
     session.flush()
+    return job
+
+
+def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest) -> Job:
+    """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
+    dashboard's form both do. Refusals are ApiErrors whose message names the field, so that both
+    say the same thing (the dashboard shows it next to the field)."""
+    target = target_of(request.domain)
+    with session_factory() as session:
+        try:
+            job = insert_job(session, organisation_id, target, request)
+        except JobAlreadyRunning as exc:
+            raise ApiError(
+                409, "job_already_running",
+                f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
+                'or send "allow_concurrent": true to start another.',
+            ) from None  # fmt: skip
+    try:
+        schedule_job(session_factory, client, job)
+    except SchedulerUnavailable as exc:
+        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
     return job
 
 
@@ -117,6 +144,8 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
                 .where(Job.id == job.id, Job.status == JobStatus.CREATED.value, Job.dispatched_at.is_(None))
                 .values(status=JobStatus.FAILED.value, error=error, completed_at=now)
             ).rowcount
+            if failed:
+                record_job_event(session, job.id, JobStatus.FAILED, now)  # in this transaction: the outbox
         if failed:
             job.status, job.error, job.completed_at = JobStatus.FAILED.value, error, now
             raise
@@ -176,6 +205,8 @@ def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> J
     conditions = [Job.organisation_id == organisation_id]
     if query.statuses:
         conditions.append(Job.status.in_(query.statuses))
+    if query.schedule_id is not None:
+        conditions.append(Job.schedule_id == query.schedule_id)
     since = created_since(query.range, query.tzOffset)
     if since is not None:
         conditions.append(Job.created_at >= since)
@@ -205,6 +236,8 @@ def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job
     session.refresh(job)
     if result.rowcount == 0 and job.status != JobStatus.CANCELLED.value:
         raise JobFinished(job)
+    if result.rowcount == 1:
+        record_job_event(session, job.id, JobStatus.CANCELLED, now)
     return job, result.rowcount == 1
 
 

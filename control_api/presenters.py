@@ -52,6 +52,7 @@ def _base(job: Job) -> dict:
         "options": job.options,
         "source_type": job.source_type,
         "source_detail": job.source_detail,
+        "schedule_id": job.schedule_id,
     }
 
 

@@ -35,6 +35,7 @@ from control_api.dispatcher import ensure_node_rows
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from contract.vocabulary import JobStatus, TaskKind
 from db.models import Job, ScrapydNode, Task, utcnow
+from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -145,5 +146,7 @@ class Reconciler:
                 .where(Job.id == job_id, Job.status.in_(ACTIVE))
                 .values(status=JobStatus.FAILED.value, error=reason, completed_at=utcnow(), total_tasks=rows)
             )
+            if result.rowcount:
+                record_job_event(session, job_id, JobStatus.FAILED)
         if result.rowcount:
             logger.warning("job %s failed: %s", job_id, reason)

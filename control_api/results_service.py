@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from contract.record import EXPORT_COLUMNS
@@ -75,14 +75,30 @@ def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> tuple[li
     return list(rows), total, offset
 
 
-def issues_report(session: Session, job: Job) -> dict[str, Any]:
-    job_tasks = Task.job_id == job.id
+def _broken_condition(job: Job):
     has_referrer = exists().where(
         BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
     )
-    broken_condition = and_(job_tasks, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+    return and_(Task.job_id == job.id, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+
+
+def _slow_condition(job: Job):
+    return and_(Task.job_id == job.id, Task.is_slow.is_(True))
+
+
+def issue_counts(session: Session, job: Job) -> dict[str, int]:
+    """The numbers of broken links and slow pages, counted as the issues report counts them."""
+    return {
+        "broken_links": session.scalar(select(func.count()).select_from(Task).where(_broken_condition(job))),
+        "slow_pages": session.scalar(select(func.count()).select_from(Task).where(_slow_condition(job))),
+    }
+
+
+def issues_report(session: Session, job: Job) -> dict[str, Any]:
+    job_tasks = Task.job_id == job.id
+    broken_condition = _broken_condition(job)
     chain_condition = and_(job_tasks, _issue_condition("redirect_chain"))
-    slow_condition = and_(job_tasks, Task.is_slow.is_(True))
+    slow_condition = _slow_condition(job)
     server_condition = and_(job_tasks, Task.is_server_error.is_(True))
 
     def count(condition) -> int:
@@ -125,6 +141,52 @@ def issues_report(session: Session, job: Job) -> dict[str, Any]:
             for t in session.scalars(select(Task).where(server_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT))
         ],
     }
+
+
+def response_time_histogram(session: Session, job_id: str, bounds: tuple[int, ...]) -> list[int]:
+    """How many of the job's timed pages and resources fall in each response-time bucket: under
+    bounds[0] ms, [bounds[0], bounds[1]), ..., and bounds[-1] ms or more (len(bounds) + 1 counts).
+    One grouped query; the buckets are literals, so PostgreSQL sees the same expression in the
+    select and the GROUP BY."""
+    bucket = case(
+        *((Task.response_time_ms < literal_column(str(int(bound))), literal_column(str(index))) for index, bound in enumerate(bounds)),
+        else_=literal_column(str(len(bounds))),
+    )  # fmt: skip
+    rows = session.execute(
+        select(bucket, func.count())
+        .where(Task.job_id == job_id, Task.kind != "sitemap", Task.response_time_ms.is_not(None))
+        .group_by(bucket)
+    )
+    counts = [0] * (len(bounds) + 1)
+    for index, count in rows:
+        counts[int(index)] = count
+    return counts
+
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "no response", "skipped")
+
+
+def status_breakdown(session: Session, job_id: str) -> dict[str, int]:
+    """The job's pages and resources by HTTP status class (after redirects); `no response` for a
+    network error, timeout or refusal, `skipped` for URLs not fetched."""
+    def label(text: str):
+        return literal_column(f"'{text}'")
+
+    status_class = case(
+        (Task.status == "skipped", label("skipped")),
+        (Task.http_status.is_(None), label("no response")),
+        (Task.http_status < literal_column("300"), label("2xx")),
+        (Task.http_status < literal_column("400"), label("3xx")),
+        (Task.http_status < literal_column("500"), label("4xx")),
+        else_=label("5xx"),
+    )
+    rows = session.execute(
+        select(status_class, func.count()).where(Task.job_id == job_id, Task.kind != "sitemap").group_by(status_class)
+    )
+    counts = dict.fromkeys(STATUS_CLASSES, 0)
+    for name, count in rows:
+        counts[name] = count
+    return counts
 
 
 def _export_row(task: Task) -> dict[str, Any]:

@@ -104,6 +104,7 @@ class CreatedJob(BaseModel):
     options: JobOptions
     source_type: str
     source_detail: str | None
+    schedule_id: str | None = Field(description="The schedule that started the job; null when none.")
 
 
 class JobOut(CreatedJob):
@@ -210,6 +211,9 @@ class ListJobsQuery(PageQuery):
     include: str | None = Field(
         None, description="Comma-separated: stats, progress, domain (accepted; every job already has `domain`)."
     )
+    schedule_id: str | None = Field(None, max_length=36, description="Only the jobs this schedule started.")
+
+    no_nul = field_validator("schedule_id")(refuse_nul)
 
     @field_validator("status")
     @classmethod

@@ -4,6 +4,12 @@ scrapyd reads `scrapyd.conf` and `scrapy.cfg` from its working directory, so we 
 folder of our own (default `var/scrapyd`) and start scrapyd there with the project on PYTHONPATH.
 The `crawler` project is then served straight from the source tree, no egg upload. `make run` and
 the integration tests both start scrapyd through `start_node`.
+
+With CRAWL_LAUNCHER=prefork (the default) the node also gets a warm launcher: scrapyd's `runner`
+is `crawler.launcher.runner`, which has each crawl forked by a zygote process that has already
+imported everything a crawl needs (docs/architecture.md, "Starting a crawl"). We start that zygote
+here, next to scrapyd, as a command: the API never imports the crawler. CRAWL_LAUNCHER=plain runs
+every crawl as a new `python -m scrapyd.runner` process, as scrapyd does by default.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ password = {password}
 poll_interval = {poll_interval}
 max_proc = {max_proc}
 max_proc_per_cpu = 4
+runner = {runner}
 logs_dir = {workdir}/logs
 eggs_dir = {workdir}/eggs
 dbs_dir = {workdir}/dbs
@@ -39,6 +46,12 @@ finished_to_keep = 1000
 crawler = crawler.settings
 """
 
+LAUNCHERS = ("prefork", "plain")
+LAUNCHER_SOCKET = "launcher.sock"
+PLAIN_RUNNER = "scrapyd.runner"
+PREFORK_RUNNER = "crawler.launcher.runner"
+UNIX_PATH_MAX = 107  # sun_path is 108 bytes with its NUL
+
 SCRAPY_CFG = """\
 [settings]
 default = crawler.settings
@@ -47,7 +60,7 @@ crawler = crawler.settings
 
 
 def write_config(workdir: Path, port: int, bind: str = "127.0.0.1", poll_interval: float = 0.2,
-                 max_proc: int = 0, username: str = "", password: str = "") -> Path:  # fmt: skip
+                 max_proc: int = 0, username: str = "", password: str = "", runner: str = PLAIN_RUNNER) -> Path:  # fmt: skip
     if bind not in ("127.0.0.1", "localhost", "::1") and not (username and password):
         raise SystemExit(f"scrapyd bound to {bind} must have SCRAPYD_USERNAME and SCRAPYD_PASSWORD set")
     for name, value in (("SCRAPYD_USERNAME", username), ("SCRAPYD_PASSWORD", password)):
@@ -59,24 +72,69 @@ def write_config(workdir: Path, port: int, bind: str = "127.0.0.1", poll_interva
     username, password = username.replace("%", "%%"), password.replace("%", "%%")
     (workdir / "scrapyd.conf").write_text(
         SCRAPYD_CONF.format(bind=bind, port=port, username=username, password=password,
-                            poll_interval=poll_interval, max_proc=max_proc, workdir=workdir)  # fmt: skip
+                            poll_interval=poll_interval, max_proc=max_proc, workdir=workdir, runner=runner)  # fmt: skip
     )
     (workdir / "scrapy.cfg").write_text(SCRAPY_CFG)
     return workdir
 
 
+def launcher_choice(environment: dict[str, str]) -> str:
+    launcher = environment.get("CRAWL_LAUNCHER", "").strip().lower() or "prefork"
+    if launcher not in LAUNCHERS:
+        raise SystemExit(f"CRAWL_LAUNCHER={launcher!r}: expected one of {', '.join(LAUNCHERS)}")
+    return launcher
+
+
 def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, new_session: bool = False,
                **config) -> subprocess.Popen:  # fmt: skip
-    """`new_session`: scrapyd and the crawls it starts get a process group of their own, so that the
-    node can be stopped (or, in tests, killed) as a whole: os.killpg(process.pid, ...)."""
-    write_config(workdir, port, **config)
+    """Start scrapyd in `workdir` and, with the prefork launcher, its zygote, which serves while
+    this scrapyd lives (a runner starts a new one if it dies). `new_session`: scrapyd and the crawls
+    it starts get a process group of their own, so that the node can be stopped (or, in tests,
+    killed) as a whole: os.killpg(process.pid, ...)."""
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+    socket_path = str(workdir.resolve() / LAUNCHER_SOCKET)
+    prefork = launcher_choice(environment) == "prefork"
+    if prefork and len(socket_path.encode()) > UNIX_PATH_MAX:
+        print(f"scrapyd_node: {socket_path} is too long for a Unix socket; CRAWL_LAUNCHER=plain", file=sys.stderr)
+        prefork = False
+    environment.pop("CRAWL_LAUNCHER_SOCKET", None)
+    if prefork:
+        environment["CRAWL_LAUNCHER_SOCKET"] = socket_path
+    write_config(workdir, port, runner=PREFORK_RUNNER if prefork else PLAIN_RUNNER, **config)
     with open(workdir / "scrapyd.log", "ab") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(
+        scrapyd = subprocess.Popen(
             [sys.executable, "-m", "scrapyd", "--pidfile=", "--nodaemon"], cwd=workdir, env=environment,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session,
         )  # fmt: skip
+    if prefork:
+        with open(workdir / "launcher.log", "ab") as log:  # --detach: returns at once, the zygote runs on
+            subprocess.run(
+                [sys.executable, "-m", "crawler.launcher.zygote", "--socket", socket_path, "--owner", str(scrapyd.pid),
+                 "--detach"], cwd=workdir, env=environment, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, check=False,
+            )  # fmt: skip
+    return scrapyd
+
+
+def wait_for_launcher(workdir: Path, timeout: float = 30.0) -> bool:
+    """Wait until the node's zygote accepts connections (it imports for a second or two first):
+    until then each crawl, and scrapyd's spider listing, starts the slow way, competing with the
+    zygote for the CPU. True at once for a node without the launcher; False when the zygote does
+    not answer within `timeout` (the node still runs crawls, without it)."""
+    import socket
+
+    if f"runner = {PREFORK_RUNNER}" not in (workdir / "scrapyd.conf").read_text():
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(str(workdir / LAUNCHER_SOCKET))
+                return True
+            except OSError:
+                time.sleep(0.05)
+    return False
 
 
 def wait_until_ready(url: str, process: subprocess.Popen | None = None, timeout: float = 30.0,

@@ -1,4 +1,5 @@
-"""`make run`: migrate the database, then start and supervise scrapyd, the API and the reconciler.
+"""`make run`: migrate the database, then start and supervise scrapyd, the API, the reconciler and
+the scheduler loop (control_api/schedule_runner.py) and the webhook sender (control_api/webhook_sender.py).
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -154,18 +155,21 @@ def main() -> None:
     var.chmod(0o700)
     (var / "run").mkdir(exist_ok=True)
     os.environ.setdefault("SCRAPYD_CREDENTIALS_FILE", str(var / "scrapyd" / "credentials"))
+    os.environ.setdefault("SECRET_KEY_FILE", str(var / "secret-key"))  # the dashboard's, when SECRET_KEY is unset
 
-    from control_api.credentials import ensure_credentials, read_dev_token, write_dev_token
+    from control_api.credentials import ensure_credentials, ensure_secret_key, read_dev_token, write_dev_token
 
     if not os.environ.get("SCRAPYD_USERNAME"):
         os.environ["SCRAPYD_USERNAME"], os.environ["SCRAPYD_PASSWORD"] = ensure_credentials()
+    if not settings.SECRET_KEY:
+        ensure_secret_key()  # made here once, so the API's workers all read the same key
     host, port = settings.API_HOST, str(settings.API_PORT)
     state_file = var / "run" / f"supervisor-{port}.json"
     os.environ["SUPERVISOR_STATE_FILE"] = str(state_file)  # inherited by the API: /healthz reads it
 
     from control_api import create_app
     from control_api.database import session_scope
-    from control_api.scrapyd_node import start_node, wait_until_ready
+    from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
     from control_api.tokens import development_token
     from db import migrate
 
@@ -195,11 +199,21 @@ def main() -> None:
     reconciler = Component("reconciler", lambda: subprocess.Popen(
         [str(bin_dir / "flask"), "--app", "control_api", "reconcile", "--loop"], cwd=PROJECT_ROOT,
     ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, reconciler], state_file)
+    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhook_sender.py).
+    webhooks = Component("webhooks", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "deliver-webhooks", "--loop"], cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.nice(10),
+    ))  # fmt: skip
+    schedules = Component("schedules", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "run-schedules", "--loop"], cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, reconciler, schedules, webhooks], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
         scrapyd.start()
         wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
+        if not wait_for_launcher(var / "scrapyd"):
+            logger.warning("the crawler launcher did not start (see var/scrapyd/launcher.log); crawls start without it")
         api.start()
         wait_for_http(f"http://{host}:{port}/healthz", api.process, "the API")
         token_file = var / "dev-token"
@@ -207,21 +221,26 @@ def main() -> None:
             token, organisation_id, new = development_token(session, read_dev_token(token_file), DEV_ORGANISATION)
         write_dev_token(token_file, token, organisation_id)
         reconciler.start()
+        schedules.start()
         print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
                       password)  # fmt: skip
+        # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
+        # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
+        webhooks.start()
         supervisor.run()
     except KeyboardInterrupt:
         pass
     finally:
         supervisor.stop()
-        print("Stopped scrapyd, the API and the reconciler.")
+        print("Stopped scrapyd, the API, the reconciler, the scheduler loop and the webhook sender.")
 
 
 def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file: Path, new_token: bool,
                   allow_private: bool, username: str, password: str) -> None:  # fmt: skip
     print(f"""
 Crawl service is running.
-  API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json)
+  Dashboard:  http://{host}:{port}/app   (sign in with the API token below)
+  API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json, docs: http://{host}:{port}/docs)
   Health:     http://{host}:{port}/healthz   (503 "degraded" while a component restarts)
   scrapyd UI: {scrapyd_url}/   user {username}, password {password}
               (kept in {os.environ["SCRAPYD_CREDENTIALS_FILE"]}, readable by you only)

@@ -3,9 +3,20 @@ from __future__ import annotations
 
 from flask import current_app
 
-from contract.targets import Target
-from control_api.errors import ApiError
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
+from contract.targets import InvalidDomain, Target, parse_domain
+from control_api.errors import ApiError
+
+
+def target_of(domain: str) -> Target:
+    """The crawl target a request's `domain` field names: 400 when it is not a host, 422 when it is
+    in our own network. Jobs, schedules and triggers all take their domain through here."""
+    try:
+        target = parse_domain(domain)
+    except InvalidDomain as exc:
+        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
+    check_target(target)
+    return target
 
 
 def check_target(target: Target) -> None:

@@ -38,7 +38,8 @@ class Frontier:
         self.max_query_variants = max_query_variants
         self.on_late_referrer = on_late_referrer
         self.seen: set[str] = set()
-        self.href_keys: dict[str, str | None] = {}  # absolute URL as linked -> key (None: out of scope)
+        # Absolute URL as linked -> key (None: out of scope); UNKNOWN when missing (the spider reads it).
+        self.href_keys: dict[str, str | None] = {}
         self.outstanding: dict[str, TaskInfo] = {}
         self.gate = DepthGate()
         self.pending_referrers: dict[str, list[str]] = {}
@@ -50,10 +51,6 @@ class Frontier:
         self.waiting: deque[TaskInfo] = deque()
         self.total_tasks = 0
         self.on_total = on_total  # told each new total (the spider puts it in the crawl's stats)
-
-    def known_href(self, absolute: str) -> Any:
-        """The key cached for a linked URL, None if it is out of scope, UNKNOWN if never seen."""
-        return self.href_keys.get(absolute, UNKNOWN)
 
     def remember_href(self, absolute: str, key: str | None) -> None:
         self.href_keys[absolute] = key

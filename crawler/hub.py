@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.launcher.protocol import FALLBACK_ENV, SOCKET_ENV
 from db.engine import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -147,8 +148,12 @@ class Hub:
         self.server = await asyncio.start_unix_server(self._connected, path=self.path)
         os.chmod(self.path, 0o600)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+        # Under the prefork launcher (crawler/launcher/) a worker is forked from the node's warm
+        # zygote in milliseconds instead of importing Scrapy for a second or two.
+        launcher = ["crawler.launcher.runner"] if env.get(SOCKET_ENV) else []
+        env[FALLBACK_ENV] = "scrapy"
         for index in range(self.workers):
-            command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", "role=worker",
+            command = [sys.executable, "-m", *(launcher or ["scrapy"]), "crawl", "site", "-a", "role=worker",
                        "-a", f"hub={self.path}", "-a", f"worker_index={index}", *self.worker_args]  # fmt: skip
             output = subprocess.DEVNULL if self.quiet else None
             self.processes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ from contract.record import RECORD_FIELDS
 from contract.vocabulary import CacheStatus, TaskKind
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
+from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class JobStore:
                 .values(status=JobStatus.RUNNING.value, started_at=now, heartbeat_at=now)
             )
             if result.rowcount == 1:
+                record_job_event(session, self.job_id, JobStatus.RUNNING, now)  # in this transaction: the outbox
                 return
             job = session.execute(select(Job.status, Job.claim).where(Job.id == self.job_id)).one_or_none()
         if job is None:
@@ -172,6 +174,7 @@ class JobStore:
         with Session(self.engine) as session, session.begin():
             if session.execute(update(Job).where(*self._owned()).values(**values)).rowcount != 1:
                 raise self._lose(f"job {self.job_id} is no longer this crawler's to finish")
+            record_job_event(session, self.job_id, status, now)
 
     def status(self) -> str | None:
         with Session(self.engine) as session:

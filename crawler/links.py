@@ -5,7 +5,7 @@ Parses the body bytes with lxml directly. Going through `response.selector` firs
 whole body to text (encoding sniffing included) and re-encodes it for lxml: 230 µs a page against
 40 µs here, the largest single cost of a crawl. lxml honours the Content-Type charset we pass and
 a <meta charset> on its own. Returns raw hrefs, deduplicated per page, with the schemes a crawl
-never follows removed; joining and normalising is the spider's job (it caches by URL).
+never follows and fragments removed; joining and normalising is the spider's job (it caches by URL).
 """
 from __future__ import annotations
 
@@ -40,8 +40,13 @@ def _charset(content_type: bytes | None) -> str | None:
 
 
 def _clean(values) -> list[str]:
+    """Hrefs without surrounding space and without their fragment (normalisation drops it: cut here,
+    `page.html#a` and `page.html#b` are one href to resolve, not two), deduplicated."""
     unique = dict.fromkeys(value.strip() for value in values if value)
-    return [value for value in unique if value and not value.lower().startswith(NOT_FOLLOWED)]
+    return list(dict.fromkeys(
+        value.partition("#")[0] if "#" in value else value
+        for value in unique if value and not value.lower().startswith(NOT_FOLLOWED)
+    ))  # fmt: skip
 
 
 # The attribute that names the URL a resource element loads. Every <link> counts, whatever its
@@ -58,7 +63,12 @@ def extract_links(response: Response, want_resources: bool = False) -> tuple[str
     if root is None:  # an empty or unparseable body has no links
         return response.url, [], []
     base = root.find(".//base[@href]")
-    base_url = urljoin(response.url, base.get("href").strip()) if base is not None else response.url
+    base_url = response.url
+    if base is not None:
+        try:
+            base_url = urljoin(response.url, base.get("href").strip())
+        except ValueError:  # <base href="//[broken">: not a URL, so the page's own is the base
+            pass
     links = _clean(element.get("href") for element in root.iter("a", "area"))
     resources: list[str] = []
     if want_resources:

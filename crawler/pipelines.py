@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from sqlalchemy.exc import SQLAlchemyError
-from twisted.internet import reactor, task, threads
+from twisted.internet import task, threads
 
 from crawler import signals as crawl_signals
 from crawler.frontier import TOTAL_TASKS_STAT
@@ -121,6 +121,10 @@ class DatabasePipeline:
                 return
             wait = self.retry_at - monotonic()
             if wait > 0:
+                # Imported here: importing the reactor installs one, which the launcher's zygote
+                # must not do before it forks (crawler/launcher/zygote.py).
+                from twisted.internet import reactor
+
                 await maybe_deferred_to_future(task.deferLater(reactor, wait))
             pending = self.flush()
             if pending is not None:

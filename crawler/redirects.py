@@ -4,7 +4,7 @@ loop, a chain over CRAWL_MAX_REDIRECTS or an unusable Location ends as a failed 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urldefrag, urljoin
 
 from contract.vocabulary import ErrorType, TaskStatus
 from crawler.records import content_type_of, new_record
@@ -23,14 +23,16 @@ def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, hops
                     transferred: int) -> Iterator[Any]:  # fmt: skip
     """The next hop's Request, or the task's failed record when the chain must stop here."""
     location = response.headers[b"Location"].decode("latin-1").strip()
-    target = urljoin(response.url, location)
+    target = urldefrag(urljoin(response.url, location)).url
     hops = [*hops, (response.url, response.status)]
-    visited = {parts[1] for parts in map(normalise, (url for url, _ in hops)) if parts}
-    target_key = (normalise(target) or (None, None))[1]
+    # A loop is a return to a URL of the chain exactly as fetched, not to one with the same page key:
+    # keys leave out the trailing slash and the scheme, so the usual `/docs` -> `/docs/` (a server
+    # adding a folder's slash) or http -> https hop would otherwise look like a loop and a broken link.
+    visited = {urldefrag(url).url for url, _ in hops}
     error_type = None
-    if target_key is None:
+    if normalise(target) is None:
         error_type, error = ErrorType.BAD_REDIRECT, f"Redirect to an unsupported URL: {location}"
-    elif target_key in visited:
+    elif target in visited:
         error_type, error = ErrorType.REDIRECT_LOOP, f"Redirect loop back to {target}"
     elif len(hops) >= spider.max_redirects:
         error_type, error = ErrorType.TOO_MANY_REDIRECTS, f"More than {spider.max_redirects} redirects"

@@ -2,7 +2,8 @@
 
 - `SingleProcess`: the frontier admits every URL, this process fetches it and records it.
 - `HubProcess`: the same, and it hands a share of the fetching to worker processes it starts once
-  the crawl has CRAWL_HUB_START_THRESHOLD URLs in hand; what they send back goes through the
+  the crawl has CRAWL_HUB_START_THRESHOLD URLs in hand (CRAWL_HUB_START_THRESHOLD_COLD when no
+  prefork launcher forks them); what they send back goes through the
   frontier like this process's own output (crawler/hub.py has the protocol).
 - `WorkerProcess`: fetches what the hub sends and sends back links and records; it admits nothing.
 
@@ -12,6 +13,7 @@ Requests and records.
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -19,6 +21,7 @@ from scrapy.exceptions import DontCloseSpider
 
 from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
 from contract.vocabulary import FoundVia
+from crawler.launcher.protocol import SOCKET_ENV
 from crawler.records import TaskInfo
 
 if TYPE_CHECKING:
@@ -88,6 +91,10 @@ class HubProcess(SingleProcess):
         super().__init__(spider)
         settings = spider.crawler.settings
         self.threshold = settings.getint("CRAWL_HUB_START_THRESHOLD")
+        if self.threshold and not os.environ.get(SOCKET_ENV):
+            # Without the prefork launcher a worker is a new Python process that imports for 1-2 s
+            # of CPU, on cores the hub needs: it pays only on a large site (docs/crawler.md).
+            self.threshold = max(self.threshold, settings.getint("CRAWL_HUB_START_THRESHOLD_COLD"))
         self.hub = Hub(self, settings.getint("CRAWL_PROCESSES") - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"),
                        self.worker_args(), quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
 

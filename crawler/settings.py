@@ -38,6 +38,12 @@ CRAWL_MAX_REDIRECTS = 10
 # pages/s; two reach 1,200-1,550 on a 2-core machine (docs/performance.md).
 CRAWL_PROCESSES = int(os.environ.get("CRAWL_PROCESSES") or min(2, os.cpu_count() or 1))
 CRAWL_HUB_START_THRESHOLD = 500  # URLs in hand before a multi-process crawl starts its workers (0: at once)
+# The same when no prefork launcher forks the workers (CRAWL_LAUNCHER=plain, ad-hoc runs): each is
+# then a new Python process that imports for 1-2 s of CPU, about what one process needs to crawl
+# 2,000 pages, on the cores the hub needs. A site smaller than this never has this many URLs in
+# hand, so it stays in one process (the 1,170-page PostgreSQL docs: 35 s alone, 48 s with a cold
+# worker on a loaded 2-core machine; docs/crawler.md).
+CRAWL_HUB_START_THRESHOLD_COLD = 2000
 CRAWL_HUB_LOCAL_PERCENT = 34  # with several processes, the share of URLs the hub fetches itself
 CRAWL_MAX_URL_LENGTH = 2048
 CRAWL_WARM_PAUSE_SECONDS = 0.5  # pause before re-fetching a MISS to warm the CDN cache
@@ -96,12 +102,22 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,  # URL length is a recorded skip
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,  # depth is tracked in the spider
 }
-EXTENSIONS = {
-    "scrapy.extensions.telnet.TelnetConsole": None,  # no open ports in a crawler process
-    "scrapy.extensions.remote_control.RemoteControl": None,
-    "scrapy.extensions.memdebug.MemoryDebugger": None,
-    "scrapy.extensions.spiderstate.SpiderState": None,
+# Scrapy's base list without TelnetConsole and RemoteControl (no open ports in a crawler process),
+# MemoryDebugger and SpiderState. Left out of the base rather than set to None in EXTENSIONS:
+# Scrapy imports every class named in either, enabled or not, and RemoteControl's import
+# (aiohttp) alone cost ~0.3 s of every crawl's start-up.
+EXTENSIONS_BASE = {
+    "scrapy.extensions.corestats.CoreStats": 0,
+    "scrapy.extensions.logcount.LogCount": 0,
+    "scrapy.extensions.memusage.MemoryUsage": 0,
+    "scrapy.extensions.closespider.CloseSpider": 0,
+    "scrapy.extensions.feedexport.FeedExporter": 0,
+    "scrapy.extensions.logstats.LogStats": 0,
+    "scrapy.extensions.throttle.AutoThrottle": 0,
 }
+EXTENSIONS: dict[str, int | None] = {}
+# Feeds: JSON lines without Scrapy's per-field copy of every record (crawler/feeds.py), same bytes.
+FEED_EXPORTERS = {name: "crawler.feeds.RecordLinesExporter" for name in ("jsonlines", "jsonl", "jl")}
 ITEM_PIPELINES = {
     "crawler.pipelines.DatabasePipeline": 300,
 }

@@ -1,4 +1,5 @@
-"""The schema: organisations, their API tokens, domains, crawl jobs and per-URL tasks.
+"""The schema: organisations, their API tokens, domains, crawl jobs and per-URL tasks, and where
+jobs come from (recurring schedules, publish-hook triggers).
 
 A job carries its own progress counters and stats sums, updated by the crawler in the same
 transaction as each batch of task rows, so reading a job never scans its tasks.
@@ -22,10 +23,11 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from contract.vocabulary import JobStatus, TaskKind, TaskStatus, WarmSkipReason
+from contract.vocabulary import JobStatus, TaskKind, TaskStatus, WarmSkipReason, WebhookEvent
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -128,6 +130,9 @@ class Job(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
     source_type: Mapped[str] = mapped_column(String(32), default="api")
     source_detail: Mapped[str | None] = mapped_column(String(255))
+    # The schedule that started the job. No foreign key: a job outlives its deleted schedule and
+    # still says where it came from.
+    schedule_id: Mapped[str | None] = mapped_column(String(36), index=True)
     scrapyd_node: Mapped[str | None] = mapped_column(String(255))
     # The dispatch claim: a random id written when the API hands the job to scrapyd and presented
     # by the crawler on every write. Only the crawler holding it may move the job or add rows, and
@@ -249,3 +254,104 @@ class RateLimitHit(Base):
     key: Mapped[str] = mapped_column(String(255))
     at: Mapped[float] = mapped_column(Double)  # Unix time in seconds, as the `limits` library counts
     expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class Schedule(Base):
+    """A recurring crawl. `next_run_at` is the claim: the scheduler loop that moves it forward, in
+    the transaction that also inserts the run's job, is the one that runs it (control_api/schedule_runner.py)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_enabled_next_run", "enabled", "next_run_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
+    start_scheme: Mapped[str | None] = mapped_column(String(8))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    interval_hours: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[Timestamp]
+    last_job_id: Mapped[str | None] = mapped_column(String(36))
+    # Runs that fell due while the previous job was still active, so started nothing.
+    skipped_runs: Mapped[Counter]
+    last_skipped_at: Mapped[OptionalTimestamp]
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    domain: Mapped[Domain] = relationship(lazy="joined")
+
+
+class Trigger(Base):
+    """An incoming publish hook: POST /hooks/<secret> starts a crawl. Only the secret's SHA-256 is
+    stored (a 256-bit random secret needs no slow hash), so the URL is shown once, at creation."""
+
+    __tablename__ = "triggers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
+    start_scheme: Mapped[str | None] = mapped_column(String(8))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    name: Mapped[str] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_job_id: Mapped[str | None] = mapped_column(String(36))
+    last_called_at: Mapped[OptionalTimestamp]
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    domain: Mapped[Domain] = relationship(lazy="joined")
+
+class WebhookEndpoint(Base):
+    """A URL of an organisation told about its jobs' state changes (control_api/webhooks.py)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_organisation_created", "organisation_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)  # WebhookEvent values
+    # Kept as issued (`whsec_...`), unlike API tokens, which we store hashed: a token is only ever
+    # compared, but the secret is the HMAC key every delivery is signed with, so the sender needs it
+    # itself. Encrypting it under a key kept beside the database would protect nothing from whoever
+    # can read both.
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint: the transactional outbox. Written in the same transaction as the
+    job's state change (db/webhooks.py), sent and retried by the sender (control_api/webhook_sender.py)
+    until a 2xx or the retry schedule runs out. Its id is the `webhook-id` of every attempt."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "job_id", "event", name="uq_webhook_messages_endpoint_job_event"),
+        Index("ix_webhook_messages_next_attempt_at", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    event: Mapped[WebhookEvent] = mapped_column(vocabulary(WebhookEvent))
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)  # when the event happened
+    # The body as first sent, so that every retry carries the same message under the same id.
+    body: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the sender should try next (while an attempt is in flight: when it may be taken over);
+    # None once delivered or given up.
+    next_attempt_at: Mapped[OptionalTimestamp]
+    delivered_at: Mapped[OptionalTimestamp]
+
+
+class WebhookAttempt(Base):
+    """One POST of a message, as GET /v1/webhooks/{id}/deliveries lists it."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_endpoint_attempted", "endpoint_id", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    attempted_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[OptionalTimestamp]  # the retry this attempt scheduled, if any

@@ -19,12 +19,13 @@ def assert_error(response, status: int, code: str | None, field: str | None = No
 
 def make_test_app(database_url: str, scheduler=None, **config):
     """The API as the tests run it: loopback targets allowed, no rate limits (per token, or of
-    failed authentications per address), unless `config` says otherwise; `scheduler` replaces the
+    failed authentications per address), a fixed dashboard SECRET_KEY, unless `config` says otherwise; `scheduler` replaces the
     scrapyd client built from SCRAPYD_URLS. The caller disposes of `app.extensions["db_engine"]`."""
     from control_api import create_app
 
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "ALLOW_PRIVATE_TARGETS": True,
-                      "RATE_LIMIT_PER_MINUTE": 0, "AUTH_FAILURES_PER_MINUTE": 0, **config})  # fmt: skip
+                      "RATE_LIMIT_PER_MINUTE": 0, "AUTH_FAILURES_PER_MINUTE": 0,
+                      "SECRET_KEY": "test-secret-key", **config})  # fmt: skip
     if scheduler is not None:
         app.extensions["scheduler"] = scheduler
     return app

@@ -21,6 +21,7 @@ SPEC_OPTION_DEFAULTS = {
 }
 CREATED_FIELDS = {
     "id", "domain", "domain_id", "status", "organisation_id", "created_at", "options", "source_type", "source_detail",
+    "schedule_id",  # SPEC "Where jobs come from": null when no schedule started the job
 }  # fmt: skip
 ISO_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 

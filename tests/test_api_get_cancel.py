@@ -13,6 +13,7 @@ ISO_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 NODE = "http://scrapyd.invalid"
 DETAIL_FIELDS = {
     "id", "domain", "domain_id", "status", "organisation_id", "created_at", "options", "source_type", "source_detail",
+    "schedule_id",
     "started_at", "completed_at", "cancelled_at", "error", "progress", "stats",
 }  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contract.targets import parse_domain
-from crawler.urls import SiteScope, normalise
+from crawler.urls import SiteScope, normalise, normalise_within
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,15 @@ def test_an_ipv6_job_keeps_its_brackets_from_create_to_the_spider(client, org, s
     _, spider_args, _ = scheduler.scheduled[-1]
     assert (spider_args["domain"], spider_args["scheme"]) == ("[::1]:8081", "http")
     assert normalise(f"{spider_args['scheme']}://{spider_args['domain']}/")[0] == "http://[::1]:8081/"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://site.test/a/?b=2&a=1#top", "https://WWW.Site.Test:443/x/", "http://blog.site.test/caf\u00e9", "http://other.test/x",
+     "http://site.test:8080/", "http://[::1]/", "http://[::1/", "mailto:x@site.test", "http://site.test:99999/"],
+)  # fmt: skip
+def test_normalise_within_is_normalise_for_the_sites_urls_and_none_for_the_rest(url):
+    scope = SiteScope("site.test", None, allow_subdomains=True)
+    whole = normalise(url)
+    expected = whole if whole is not None and scope.contains(whole[2], whole[3]) else None
+    assert normalise_within(url, scope) == expected

@@ -9,15 +9,22 @@ failure, and scrapyd would log any other status as a process that died.
 """
 from __future__ import annotations
 
+import logging
+import os
+import time
 from typing import TYPE_CHECKING
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+
+from crawler.launcher.protocol import FORKED_ENV
 
 if TYPE_CHECKING:
     import argparse
 
     from scrapy import Spider
     from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
 
 
 class Command(ScrapyCrawlCommand):
@@ -30,6 +37,10 @@ class Command(ScrapyCrawlCommand):
         return self.crawler
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if os.environ.get(FORKED_ENV):  # crawler/launcher/zygote.py: say so, for operators and tests
+            zygote, forked_at = os.environ[FORKED_ENV].split()
+            logger.info("crawl process %d forked by the launcher's zygote %s, %.0f ms ago", os.getpid(), zygote,
+                        (time.time() - float(forked_at)) * 1000)  # fmt: skip
         super().run(args, opts)
         spider = getattr(self.crawler, "spider", None)
         if self.exitcode == 0 and getattr(spider, "adhoc_failure", None):

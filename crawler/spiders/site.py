@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
@@ -28,7 +28,7 @@ from crawler.records import TaskInfo, classify_failure, content_type_of, new_rec
 from crawler.redirects import follow_redirect
 from crawler.roles import role_for
 from crawler.sitemaps import SitemapDiscovery
-from crawler.urls import SiteScope, normalise
+from crawler.urls import LinkBase, SiteScope, normalise, normalise_within
 from crawler.warming import CacheWarmer
 
 if TYPE_CHECKING:
@@ -218,35 +218,31 @@ class SiteSpider(Spider):
 
     def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
         base, links, resources = extract_links(response, want_resources=self.check_resources)
-        depth = task.depth + 1
-        origin = base[: base.find("/", base.find("//") + 2)] if base.count("/") > 2 else base
-        if self.find_links:
-            for href in links:
-                yield from self._accept_href(href, base, origin, task.url, depth, TaskKind.PAGE)
-        for href in resources:
-            yield from self._accept_href(href, base, origin, task.url, depth, TaskKind.RESOURCE)
+        resolve = LinkBase(base).resolve
+        # Each absolute URL's key is cached, so that a link met again (the navigation of every page)
+        # costs a resolution and one dict lookup instead of a canonicalisation and a scope check.
+        # This loop runs for every link of every page: kept flat, a generator only for a new URL.
+        cached_key = self.frontier.href_keys.get
+        known_link = self.role.known_link
+        referrer, depth = task.url, task.depth + 1
+        for hrefs, kind in ((links if self.find_links else (), TaskKind.PAGE), (resources, TaskKind.RESOURCE)):
+            for href in hrefs:
+                try:
+                    absolute = resolve(href)
+                except ValueError:  # "//[broken": not a URL; the page is still recorded
+                    continue
+                key = cached_key(absolute, UNKNOWN)
+                if key is UNKNOWN:
+                    yield from self._new_link(absolute, referrer, depth, kind)
+                elif key is not None:
+                    known_link(key, referrer, depth, kind)
 
-    def _accept_href(self, href: str, base: str, origin: str, referrer: str, depth: int, kind: str) -> Iterator[Any]:
-        # Cache each absolute URL's key, so that a navigation link repeated on every page costs one
-        # dict lookup after the first time instead of a join, a canonicalisation and a scope check.
-        if href.startswith(("http://", "https://")):
-            absolute = href
-        elif href.startswith("/") and not href.startswith("//"):
-            absolute = origin + href
-        else:
-            absolute = urljoin(base, href)
-        known = self.frontier.known_href(absolute)
-        if known is not UNKNOWN:
-            if known is None:
-                return
-            self.role.known_link(known, referrer, depth, kind)
-            return
-        normalised = normalise(absolute)
-        key = None
-        if normalised is not None and self.scope.contains(normalised[2], normalised[3]):
-            key = normalised[1]
-            yield from self.role.admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
+    def _new_link(self, absolute: str, referrer: str, depth: int, kind: str) -> Iterator[Any]:
+        normalised = normalise_within(absolute, self.scope)
+        key = normalised[1] if normalised is not None else None
         self.frontier.remember_href(absolute, key)
+        if key is not None:
+            yield from self.role.admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request

@@ -16,13 +16,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.scrapyd_node import start_node, wait_until_ready
+from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from db.models import Task
 from tests.helpers import make_test_app
 from tests.sites.server import SiteServer
 
 # The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
-HOST_MAP = "site.test=127.0.0.1,www.site.test=127.0.0.1,blog.site.test=127.0.0.1,other.test=127.0.0.1"
+# slow.test (tests/sites/behaviour.py) is there for the dashboard's cancel test.
+HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in ("site.test", "www.site.test", "blog.site.test", "other.test", "slow.test"))
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
@@ -94,6 +95,7 @@ def scrapyd(tmp_path_factory, scrapyd_env):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, process)
+        assert wait_for_launcher(workdir), "the node's launcher did not start: see launcher.log"
         yield ScrapydNode(url, process, workdir)
     finally:
         stop_process(process)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import start_node, wait_until_ready
+from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from db.models import Job
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
@@ -36,9 +36,11 @@ def own_node(tmp_path, database_url, scrapyd_env, engine):
         url = f"http://127.0.0.1:{port}"
         workdir = tmp_path
 
-        def start(self):
+        def start(self, launcher: bool = True):
             self.process = start_node(tmp_path, self.port, env=scrapyd_env)
             wait_until_ready(self.url, self.process)
+            # Until its launcher is up a node starts crawls and its spider listing the slow way.
+            assert not launcher or wait_for_launcher(tmp_path)
 
         def finished(self, job_id: str, timeout: float = 30) -> None:
             deadline = time.monotonic() + timeout
@@ -132,7 +134,7 @@ def orphan_a_running_crawl(node, org, site, delay: float, concurrency: int) -> t
     wait_for_rows(node.engine, job_id, 3)
     node.process.kill()
     node.process.wait()
-    node.start()
+    node.start(launcher=False)  # no waiting: the orphan is checked while it still crawls
     return job_id, crawler_pid
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import start_node, wait_until_ready
+from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
 from tests.integration.test_crawl_options import adhoc_crawl
@@ -164,6 +164,7 @@ def test_scrapyd_restart_runs_queued_jobs_and_the_reconciler_settles_the_rest(
     client, org = app.test_client(), make_org()
     try:
         wait_until_ready(url, node)
+        assert wait_for_launcher(tmp_path)
         first = start_slow_crawl(client, org, site)
         running_pid(url, first)
         second = client.post("/v1/jobs", json={"domain": site.url("blog.site.test")}, headers=org.headers).get_json()["id"]
@@ -174,6 +175,7 @@ def test_scrapyd_restart_runs_queued_jobs_and_the_reconciler_settles_the_rest(
         site.delay = 0.0
         node = start_node(tmp_path, port, env=scrapyd_env, max_proc=1)
         wait_until_ready(url, node)
+        assert wait_for_launcher(tmp_path)
         queued = wait_for_job(client, org.headers, second, timeout=60)
         assert queued["status"] == "completed"  # the queued job ran after the restart
         reconciler = Reconciler(client=app.extensions["scheduler"], grace=timedelta(seconds=0))

@@ -112,6 +112,10 @@ def test_scrapyd_refuses_anybody_without_the_generated_credentials(service):
     assert stat.S_IMODE((service.var / "scrapyd" / "scrapyd.conf").stat().st_mode) & 0o077 == 0
     assert requests.get(f"{service.scrapyd}/", auth=service.credentials(), timeout=5).status_code == 200
     assert service.credentials()[1] in service.output.read_text()  # the banner tells the operator
+    # So is the dashboard's signing key kept in var/, readable by this user only; the banner names the dashboard.
+    assert stat.S_IMODE((service.var / "secret-key").stat().st_mode) == 0o600
+    assert f"Dashboard:  {service.api}/app" in service.output.read_text()
+    assert requests.get(f"{service.api}/app/sign-in", timeout=5).status_code == 200
 
 
 def test_crawl_logs_are_served_to_the_jobs_organisation_only(service, site, make_org):

@@ -13,6 +13,8 @@ never reaches them; a test crawls one directly, pinning its name to loopback wit
   sitemaps on loopback addresses, and /to-ipv6 redirects to the IPv6 loopback literal.
 - `v6.test` and `[::1]`: the site served on the IPv6 loopback (`SiteServer(address="::1")`), with
   links, a redirect and a sitemap entry that spell the IPv6 literal.
+- `slow.test`: a start page linking to 30 pages that each take a second to answer, so that a crawl
+  of it at concurrency 1 is still running half a minute later (the dashboard's cancel test).
 - `cdn.test`: a site behind a CDN (Cloudflare's MISS-then-HIT): two pages a cache may keep, three
   it must not (`Cache-Control: no-store`, `private`, a `Set-Cookie`), a gzip-compressed page, a
   sitemap that is cached too, and a page whose `<link>`s of several rels and rev and an `<object>`
@@ -29,6 +31,7 @@ GUARD_HOST = "guard.test"
 V6_HOST = "v6.test"
 V6_LITERAL = "[::1]"
 CDN_HOST = "cdn.test"
+SLOW_HOST = "slow.test"
 
 DEPTH_PAGES: dict[str, Page] = {
     "/": Page("Depth", ("/a", "/b")),
@@ -123,6 +126,9 @@ CDN_PAGES: dict[str, Page] = {
 }
 CDN_RESOURCES = ("/style.css", "/favicon.ico", "/font.woff2", "/manifest.json", "/humans.txt", "/movie.svg")
 
+_SLOW_PAGES = tuple(f"/page/{n}" for n in range(1, 31))
+SLOW_PAGES: dict[str, Page] = {"/": Page("Slow", _SLOW_PAGES), **{path: Page(path, ("/",), delay=1.0) for path in _SLOW_PAGES}}
+
 BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
     DEPTH_HOST: DEPTH_PAGES,
     SLOWDOWN_HOST: SLOWDOWN_PAGES,
@@ -131,5 +137,6 @@ BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
     V6_HOST: V6_PAGES,
     V6_LITERAL: V6_PAGES,
     CDN_HOST: CDN_PAGES,
+    SLOW_HOST: SLOW_PAGES,
 }
 BEHAVIOUR_HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in (DEPTH_HOST, SLOWDOWN_HOST, CALM_HOST, GUARD_HOST, CDN_HOST))

@@ -1,0 +1,153 @@
+"""The dashboard's pages: sign-in and out, the jobs list, the form that starts a job, the job page
+(live progress, stats, issues, cache warming, charts), cancel and the exports. Each view calls the
+service layer (jobs_service, results_service) that /v1 calls, scoped to the signed-in organisation."""
+from __future__ import annotations
+
+from flask import (Response, abort, current_app, flash, g, redirect, render_template, request,
+                   stream_with_context, url_for)  # fmt: skip
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from contract.vocabulary import JobStatus
+from control_api import jobs_service, presenters, results_service
+from control_api.dashboard import charts
+from control_api.dashboard.blueprint import bp, error_page
+from control_api.dashboard.forms import CreateJobForm
+from control_api.dashboard.session import sign_in as start_session
+from control_api.dashboard.session import sign_out as end_session
+from control_api.database import engine, session_scope
+from control_api.errors import ApiError
+from control_api.schemas import JOB_STATUSES, RANGES, ListJobsQuery
+from control_api.validation import validation_error
+
+PAGE_SIZE = 20
+FILTERS = ("status", "range", "tzOffset")
+RANGE_LABELS = {"all": "Any time", "today": "Today", "24h": "Last 24 hours", "7d": "Last 7 days",
+                "30d": "Last 30 days", "90d": "Last 90 days"}  # fmt: skip
+TERMINAL = sorted(JobStatus.terminal())
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for(".jobs"))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    error = None
+    if request.method == "POST":
+        if start_session(request.form.get("token", "")):
+            return redirect(_safe_next(request.args.get("next")))
+        error = "That token is unknown or has been revoked."
+    status = 401 if error else 200
+    return render_template("dashboard/sign_in.html", error=error, nav_section=None), status
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path of ours: "next=https://evil.example" or "//evil.example" would be an open redirect.
+    if target and target.startswith("/app/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for(".jobs")
+
+
+@bp.post("/sign-out")
+def sign_out():
+    end_session()
+    flash("You are signed out.")
+    return redirect(url_for(".sign_in"))
+
+
+@bp.get("/jobs")
+def jobs():
+    filters = {name: request.args[name] for name in FILTERS if request.args.get(name)}
+    try:
+        query = ListJobsQuery.model_validate({"limit": PAGE_SIZE, "page": request.args.get("page") or 1, **filters})
+    except ValidationError as exc:
+        return error_page(400, "Bad filter", validation_error(exc).message)
+    with session_scope() as session:
+        page = jobs_service.list_jobs(session, g.organisation_id, query)
+        rows = [presenters.job_list_item(job, ("progress", "stats")) for job in page.jobs]
+    number = query.page or 1
+    return render_template(
+        "dashboard/jobs.html", nav_section="jobs", rows=rows, page=page, filters=filters, number=number,
+        statuses=JOB_STATUSES, ranges={name: RANGE_LABELS[name] for name in RANGES},
+        previous_url=url_for(".jobs", **filters, page=number - 1) if number > 1 else None,
+        next_url=url_for(".jobs", **filters, page=number + 1) if page.has_next else None,
+    )  # fmt: skip
+
+
+@bp.route("/jobs/new", methods=["GET", "POST"])
+def new_job():
+    if request.method == "GET":
+        return render_template("dashboard/new_job.html", nav_section="new_job", form=CreateJobForm.blank())
+    form = CreateJobForm.submitted(request.form)
+    if form.request is None:
+        return render_template("dashboard/new_job.html", nav_section="new_job", form=form), 400
+    scheduler = current_app.extensions["scheduler"]
+    try:
+        job = jobs_service.start_job(session_scope, scheduler, g.organisation_id, form.request)
+    except ApiError as exc:
+        return render_template("dashboard/new_job.html", nav_section="new_job", form=form.refused(exc)), exc.status
+    flash(f"Crawl of {job.domain.name} started.")
+    return redirect(url_for(".job", job_id=job.id))
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    with session_scope() as session:
+        row = _job(session, job_id)
+        detail = presenters.job_detail(row)
+        issues = results_service.issues_report(session, row)
+        histogram = results_service.response_time_histogram(session, job_id, charts.RESPONSE_TIME_BOUNDS)
+        breakdown = results_service.status_breakdown(session, job_id)
+    return render_template(
+        "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL,
+        status_chart=charts.bar_chart("Pages by HTTP status", "pages", breakdown),
+        time_chart=charts.bar_chart("Response times", "pages", dict(zip(charts.response_time_labels(), histogram))),
+    )  # fmt: skip
+
+
+@bp.get("/jobs/<job_id>/progress")
+def job_progress(job_id: str):
+    """What the job page's script polls while the crawl runs: status, progress and stats only,
+    read from the job's counters (cheap at any size)."""
+    with session_scope() as session:
+        return presenters.json_response(presenters.job_detail(_job(session, job_id)))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    with session_scope() as session:
+        try:
+            row, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, job_id)
+        except jobs_service.JobNotFound:
+            abort(404, "There is no such job in your organisation.")
+        except jobs_service.JobFinished as exc:
+            flash(f"The job is already {exc.job.status}; it cannot be cancelled.", "error")
+            return redirect(url_for(".job", job_id=job_id))
+    if newly_cancelled:
+        jobs_service.stop_spider(current_app.extensions["scheduler"], row)
+    flash("The job is cancelled; the pages crawled so far are kept.")
+    return redirect(url_for(".job", job_id=job_id))
+
+
+@bp.get("/jobs/<job_id>/export.<any(csv, jsonl):fmt>")
+def export(job_id: str, fmt: str):
+    with session_scope() as session:
+        _job(session, job_id)
+
+    def generate():
+        with Session(engine()) as session:
+            yield from results_service.export_lines(session, job_id, fmt)
+
+    return Response(
+        stream_with_context(generate()), mimetype="text/csv" if fmt == "csv" else "application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.{fmt}"'},
+    )  # fmt: skip
+
+
+def _job(session: Session, job_id: str):
+    try:
+        return jobs_service.get_job(session, g.organisation_id, job_id)
+    except jobs_service.JobNotFound:
+        abort(404, "There is no such job in your organisation.")

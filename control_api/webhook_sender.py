@@ -1,0 +1,250 @@
+"""The webhook sender: delivers the outbox's messages (db/webhooks.py) as Standard Webhooks.
+
+`flask --app control_api deliver-webhooks --loop` is its own process, supervised by `make run` like
+the reconciler: a receiver that takes its full timeout, or a thousand messages at once, then never
+delays failing dead crawls or answering the API, and a crash of either leaves the other running.
+
+Each tick it takes the due messages, as many as it has free workers (a bounded thread pool, so one
+slow receiver holds one worker, not the queue). Taking a message moves its `next_attempt_at` past
+the attempt's timeout, in a transaction that skips rows another sender holds (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL; SQLite has one writer at a time), so two senders never send one attempt
+twice; a sender that dies mid-attempt leaves the message due again once that lease runs out. Every
+attempt is recorded; a non-2xx answer or no answer schedules the next try after the next of
+WEBHOOK_RETRY_SECONDS, until they run out. All of it is in the database, so what is pending when
+the service stops is sent after it starts again: at least once, and receivers dedupe by webhook-id.
+
+The body is built from the job row at the first attempt and kept, so every retry sends the same
+message under the same id. The URL's host is checked against the private-address guard at every
+attempt and the connection goes to the address that was checked, so a name re-pointed at the
+service's own network after the webhook was created (DNS rebinding) is refused, not reached.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import certifi
+import click
+import urllib3
+from flask import Flask, current_app
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from standardwebhooks import Webhook
+
+from contract.addresses import ForbiddenTarget, UnresolvableHost
+from control_api import presenters, results_service
+from control_api.webhook_schemas import IssueCounts, WebhookJob, WebhookPayload
+from control_api.webhooks_service import check_webhook_url
+from db.models import Job, WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "crawl-service-webhooks/1.0"
+LEASE_MARGIN = timedelta(seconds=60)  # on top of the timeout: how long a taken message stays ours
+MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer we read (and ignore) before closing
+
+
+class DeliveryRefused(Exception):
+    """The attempt was not made: the URL's host is private or does not resolve."""
+
+
+@dataclass
+class WebhookSender:
+    engine: Engine
+    retry_delays: list[float]
+    timeout: float = 10.0
+    workers: int = 8
+    poll_interval: float = 1.0
+    allow_private: bool = False
+
+    @classmethod
+    def from_app(cls, app: Flask) -> WebhookSender:
+        config = app.config
+        return cls(
+            engine=app.extensions["db_engine"], retry_delays=config["WEBHOOK_RETRY_DELAYS"],
+            timeout=config["WEBHOOK_TIMEOUT_SECONDS"], workers=config["WEBHOOK_WORKERS"],
+            poll_interval=config["WEBHOOK_POLL_SECONDS"], allow_private=config["ALLOW_PRIVATE_TARGETS"],
+        )  # fmt: skip
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until `stop` is set; then finish the attempts in flight."""
+        in_flight: set[Future] = set()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
+            while not stop.is_set():
+                in_flight = {future for future in in_flight if not future.done()}
+                try:
+                    taken = self.take_due(self.workers - len(in_flight)) if len(in_flight) < self.workers else []
+                except SQLAlchemyError as exc:  # the database restarting: wait it out, do not die
+                    logger.warning("webhook sender: database unavailable (%s)", getattr(exc, "orig", exc))
+                    taken = []
+                in_flight |= {pool.submit(self.deliver, message_id) for message_id in taken}
+                if not taken:
+                    stop.wait(self.poll_interval)
+
+    def run_once(self) -> int:
+        """Deliver what is due until nothing is (a batch of `workers` at a time, so that no lease runs
+        out while its message waits for a worker); returns how many attempts were made."""
+        attempts = 0
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
+            while taken := self.take_due(self.workers):
+                list(pool.map(self.deliver, taken))
+                attempts += len(taken)
+        return attempts
+
+    def take_due(self, limit: int) -> list[str]:
+        """Lease up to `limit` due messages to this sender; returns their ids."""
+        now = utcnow()
+        lease_until = now + timedelta(seconds=self.timeout) + LEASE_MARGIN
+        with Session(self.engine) as session, session.begin():
+            due = session.execute(
+                select(WebhookMessage.id, WebhookMessage.next_attempt_at)
+                .where(WebhookMessage.next_attempt_at <= now)
+                .order_by(WebhookMessage.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no locking clause
+            ).all()
+            taken = []
+            for message_id, planned in due:
+                # Conditional, so that on SQLite too a message another sender took meanwhile is left alone.
+                leased = session.execute(
+                    update(WebhookMessage)
+                    .where(WebhookMessage.id == message_id, WebhookMessage.next_attempt_at == planned)
+                    .values(next_attempt_at=lease_until)
+                ).rowcount
+                if leased:
+                    taken.append(message_id)
+        return taken
+
+    # --- one attempt ------------------------------------------------------------------------------
+
+    def deliver(self, message_id: str) -> None:
+        try:
+            prepared = self._prepare(message_id)
+            if prepared is None:
+                return
+            url, secret, body = prepared
+            status_code, error = None, None
+            try:
+                status_code = self.post(url, body, self.headers(message_id, secret, body))
+            except DeliveryRefused as exc:
+                error = str(exc)
+            except Exception as exc:  # whatever the URL or the receiver did, it is this attempt's failure
+                error = describe_failure(exc, self.timeout)
+            self._record(message_id, status_code, error)
+        except Exception:  # a bug or a database outage: the lease makes the message due again later
+            logger.exception("webhook message %s: attempt not recorded", message_id)
+
+    def _prepare(self, message_id: str) -> tuple[str, str, str] | None:
+        """The URL, secret and body of a message; the body is built and kept at its first attempt."""
+        with Session(self.engine) as session, session.begin():
+            message = session.get(WebhookMessage, message_id)
+            if message is None or message.delivered_at is not None:
+                return None  # its webhook was deleted, or another sender delivered it after our lease ran out
+            endpoint = session.get(WebhookEndpoint, message.endpoint_id)
+            if message.body is None:
+                message.body = payload(session, message)
+            return endpoint.url, endpoint.secret, message.body
+
+    @staticmethod
+    def headers(message_id: str, secret: str, body: str) -> dict[str, str]:
+        timestamp = utcnow()  # of this attempt: receivers refuse signatures older than a few minutes
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": Webhook(secret).sign(message_id, timestamp, body),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    def post(self, url: str, body: str, headers: dict[str, str]) -> int:
+        """POST `body` to `url` and return the answer's status; no redirects are followed (a 3xx is
+        not a delivery). Raises DeliveryRefused for a private or unresolvable host."""
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        address = parts.hostname
+        if not self.allow_private:
+            try:
+                address = check_webhook_url(url)[0]
+            except (ForbiddenTarget, UnresolvableHost) as exc:
+                raise DeliveryRefused(str(exc)) from None
+        host_header = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        if parts.port:
+            host_header += f":{parts.port}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname, "ca_certs": certifi.where()}
+        pool_class = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
+        with pool_class(address, port, timeout=urllib3.Timeout(total=self.timeout), retries=False, maxsize=1,
+                        **(tls if https else {})) as pool:  # fmt: skip
+            response = pool.urlopen("POST", target, body=body.encode("utf-8"), headers={**headers, "Host": host_header},
+                                    redirect=False, assert_same_host=False, preload_content=False)  # fmt: skip
+            response.read(MAX_ANSWER_BYTES)
+            response.release_conn()
+            return response.status
+
+    def _record(self, message_id: str, status_code: int | None, error: str | None) -> None:
+        now = utcnow()
+        delivered = status_code is not None and 200 <= status_code < 300
+        with Session(self.engine) as session, session.begin():
+            message = session.get(WebhookMessage, message_id, with_for_update=True)
+            if message is None:
+                return  # its webhook was deleted during the attempt
+            message.attempts += 1
+            next_attempt_at = self.next_attempt(message.attempts, now) if not delivered else None
+            message.next_attempt_at = next_attempt_at
+            if delivered:
+                message.delivered_at = now
+            if error is None and not delivered:
+                error = f"HTTP {status_code}"
+            session.add(WebhookAttempt(message_id=message_id, endpoint_id=message.endpoint_id, attempted_at=now,
+                                       status_code=status_code, error=error, next_attempt_at=next_attempt_at))  # fmt: skip
+        if not delivered:
+            logger.warning("webhook message %s: %s; next attempt %s", message_id, error, next_attempt_at or "none (gave up)")
+
+    def next_attempt(self, attempts_made: int, now: datetime) -> datetime | None:
+        if attempts_made > len(self.retry_delays):
+            return None
+        return now + timedelta(seconds=self.retry_delays[attempts_made - 1])
+
+
+def payload(session: Session, message: WebhookMessage) -> str:
+    """`{"type", "timestamp", "data"}`: data is the job as GET /v1/jobs/{id} renders it, with the
+    counts of its broken links and slow pages."""
+    job = session.get(Job, message.job_id)
+    data = WebhookJob.model_validate({
+        **presenters.job_detail(job).model_dump(),
+        "issue_counts": IssueCounts(**results_service.issue_counts(session, job)),
+    })  # fmt: skip
+    return WebhookPayload(type=message.event, timestamp=message.created_at, data=data).model_dump_json()
+
+
+def describe_failure(exc: Exception, timeout: float) -> str:
+    if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return f"could not connect: {exc.__cause__ or exc}" if exc.__cause__ else "could not connect"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS error: {exc}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def run_sender(loop: bool) -> None:
+    """`flask deliver-webhooks [--loop]`: once, or until SIGTERM or Ctrl-C."""
+    sender = WebhookSender.from_app(current_app)
+    if not loop:
+        click.echo(f"{sender.run_once()} webhook attempt(s) made.")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logger.info("delivering webhooks (%d workers)", sender.workers)
+    sender.run(stop)

@@ -1,0 +1,318 @@
+"""The dashboard in a real browser: headless Chromium driven by Selenium, against the service as
+`make run` serves it (gunicorn, two workers, a generated SECRET_KEY shared through its file), a
+real scrapyd and the test site. SPEC: "Dashboard: the same service in a browser".
+
+One browser and one service for the module; the tests run in order as one user's visit (sign in,
+start a crawl and watch it, cancel one, filter the list, sign out) and each saves a screenshot
+under var/screenshots/. Every page a test expects to load must leave no error in the browser's
+console. Chromium comes from Debian (`make test` installs chromium and chromium-driver when it is
+root and they are missing); without it these tests are skipped, saying so.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+import requests
+
+from db.engine import PROJECT_ROOT
+from tests.integration.conftest import free_port, gunicorn_command, stop_process
+from tests.sites.pages import REFERRERS, SITE, fill
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
+BROWSER_TZ = "Asia/Kolkata"  # UTC+5:30: getTimezoneOffset() is -330, so tzOffset=0 would be visibly wrong
+WAIT = 90.0
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements-dev.txt)")
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def service(database_url, scrapyd, tmp_path_factory):
+    """The API and dashboard under gunicorn on an ephemeral port; yields its base URL."""
+    port, workdir = free_port(), tmp_path_factory.mktemp("dashboard")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": database_url, "SCRAPYD_URL": scrapyd.url,
+           "ALLOW_PRIVATE_TARGETS": "1", "RATE_LIMIT_PER_MINUTE": "0", "AUTH_FAILURES_PER_MINUTE": "0",
+           "SECRET_KEY_FILE": str(workdir / "secret-key")}  # fmt: skip
+    log = workdir / "gunicorn.log"
+    with log.open("wb") as output:
+        process = Popen(gunicorn_command(port), cwd=PROJECT_ROOT, env=env, stdout=output, stderr=output)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield base
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} missing: `make test` installs Debian's chromium and chromium-driver when run as root")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env={**os.environ, "TZ": BROWSER_TZ}), options=options)
+    driver.implicitly_wait(0)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def visit():
+    """What the tests of this module hand on to each other: one user's visit."""
+    return {}
+
+
+def console_errors(driver) -> list[str]:
+    """Errors logged in the browser console since the last call (reading the log empties it)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def open_page(driver, url: str) -> None:
+    driver.get(url)
+    assert console_errors(driver) == [], url
+
+
+def screenshot(driver, name: str, width: int = 1280) -> Path:
+    """The whole page at `width` px: the window is made as tall as the page first."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(height, 600), 6000))
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 900)
+    return path
+
+
+def wait_for(driver, condition, timeout: float = WAIT, message: str = ""):
+    # The job page reloads itself once its crawl ends: an element may vanish while it is read.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=ignored).until(condition, message)
+
+
+def text_of(driver, css: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def sign_in(driver, service: str, token: str) -> None:
+    field = driver.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(token)
+    field.send_keys(Keys.ENTER)
+    wait_for(driver, lambda d: "/app/sign-in" not in d.current_url, 15, "sign-in did not leave the form")
+
+
+def start_crawl(driver, service: str, domain: str, **numbers: int) -> str:
+    """Fill and send the New crawl form; returns the new job's id (from the page it lands on)."""
+    driver.find_element(By.LINK_TEXT, "New crawl").click()
+    driver.find_element(By.ID, "domain").send_keys(domain)
+    for name, value in numbers.items():
+        field = driver.find_element(By.ID, name)
+        field.clear()
+        field.send_keys(str(value))
+    driver.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
+    wait_for(driver, lambda d: "/app/jobs/" in d.current_url and not d.current_url.endswith("/new"), 15,
+             "the form did not start a job")  # fmt: skip
+    assert console_errors(driver) == []
+    return driver.current_url.rsplit("/", 1)[1]
+
+
+def test_sign_in_with_a_token_sets_a_strict_session_cookie(browser, service, make_org, visit):
+    visit["org"] = org = make_org("Dashboard browser org")
+    open_page(browser, f"{service}/app")
+    assert "/app/sign-in" in browser.current_url  # not signed in: sent to the form
+    field = browser.find_element(By.ID, "token")
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=token]").text == "API token"
+    field.send_keys("cs_not-a-token", Keys.ENTER)
+    wait_for(browser, lambda d: d.find_elements(By.ID, "token-error"), 15)
+    assert "unknown or has been revoked" in text_of(browser, "#token-error")
+    console_errors(browser)  # the refused sign-in is a 401: its console line is expected
+
+    sign_in(browser, service, org.token)
+    assert browser.current_url.startswith(f"{service}/app/jobs")
+    assert console_errors(browser) == []
+    cookie = browser.get_cookie("crawl_session")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax" and cookie["path"] == "/app"
+    assert cookie["secure"] is False  # plain http on loopback; https makes it Secure (tests/test_dashboard.py)
+    assert "Dashboard browser org" in text_of(browser, ".site-header")
+    screenshot(browser, "sign-in-jobs-empty")
+
+
+def test_a_job_started_from_the_form_shows_live_progress_then_its_broken_links(browser, service, site, visit):
+    site.reset()  # every cacheable page a MISS again, whatever crawled the site before: warming has work
+    start_crawl(browser, service, f"site.test:{site.port}", slow_page_threshold_ms=1000)
+    visit["completed_job"] = job_id = browser.current_url.rsplit("/", 1)[1]
+    # site.test holds a page that takes 1.5 s to answer, so the page opened right after the post
+    # shows the crawl unfinished: what follows can only be the page's script polling for progress.
+    assert text_of(browser, "[data-field=status]") in ("created", "running")
+    assert float(browser.find_element(By.ID, "job-progress").get_attribute("value")) < 100
+    seen = set()
+
+    def finished(driver) -> bool:
+        seen.add(driver.find_element(By.ID, "job-progress").get_attribute("value"))
+        return text_of(driver, "[data-field=status]") == "completed" and driver.find_elements(By.ID, "broken-links")
+
+    wait_for(browser, finished, message="the job page never showed the crawl completed")
+    assert browser.find_element(By.ID, "job-progress").get_attribute("value") == "100"
+    assert text_of(browser, "#job-percentage") == "100.0 %"
+    assert console_errors(browser) == []
+
+    missing = fill(SITE + "/missing", site.port)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#broken-links tbody tr")
+    row = next(row for row in rows if row.find_element(By.CSS_SELECTOR, "td.url").text == missing)
+    referrers = {item.text for item in row.find_elements(By.CSS_SELECTOR, ".referrers li")}
+    assert referrers == {fill(url, site.port) for url in REFERRERS[SITE + "/missing"]}
+    assert fill(SITE + "/slow", site.port) in text_of(browser, "#slow-pages")
+    assert fill(SITE + "/redirect-1", site.port) in text_of(browser, "#redirect-chains")
+    assert fill(SITE + "/error", site.port) in text_of(browser, "#server-errors")
+    assert int(text_of(browser, "#warming div:first-child dd")) > 0  # pages warmed
+    status_chart = browser.find_element(By.CSS_SELECTOR, "#status-chart-desc").get_attribute("textContent")
+    assert "4xx: " in status_chart and "4xx: 0" not in status_chart
+
+    # The export is the session's too: fetched by the page itself, with its cookie.
+    export = browser.execute_async_script(
+        "const done = arguments[1]; fetch(arguments[0]).then(r => r.text()).then(done, e => done(String(e)));",
+        f"{service}/app/jobs/{job_id}/export.csv",
+    )
+    assert export.startswith("url,") and missing in export
+    screenshot(browser, "job-page")
+
+    browser.set_window_size(390, 844)  # a phone: the page must not scroll sideways (tables scroll inside)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "job-page-390", width=390)
+
+
+def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit):
+    # slow.test: 30 pages of a second each, one at a time: still running long after the click.
+    visit["cancelled_job"] = start_crawl(browser, service, f"slow.test:{site.port}", concurrency=1)
+    wait_for(browser, lambda d: text_of(d, "[data-field=status]") == "running", message="the job never ran")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Cancel crawl']").click()
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"), 15)
+    assert "cancelled" in text_of(browser, ".flash")
+    assert text_of(browser, "[data-field=status]") == "cancelled"
+    assert not browser.find_elements(By.XPATH, "//button[normalize-space()='Cancel crawl']")
+    assert console_errors(browser) == []
+    job = requests.get(f"{service}/v1/jobs/{visit['cancelled_job']}", headers=visit["org"].headers, timeout=10).json()
+    assert job["status"] == "cancelled" and job["source_type"] == "dashboard" and job["source_detail"] == "create_job"
+    screenshot(browser, "job-cancelled")
+
+
+def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(browser, service, visit):
+    open_page(browser, f"{service}/app/jobs")
+    assert {row.get_attribute("data-job-id") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")} == {
+        visit["completed_job"], visit["cancelled_job"]}
+    Select(browser.find_element(By.ID, "filter-status")).select_by_value("cancelled")
+    Select(browser.find_element(By.ID, "filter-range")).select_by_value("today")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
+    wait_for(browser, lambda d: "status=cancelled" in d.current_url, 15)
+    assert console_errors(browser) == []
+    assert "range=today" in browser.current_url and "tzOffset=-330" in browser.current_url
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")
+    assert [row.get_attribute("data-job-id") for row in rows] == [visit["cancelled_job"]]
+    Select(browser.find_element(By.ID, "filter-status")).select_by_value("completed")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
+    wait_for(browser, lambda d: "status=completed" in d.current_url, 15)
+    assert [row.get_attribute("data-job-id") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")] == [
+        visit["completed_job"]]
+    open_page(browser, f"{service}/app/jobs")
+    screenshot(browser, "jobs-list")
+    browser.set_window_size(390, 844)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "jobs-list-390", width=390)
+
+
+def test_the_form_is_labelled_and_reachable_by_keyboard(browser, service):
+    open_page(browser, f"{service}/app/jobs/new")
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+        ".filter(el => el.labels.length === 0).map(el => el.name)"
+    )
+    assert unlabelled == []
+    browser.find_element(By.ID, "domain").click()
+    reached = []
+    for _ in range(12):
+        reached.append(browser.execute_script("const e = document.activeElement; return e.id || e.textContent.trim()"))
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert reached[:10] == ["domain", "max_pages", "concurrency", "slow_page_threshold_ms", "use_sitemap", "find_links",
+                            "allow_cross_subdomain_links", "check_resources", "allow_concurrent", "Start crawl"]  # fmt: skip
+
+    browser.find_element(By.ID, "domain").send_keys("not a domain")
+    concurrency = browser.find_element(By.ID, "concurrency")
+    concurrency.clear()
+    concurrency.send_keys("500")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Start crawl']").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "concurrency-error"), 15)
+    console_errors(browser)  # the refused form is a 400: its console line is expected
+    assert "less than or equal to 100" in text_of(browser, "#concurrency-error")
+    assert browser.find_element(By.ID, "concurrency").get_attribute("aria-invalid") == "true"
+    screenshot(browser, "new-job-errors")
+
+
+def test_a_post_without_the_csrf_token_is_refused(browser, service, visit):
+    cookies = {cookie["name"]: cookie["value"] for cookie in browser.get_cookies()}
+    job_url = f"{service}/app/jobs/{visit['completed_job']}"
+    for url, form in ((f"{service}/app/jobs/new", {"domain": "example.com"}),
+                      (f"{job_url}/cancel", {}), (f"{service}/app/sign-out", {}),
+                      (f"{service}/app/jobs/new", {"domain": "example.com", "csrf_token": "forged"})):  # fmt: skip
+        response = requests.post(url, data=form, cookies=cookies, allow_redirects=False, timeout=10)
+        assert response.status_code == 400, url
+        assert "CSRF" in response.text
+    open_page(browser, f"{service}/app/jobs")  # still signed in: nothing above changed the session
+    assert browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")
+    screenshot(browser, "after-forged-posts")
+
+
+def test_signing_out_ends_the_session_and_another_organisation_sees_no_job(browser, service, make_org, visit):
+    open_page(browser, f"{service}/app/jobs")
+    signed_in = browser.get_cookie("crawl_session")["value"]
+    browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    wait_for(browser, lambda d: "/app/sign-in" in d.current_url, 15)
+    assert "signed out" in text_of(browser, ".flash")
+    assert console_errors(browser) == []
+    # The sign-in form's own CSRF token keeps a cookie, a new one that signs nobody in.
+    assert (browser.get_cookie("crawl_session") or {}).get("value") != signed_in
+    open_page(browser, f"{service}/app/jobs/{visit['completed_job']}")
+    assert "/app/sign-in" in browser.current_url
+
+    sign_in(browser, service, make_org("Another org").token)
+    assert browser.current_url.endswith(f"/app/jobs/{visit['completed_job']}")
+    assert text_of(browser, "h1") == "Not found"  # another organisation's job: 404, nothing of it shown
+    console_errors(browser)  # the 404's console line is expected
+    open_page(browser, f"{service}/app/jobs")
+    assert browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]") == []
+    screenshot(browser, "other-organisation")
+
+
+def test_the_api_docs_render_from_our_own_assets(browser, service):
+    open_page(browser, f"{service}/app/jobs")
+    browser.find_element(By.LINK_TEXT, "API docs").click()
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"), 30, "Swagger UI drew no operation")
+    assert "/v1/jobs" in text_of(browser, "#swagger-ui")
+    assert console_errors(browser) == []
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert resources and all(url.startswith(service) for url in resources)  # nothing from elsewhere
+    screenshot(browser, "api-docs")
