@@ -3,10 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev browser migrate bench clean
+.PHONY: run test install install-dev browser migrate bench node clean
 
 run: install
 	$(BIN)/python -m control_api.service
+
+# A crawler machine: a scrapyd node for this project (docs/deploy.md), e.g.
+# make node NODE_ARGS="--bind 0.0.0.0 --port 6800 --max-proc 4" with DATABASE_URL and SCRAPYD_USERNAME/PASSWORD set.
+node: install
+	$(BIN)/python -m control_api.scrapyd_node $(NODE_ARGS)
 
 test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 
 from control_api.database import session_scope
@@ -48,22 +49,105 @@ def migrate_command() -> None:
 
 
 @click.command("reconcile")
-@click.option("--loop", is_flag=True, help="Keep running, every RECONCILE_SECONDS.")
+@click.option("--loop", is_flag=True, help="Keep running: dispatch every DISPATCH_SECONDS, reconcile every "
+              "RECONCILE_SECONDS, prune every RETENTION_SECONDS.")  # fmt: skip
 def reconcile_command(loop: bool) -> None:
-    """Fail jobs whose crawler process died (compares the database with scrapyd's listjobs.json)."""
+    """Fail jobs whose crawler process died (compares the database with scrapyd's listjobs.json),
+    hand waiting jobs to free slots, and (with --loop) apply retention."""
     import time
 
     from flask import current_app
 
+    from control_api.dispatcher import dispatch_waiting
     from control_api.reconciler import Reconciler
+    from control_api.scheduler import SchedulerUnavailable
 
+    config = current_app.config
     reconciler = Reconciler.from_app(current_app)
+    every = {"reconcile": reconciler.interval, "dispatch": float(config["DISPATCH_SECONDS"]),
+             "prune": float(config["RETENTION_SECONDS"])}  # fmt: skip
+    due = dict.fromkeys(every, 0.0)
     while True:
-        for job_id, reason in reconciler.run_once():
-            click.echo(f"{job_id}: failed: {reason}")
+        now = time.monotonic()
+        if now >= due["reconcile"]:
+            for job_id, reason in reconciler.run_once():
+                click.echo(f"{job_id}: failed: {reason}")
+            due["reconcile"] = now + every["reconcile"]
+        if now >= due["dispatch"]:
+            try:
+                for job_id, node in dispatch_waiting(session_scope, reconciler.client):
+                    click.echo(f"{job_id}: dispatched to {node}")
+            except SchedulerUnavailable as exc:  # jobs keep waiting until a node answers
+                click.echo(f"dispatch: {exc}")
+            due["dispatch"] = now + every["dispatch"]
+        if loop and now >= due["prune"]:
+            _prune_and_report()
+            due["prune"] = now + every["prune"]
         if not loop:
             break
-        time.sleep(reconciler.interval)
+        time.sleep(max(0.05, min(due.values()) - time.monotonic()))
+
+
+def _prune_and_report() -> None:
+    from flask import current_app
+
+    from control_api.database import engine
+    from control_api.retention import prune
+
+    config = current_app.config
+    report = prune(engine(), float(config["RETENTION_DAYS"]), int(config["RETENTION_BATCH"]))
+    if report.jobs:
+        click.echo(f"retention: {report.rows} rows of {report.jobs} jobs deleted in {report.seconds:.1f} s "
+                   f"({report.rows_per_second:.0f} rows/s, {report.transactions} transactions, longest "
+                   f"{report.longest_transaction * 1000:.0f} ms)")  # fmt: skip
+
+
+@click.command("prune")
+def prune_command() -> None:
+    """Delete the per-URL rows of jobs that ended more than RETENTION_DAYS ago (in batches)."""
+    from flask import current_app
+
+    if not float(current_app.config["RETENTION_DAYS"]):
+        click.echo("RETENTION_DAYS is 0: every row is kept.")
+        return
+    _prune_and_report()
+    click.echo("Retention applied.")
+
+
+@click.command("nodes")
+def nodes_command() -> None:
+    """Each scrapyd node: reachable or since when not, slots, busy, and the jobs running on it."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from control_api.dispatcher import jobs_on, probe_nodes
+    from db.models import Job, ScrapydNode
+
+    client = current_app.extensions["scheduler"]
+    loads = probe_nodes(client)
+    with session_scope() as session:
+        for url, job_ids in jobs_on(session, list(loads)).items():
+            loads[url].ours = job_ids
+        down = dict(session.execute(select(ScrapydNode.url, ScrapydNode.unreachable_since)).all())
+        running = session.execute(
+            select(Job.scrapyd_node, Job.id).where(Job.scrapyd_node.in_(list(loads)), Job.status == "running")
+        ).all()
+        waiting = session.scalar(
+            select(func.count()).select_from(Job).where(Job.status == "created", Job.dispatched_at.is_(None))
+        )
+    for url, load in loads.items():
+        slots = "unlimited" if load.slots is None else str(load.slots)
+        if load.reachable:
+            free = "-" if load.slots is None else str(int(load.free))
+            state = f"up    slots {slots}, free {free}, scrapyd running {len(load.running)} pending {len(load.pending)}, busy {load.busy}"
+        else:
+            since = down.get(url)
+            state = f"DOWN  slots {slots}, not answering" + (f" since {since:%Y-%m-%d %H:%M:%S} UTC" if since else "")
+        click.echo(f"{url}  {state}")
+        for node, job_id in running:
+            if node == url:
+                click.echo(f"    running {job_id}")
+    click.echo(f"{waiting} job(s) waiting for a free slot")
 
 
 @click.command("run-schedules")
@@ -93,6 +177,7 @@ def deliver_webhooks_command(loop: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_org_command, revoke_token_command, migrate_command, reconcile_command, run_schedules_command):
+    for command in (create_org_command, revoke_token_command, migrate_command, reconcile_command, prune_command,
+                    nodes_command, run_schedules_command):
         app.cli.add_command(command)
     app.cli.add_command(deliver_webhooks_command)

@@ -30,7 +30,8 @@ class Config(BaseSettings):
     )  # fmt: skip
 
     DATABASE_URL: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
-    # Comma-separated list of scrapyd nodes; jobs go to the least loaded one (SCRAPYD_URLS).
+    # Comma-separated list of scrapyd nodes, each optionally with its capacity: `http://a:6800#slots=4`
+    # (its max_proc). Jobs go to the node with the most free slots (SCRAPYD_URLS, SCRAPYD_SLOTS).
     SCRAPYD_URL: str = "http://127.0.0.1:6800"
     # Set in the environment, else the pair `make run` generated for its scrapyd (if any).
     SCRAPYD_USERNAME: str | None = None
@@ -46,6 +47,13 @@ class Config(BaseSettings):
     REDIS_URL: str | None = None
     RECONCILE_SECONDS: PositiveFloat = 10.0
     RECONCILE_GRACE_SECONDS: NonNegativeFloat = 30.0
+    # How often `reconcile --loop` hands waiting jobs to free slots (control_api/dispatcher.py).
+    DISPATCH_SECONDS: PositiveFloat = 1.0
+    # Per-URL rows (tasks, broken-link referrers) of jobs that ended longer ago are deleted, in
+    # transactions of RETENTION_BATCH rows, every RETENTION_SECONDS (control_api/retention.py). 0 keeps them.
+    RETENTION_DAYS: NonNegativeFloat = 90.0
+    RETENTION_BATCH: PositiveInt = 5000
+    RETENTION_SECONDS: PositiveFloat = 3600.0
     # Signs the dashboard's session cookie and CSRF tokens. Unset: a key generated once and kept in
     # SECRET_KEY_FILE (default var/secret-key, readable by this user only), shared by every worker.
     SECRET_KEY: str | None = None
@@ -84,6 +92,16 @@ class Config(BaseSettings):
                 self.SCRAPYD_PASSWORD = self.SCRAPYD_PASSWORD or stored[1]
         return self
 
+    @model_validator(mode="after")
+    def _nodes(self) -> Config:
+        nodes = parse_nodes(self.SCRAPYD_URL)  # raises ValueError on a bad `#slots=`
+        if len(nodes) > 1 and self.DATABASE_URL.startswith("sqlite"):
+            raise ValueError(
+                "several scrapyd nodes need one shared PostgreSQL database: set DATABASE_URL to "
+                "postgresql://... (SQLite is a file on one machine; docs/deploy.md)"
+            )
+        return self
+
     @field_validator("WEBHOOK_RETRY_SECONDS")
     @classmethod
     def _retry_delays(cls, value: str) -> str:
@@ -96,7 +114,12 @@ class Config(BaseSettings):
 
     @property
     def SCRAPYD_URLS(self) -> list[str]:  # noqa: N802 (Flask reads upper-case names only)
-        return [url.strip().rstrip("/") for url in self.SCRAPYD_URL.split(",") if url.strip()]
+        return list(parse_nodes(self.SCRAPYD_URL))
+
+    @property
+    def SCRAPYD_SLOTS(self) -> dict[str, int]:  # noqa: N802
+        """Each node's configured capacity; a node without `#slots=` is absent (no limit of ours)."""
+        return {url: slots for url, slots in parse_nodes(self.SCRAPYD_URL).items() if slots is not None}
 
     @property
     def MAX_CONTENT_LENGTH(self) -> int:  # noqa: N802
@@ -113,6 +136,23 @@ class ServiceConfig(Config):
     SCRAPYD_BIND: str | None = None  # default: SCRAPYD_URL's host
     SCRAPYD_POLL_INTERVAL: PositiveFloat = 0.2
 
+
+def parse_nodes(value: str) -> dict[str, int | None]:
+    """`http://a:6800#slots=4, http://b:6800` -> {"http://a:6800": 4, "http://b:6800": None}."""
+    nodes: dict[str, int | None] = {}
+    for item in value.split(","):
+        url, _, fragment = item.strip().partition("#")
+        url = url.strip().rstrip("/")
+        if not url:
+            continue
+        slots = None
+        if fragment:
+            key, _, number = fragment.partition("=")
+            if key.strip() != "slots" or not number.strip().isdigit() or int(number) < 1:
+                raise ValueError(f"{item.strip()!r}: a node takes '#slots=N' (N >= 1, its scrapyd max_proc), nothing else")
+            slots = int(number)
+        nodes[url] = slots
+    return nodes
 
 def retry_delays(text: str) -> list[float]:
     """`5,300,1800` as seconds; each a positive number."""

@@ -125,40 +125,40 @@ def spider_arguments(job: Job) -> tuple[dict, dict]:
 
 
 def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
-    """Hand a stored job to scrapyd under a fresh dispatch claim.
-
-    The claim is committed before scrapyd is called, so the crawler it starts can claim the job;
-    on failure the job is `failed` with the reason, and we re-raise. A crawl that scrapyd starts
-    anyway later (it was frozen, not dead) then finds a failed job and exits writing nothing.
+    """Offer a stored `created` job to the dispatcher (control_api/dispatcher.py), which hands the
+    waiting jobs, fairly across organisations, to nodes with a free slot. The job is then on its
+    way to a node (`scrapyd_node` set), or waits as `created` for a slot; the next dispatch round
+    (`reconcile --loop`) sends it. When no node answers at all, or the node chosen refuses it, the
+    job is `failed` with the reason and SchedulerUnavailable is raised, as before queueing existed.
     """
-    claim, now = uuid.uuid4().hex, utcnow()
-    with session_factory() as session:
-        session.execute(
-            update(Job).where(Job.id == job.id, Job.status == JobStatus.CREATED.value).values(claim=claim, dispatched_at=now)
-        )
-    job.claim, job.dispatched_at = claim, now
-    args, settings = spider_arguments(job)
+    from control_api.dispatcher import SCHEDULE_FAILED, dispatch_waiting
+
     try:
-        node = client.schedule(job.id, args, settings)
+        dispatch_waiting(session_factory, client)
     except SchedulerUnavailable as exc:
-        error = f"Could not schedule the crawl: {exc}"
+        error = f"{SCHEDULE_FAILED}{exc}"
         with session_factory() as session:
             now = utcnow()
             failed = session.execute(
                 update(Job)
-                .where(Job.id == job.id, Job.status == JobStatus.CREATED.value)
+                .where(Job.id == job.id, Job.status == JobStatus.CREATED.value, Job.dispatched_at.is_(None))
                 .values(status=JobStatus.FAILED.value, error=error, completed_at=now)
             ).rowcount
-            if not failed:  # scrapyd did take it, and its crawler already claimed the job: it runs
-                logger.warning("scrapyd answered badly (%s) but job %s started anyway", exc, job.id)
-                job.status = session.scalar(select(Job.status).where(Job.id == job.id))
-                return job
-            record_job_event(session, job.id, JobStatus.FAILED, now)
-        job.status, job.error, job.completed_at = JobStatus.FAILED.value, error, now
-        raise
+            if failed:
+                record_job_event(session, job.id, JobStatus.FAILED, now)  # in this transaction: the outbox
+        if failed:
+            job.status, job.error, job.completed_at = JobStatus.FAILED.value, error, now
+            raise
+        logger.warning("dispatch round failed (%s) but job %s was dispatched already", exc, job.id)
     with session_factory() as session:
-        session.execute(update(Job).where(Job.id == job.id).values(scrapyd_node=node))
-    job.scrapyd_node = node
+        current = session.execute(
+            select(Job.status, Job.scrapyd_node, Job.claim, Job.dispatched_at).where(Job.id == job.id)
+        ).one()
+    job.status, job.scrapyd_node, job.claim, job.dispatched_at = current
+    if job.status == JobStatus.FAILED.value:  # its node refused or did not answer schedule.json
+        with session_factory() as session:
+            job.error, job.completed_at = session.execute(select(Job.error, Job.completed_at).where(Job.id == job.id)).one()
+        raise SchedulerUnavailable((job.error or "").removeprefix(SCHEDULE_FAILED))
     return job
 
 

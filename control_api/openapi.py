@@ -25,6 +25,7 @@ ERRORS = {
     401: "Missing, malformed or unknown token",
     404: "No such job in your organisation",
     409: "State conflict",
+    410: "Gone: deleted by retention",
     413: "Body too large",
     415: "Body is not JSON",
     422: "Target not allowed",

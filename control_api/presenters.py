@@ -68,6 +68,7 @@ def job_detail(job: Job) -> JobOut:
         error=job.error,
         progress=progress(job),
         stats=stats(job),
+        **({"tasks_pruned_at": job.tasks_pruned_at} if job.tasks_pruned_at else {}),
         **_base(job),
     )
 

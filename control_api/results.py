@@ -30,32 +30,44 @@ def _job(session, job_id: str):
         raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.") from None
 
 
-@bp.get("/tasks", responses={200: TaskList})
+PRUNED = "The job's per-URL rows were deleted by retention (tasks_pruned)"
+
+
+def _job_with_rows(session, job_id: str):
+    """The job, when its per-URL rows are still kept (control_api/retention.py); 410 once pruned."""
+    job = _job(session, job_id)
+    if job.tasks_pruned_at is not None:
+        raise ApiError(410, "tasks_pruned", f"Job {job_id}'s per-URL results were deleted on "
+                       f"{job.tasks_pruned_at:%Y-%m-%d} (retention); its progress and stats are still on the job.")  # fmt: skip
+    return job
+
+
+@bp.get("/tasks", responses={200: TaskList, **errors(410, e410=PRUNED)})
 def list_tasks(path: JobPath, query: ListTasksQuery):
     """Per-URL results, filtered, sorted and paginated"""
     with session_scope() as session:
-        _job(session, path.job_id)
+        _job_with_rows(session, path.job_id)
         tasks, total, offset = results_service.list_tasks(session, path.job_id, query)
         items = [TaskOut.model_validate({**_columns(task), "issues": results_service.task_issues(task)}) for task in tasks]
     pagination = Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total)
     return json_response(TaskList(tasks=items, pagination=pagination))
 
 
-@bp.get("/issues", responses={200: IssuesReport})
+@bp.get("/issues", responses={200: IssuesReport, **errors(410, e410=PRUNED)})
 def issues(path: JobPath, query: NoQuery):
     """Broken links with their referrers, slow pages, redirect chains, server errors"""
     with session_scope() as session:
-        job = _job(session, path.job_id)
+        job = _job_with_rows(session, path.job_id)
         report = results_service.issues_report(session, job)
     return json_response(IssuesReport.model_validate(report))
 
 
-@bp.get("/export", responses={200: streamed("The job's tasks", "text/csv", "application/x-ndjson")})
+@bp.get("/export", responses={200: streamed("The job's tasks", "text/csv", "application/x-ndjson"), **errors(410, e410=PRUNED)})
 def export(path: JobPath, query: ExportQuery):
     """Every task, streamed as CSV or JSON lines"""
     job_id = path.job_id
     with session_scope() as session:
-        _job(session, job_id)
+        _job_with_rows(session, job_id)
 
     def generate():
         with Session(engine()) as session:

@@ -27,6 +27,9 @@ class ScrapydClient:
     username: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    # Each node's capacity (its scrapyd max_proc) from SCRAPYD_URL's `#slots=N`; a node not named
+    # here has no limit of ours and scrapyd queues what it cannot run yet.
+    slots: dict[str, int] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     @classmethod
@@ -37,6 +40,7 @@ class ScrapydClient:
             username=config["SCRAPYD_USERNAME"],
             password=config["SCRAPYD_PASSWORD"],
             timeout=config["SCRAPYD_TIMEOUT"],
+            slots=dict(config.get("SCRAPYD_SLOTS") or {}),
         )
 
     @property
@@ -77,8 +81,9 @@ class ScrapydClient:
             raise SchedulerUnavailable("no scrapyd node is reachable")
         return min(loads)[1]
 
-    def schedule(self, job_id: str, spider_args: dict[str, Any], settings: dict[str, Any]) -> str:
-        node = self.pick_node()
+    def schedule(self, job_id: str, spider_args: dict[str, Any], settings: dict[str, Any], node: str | None = None) -> str:
+        """Start the crawl on `node` (the dispatcher's choice), else on the least loaded node."""
+        node = node or self.pick_node()
         params: dict[str, Any] = {"project": self.project, "spider": SPIDER, "jobid": job_id}
         params.update({key: _arg(value) for key, value in spider_args.items()})
         params["setting"] = [f"{key}={_arg(value)}" for key, value in sorted(settings.items())]

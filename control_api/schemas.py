@@ -114,6 +114,10 @@ class JobOut(CreatedJob):
     error: str | None
     progress: Progress
     stats: Stats
+    tasks_pruned_at: datetime | None = Field(
+        None, description="When retention deleted the job's per-URL rows (its /tasks, /issues and /export then "
+        "answer 410 tasks_pruned); progress and stats are kept. Absent while the rows are kept."
+    )
 
 
 class JobListItem(CreatedJob):

@@ -85,9 +85,12 @@ def launcher_choice(environment: dict[str, str]) -> str:
     return launcher
 
 
-def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, **config) -> subprocess.Popen:
+def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, new_session: bool = False,
+               **config) -> subprocess.Popen:  # fmt: skip
     """Start scrapyd in `workdir` and, with the prefork launcher, its zygote, which serves while
-    this scrapyd lives (a runner starts a new one if it dies)."""
+    this scrapyd lives (a runner starts a new one if it dies). `new_session`: scrapyd and the crawls
+    it starts get a process group of their own, so that the node can be stopped (or, in tests,
+    killed) as a whole: os.killpg(process.pid, ...)."""
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
     socket_path = str(workdir.resolve() / LAUNCHER_SOCKET)
@@ -102,7 +105,7 @@ def start_node(workdir: Path, port: int, env: dict[str, str] | None = None, **co
     with open(workdir / "scrapyd.log", "ab") as log:  # the child keeps its own descriptor
         scrapyd = subprocess.Popen(
             [sys.executable, "-m", "scrapyd", "--pidfile=", "--nodaemon"], cwd=workdir, env=environment,
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session,
         )  # fmt: skip
     if prefork:
         with open(workdir / "launcher.log", "ab") as log:  # --detach: returns at once, the zygote runs on
@@ -149,6 +152,19 @@ def wait_until_ready(url: str, process: subprocess.Popen | None = None, timeout:
     raise RuntimeError(f"scrapyd at {url} did not answer within {timeout} s")
 
 
+def refuse_sqlite_beyond_loopback(bind: str, database_url: str) -> None:
+    """A node other machines reach is one of several crawler hosts: its crawls must write to the
+    one PostgreSQL database the API reads, never to a SQLite file of their own machine."""
+    if bind in ("127.0.0.1", "localhost", "::1"):
+        return
+    if not database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise SystemExit(
+            f"a scrapyd node bound to {bind} serves crawls for an API on another host: set DATABASE_URL to the "
+            f"shared PostgreSQL database (postgresql://user:password@db-host/crawl), not "
+            f"{database_url.split(':', 1)[0] or 'the default SQLite file'} (docs/deploy.md)"
+        )
+
+
 def main() -> None:
     from urllib.parse import urlsplit
 
@@ -161,9 +177,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=default.port or 6800)
     parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / "var" / "scrapyd")
     parser.add_argument("--poll-interval", type=float, default=float(os.environ.get("SCRAPYD_POLL_INTERVAL", "0.2")))
+    parser.add_argument("--max-proc", type=int, default=int(os.environ.get("SCRAPYD_MAX_PROC") or 0),
+                        help="crawls run at once (scrapyd max_proc; 0: 4 per CPU); name it as the node's "
+                        "'#slots=N' in the API's SCRAPYD_URL")  # fmt: skip
     args = parser.parse_args()
+    refuse_sqlite_beyond_loopback(args.bind, os.environ.get("DATABASE_URL", ""))
     process = start_node(
-        args.workdir.resolve(), args.port, bind=args.bind, poll_interval=args.poll_interval,
+        args.workdir.resolve(), args.port, bind=args.bind, poll_interval=args.poll_interval, max_proc=args.max_proc,
         username=os.environ.get("SCRAPYD_USERNAME", ""), password=os.environ.get("SCRAPYD_PASSWORD", ""),
     )  # fmt: skip
     try:

@@ -186,6 +186,7 @@ def main() -> None:
         var / "scrapyd", scrapyd_parts.port or 6800,
         bind=settings.SCRAPYD_BIND or scrapyd_parts.hostname or "127.0.0.1",
         poll_interval=settings.SCRAPYD_POLL_INTERVAL, username=username, password=password,
+        max_proc=config["SCRAPYD_SLOTS"].get(scrapyd_url, 0),  # its `#slots=N`, so the two agree
     ))  # fmt: skip
     api = Component("api", lambda: subprocess.Popen(
         [str(bin_dir / "gunicorn"), "--config", "python:control_api.gunicorn_conf",

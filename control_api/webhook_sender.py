@@ -220,10 +220,10 @@ def payload(session: Session, message: WebhookMessage) -> str:
     counts of its broken links and slow pages."""
     job = session.get(Job, message.job_id)
     data = WebhookJob.model_validate({
-        **presenters.job_detail(job).model_dump(),
+        **presenters.job_detail(job).model_dump(exclude_unset=True),  # absent fields stay absent, as in GET
         "issue_counts": IssueCounts(**results_service.issue_counts(session, job)),
     })  # fmt: skip
-    return WebhookPayload(type=message.event, timestamp=message.created_at, data=data).model_dump_json()
+    return WebhookPayload(type=message.event, timestamp=message.created_at, data=data).model_dump_json(exclude_unset=True)
 
 
 def describe_failure(exc: Exception, timeout: float) -> str:

@@ -164,6 +164,9 @@ class Job(Base):
     warmed_pages: Mapped[Counter]
     cache_hit_pages_after_warming: Mapped[Counter]
     total_bytes: Mapped[Counter]  # wire bytes: the compressed size when the server compressed
+    # When retention deleted the job's per-URL rows (tasks, broken-link referrers); the counters and
+    # stats above stay as they were (control_api/retention.py).
+    tasks_pruned_at: Mapped[OptionalTimestamp]
 
     domain: Mapped[Domain] = relationship(lazy="joined")
 
@@ -225,6 +228,18 @@ class BrokenLinkReferrer(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     target_url_hash: Mapped[str] = mapped_column(String(16))
     referrer: Mapped[str] = mapped_column(Text)
+
+
+class ScrapydNode(Base):
+    """What the dispatcher and the reconciler, in any process, know of one scrapyd node: its row is
+    the lock that serialises dispatch to it (control_api/dispatcher.py), and `unreachable_since`
+    marks a node that stopped answering (control_api/reconciler.py) until it answers again."""
+
+    __tablename__ = "scrapyd_nodes"
+
+    url: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_seen_at: Mapped[OptionalTimestamp]
+    unreachable_since: Mapped[OptionalTimestamp]
 
 
 class RateLimitHit(Base):

@@ -47,11 +47,11 @@ class FakeScheduler:
     scheduled: list[tuple[str, dict, dict]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
-    def schedule(self, job_id: str, spider_args: dict, settings: dict) -> str:
+    def schedule(self, job_id: str, spider_args: dict, settings: dict, node: str | None = None) -> str:
         if self.fail_with:
             raise SchedulerUnavailable(self.fail_with)
         self.scheduled.append((job_id, spider_args, settings))
-        return self.urls[0]
+        return node or self.urls[0]
 
     def cancel(self, node: str, job_id: str) -> str:
         if self.fail_with:
@@ -63,6 +63,11 @@ class FakeScheduler:
         if self.fail_with:
             raise SchedulerUnavailable(self.fail_with)
         return None  # this fake keeps no logs: the endpoint answers 404
+
+    def list_jobs(self, node: str) -> dict:
+        if self.fail_with:
+            raise SchedulerUnavailable(self.fail_with)
+        return {"status": "ok", "pending": [], "running": [], "finished": []}
 
     def daemon_status(self, node: str) -> dict:
         if self.fail_with:
@@ -117,6 +122,8 @@ def make_job(engine):
     """Insert a job row directly (any status, any created_at) for list and cancel tests."""
 
     def make(org: Org, domain: str = "example.com", status: str = "created", created_at: datetime | None = None, **fields) -> str:
+        if status in ("created", "running"):  # handed to scrapyd, so no dispatch round sends it anywhere
+            fields.setdefault("dispatched_at", created_at or utcnow())
         with Session(engine) as session, session.begin():
             domain_row = get_or_create_domain(session, domain)
             job = Job(

@@ -50,7 +50,8 @@ def test_defaults_are_the_documented_ones(clean_env):
 
 
 def test_values_are_read_with_their_types(clean_env):
-    clean_env.setenv("SCRAPYD_URL", "http://a:6800/, http://b:6801,")
+    clean_env.setenv("SCRAPYD_URL", "http://a:6800/, http://b:6801#slots=3,")
+    clean_env.setenv("DATABASE_URL", "postgresql://db.invalid/crawl")  # several nodes need a shared database
     clean_env.setenv("SCRAPYD_TIMEOUT", "2.5")
     clean_env.setenv("ALLOW_PRIVATE_TARGETS", "yes")
     clean_env.setenv("API_MAX_BODY_BYTES", "1024")
@@ -60,6 +61,7 @@ def test_values_are_read_with_their_types(clean_env):
     config = load()
 
     assert config.SCRAPYD_URLS == ["http://a:6800", "http://b:6801"]
+    assert config.SCRAPYD_SLOTS == {"http://b:6801": 3}
     assert config.SCRAPYD_TIMEOUT == 2.5
     assert config.ALLOW_PRIVATE_TARGETS is True
     assert config.MAX_CONTENT_LENGTH == 1024
@@ -171,3 +173,14 @@ def test_make_run_stops_with_the_bad_variable_named_not_a_traceback(tmp_path):
     assert result.returncode != 0
     assert "API_PORT='eighty'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_several_nodes_refuse_sqlite_and_a_bad_slots_fragment(clean_env):
+    clean_env.setenv("SCRAPYD_URL", "http://a:6800,http://b:6800")
+    clean_env.setenv("DATABASE_URL", "sqlite:///var/crawl.db")
+    with pytest.raises(ConfigError, match="several scrapyd nodes need one shared PostgreSQL"):
+        load()
+    clean_env.setenv("DATABASE_URL", "postgresql://db.invalid/crawl")
+    clean_env.setenv("SCRAPYD_URL", "http://a:6800#slots=0")
+    with pytest.raises(ConfigError, match="slots=N"):
+        load()
