@@ -2,8 +2,8 @@
 reconciler, supervised) with its own VAR_DIR, ports and SQLite database, driven over HTTP as a
 user would: POST /v1/jobs, then GET /v1/jobs/ID until the job is terminal.
 
-It also finds the crawler processes (scrapyd's children and theirs, CRAWL_PROCESSES workers
-included) and sums their memory from /proc/PID/smaps_rollup: RSS counts shared pages once per
+It also finds the crawler processes (scrapyd's children and theirs, the launcher's zygote and the
+crawls it forked, CRAWL_PROCESSES workers included) and sums their memory from /proc/PID/smaps_rollup: RSS counts shared pages once per
 process, PSS splits them between the processes that share them (the honest sum).
 """
 from __future__ import annotations
@@ -127,8 +127,27 @@ class Service:
             return None
 
     def crawler_pids(self) -> list[int]:
+        """scrapyd's descendants (its runners; crawls of the plain launcher), plus this node's warm
+        zygote and the crawls it forked: with the pre-forked launcher a crawl is the zygote's child,
+        not scrapyd's, and the zygote's own memory is part of what crawling costs."""
         scrapyd = self.scrapyd_pid()
-        return descendants(scrapyd) if scrapyd else []
+        pids = descendants(scrapyd) if scrapyd else []
+        for zygote in zygotes(str(self.var)):
+            pids += [zygote, *descendants(zygote)]
+        return pids
+
+
+def zygotes(var_dir: str) -> list[int]:
+    """The pids of `crawler.launcher.zygote` processes whose socket lies under `var_dir`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"crawler.launcher.zygote" in argv and any(var_dir.encode() in arg for arg in argv):
+            found.append(int(cmdline.parent.name))
+    return found
 
 
 def descendants(pid: int) -> list[int]:
