@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 # Vary with the machine's load, not with the crawler's logic: left out of the comparison.
@@ -64,11 +66,6 @@ http {{
 }}
 """
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Nginx:

@@ -24,6 +24,14 @@ def page_number() -> int:
     return number if 1 <= number <= 10_000 else 1
 
 
+def pager(endpoint: str, number: int, has_next: bool) -> dict[str, str | None]:
+    """The previous/next links of a list page, as the templates' pagination macro takes them."""
+    return {
+        "previous_url": url_for(endpoint, page=number - 1) if number > 1 else None,
+        "next_url": url_for(endpoint, page=number + 1) if has_next else None,
+    }
+
+
 @bp.get("/schedules")
 def schedules():
     number = page_number()
@@ -33,8 +41,7 @@ def schedules():
         rows = [_row(schedule, statuses) for schedule in page.items]
     return render_template(
         "dashboard/schedules.html", nav_section="schedules", rows=rows, page=page,
-        previous_url=url_for(".schedules", page=number - 1) if number > 1 else None,
-        next_url=url_for(".schedules", page=number + 1) if page.has_next else None,
+        **pager(".schedules", number, page.has_next),
     )  # fmt: skip
 
 

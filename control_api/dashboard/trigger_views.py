@@ -8,7 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from control_api import schedules_service, triggers_service
 from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
-from control_api.dashboard.schedule_views import PAGE_SIZE, page_number
+from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.targets import target_of
@@ -29,8 +29,7 @@ def triggers():
                 for trigger in page.items]  # fmt: skip
     return render_template(
         "dashboard/triggers.html", nav_section="triggers", rows=rows, page=page,
-        previous_url=url_for(".triggers", page=number - 1) if number > 1 else None,
-        next_url=url_for(".triggers", page=number + 1) if page.has_next else None,
+        **pager(".triggers", number, page.has_next),
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from control_api import webhooks_service
 from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
-from control_api.dashboard.schedule_views import PAGE_SIZE, page_number
+from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.webhook_schemas import ListDeliveriesQuery, ListWebhooksQuery
@@ -26,8 +26,7 @@ def webhooks():
                 for endpoint in page.items]  # fmt: skip
     return render_template(
         "dashboard/webhooks.html", nav_section="webhooks", rows=rows, page=page,
-        previous_url=url_for(".webhooks", page=number - 1) if number > 1 else None,
-        next_url=url_for(".webhooks", page=number + 1) if page.has_next else None,
+        **pager(".webhooks", number, page.has_next),
     )  # fmt: skip
 
 
