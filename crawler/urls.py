@@ -14,7 +14,7 @@ the common cases.
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import tldextract
@@ -97,7 +97,12 @@ class SiteScope:
         self.port = port
         # 127.0.0.1 and 10.0.0.1 both "end with .0.1": addresses share no domain.
         self.allow_subdomains = allow_subdomains and not is_ip_address(host)
-        self.suffix = "." + registrable_domain(self.host)
+
+    @cached_property
+    def suffix(self) -> str:
+        """"." + the registrable domain: only looked up for a link to another host, and then ~60 ms
+        of building the public suffix list's tree the first time."""
+        return "." + registrable_domain(self.host)
 
     def contains(self, host: str, port: int | None) -> bool:
         if port != self.port:
