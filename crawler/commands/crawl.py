@@ -60,7 +60,10 @@ class Command(ScrapyCrawlCommand):
 
 
 def run_from_scrapy_cli() -> bool:
-    """This process is `scrapy ...` or `python -m scrapy ...`: nothing runs after the command."""
+    """This process is `scrapy ...` or `python -m scrapy ...`: nothing runs after the command. A
+    crawl forked by the launcher's zygote is not: the zygote ends it (without teardown already)."""
+    if os.environ.get(FORKED_ENV):
+        return False
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None:
