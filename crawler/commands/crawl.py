@@ -51,6 +51,10 @@ class Command(ScrapyCrawlCommand):
             zygote, forked_at = os.environ[FORKED_ENV].split()
             logger.info("crawl process %d forked by the launcher's zygote %s, %.0f ms ago", os.getpid(), zygote,
                         (time.time() - float(forked_at)) * 1000)  # fmt: skip
+        # What is loaded by now (Scrapy, Twisted, this crawler: ~80,000 objects) lives as long as the
+        # process: the collector stops walking it in every full collection, the one at exit
+        # included (~0.03 s less), as in the launcher's zygote.
+        gc.freeze()
         super().run(args, opts)
         spider = getattr(self.crawler, "spider", None)
         if self.exitcode == 0 and getattr(spider, "adhoc_failure", None):
