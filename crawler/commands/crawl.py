@@ -59,7 +59,8 @@ class Command(ScrapyCrawlCommand):
         spider = getattr(self.crawler, "spider", None)
         if self.exitcode == 0 and getattr(spider, "adhoc_failure", None):
             self.exitcode = 1
-        if spider is not None and getattr(spider, "job_id", None) is None and not opts.profile and run_from_scrapy_cli():
+        adhoc = spider is not None and getattr(spider, "job_id", None) is None
+        if adhoc and not opts.profile and run_from_scrapy_cli():
             exit_without_teardown(self.exitcode)
 
 

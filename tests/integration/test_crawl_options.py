@@ -155,8 +155,9 @@ def test_an_adhoc_crawl_never_loads_the_database_layer(site, tmp_path):
     unimported (they cost ~0.3 s of every ad-hoc crawl's start-up). The crawl runs as `python -m
     scrapy` does, and writes the names of its modules when it exits."""
     modules = tmp_path / "modules.txt"
-    probe = (f"import atexit, runpy, sys; atexit.register(lambda: open({str(modules)!r}, 'w').write('\\n'.join(sys.modules))); "
-             "runpy.run_module('scrapy', run_name='__main__', alter_sys=True)")  # fmt: skip
+    probe = ("import atexit, runpy, sys; "
+             f"atexit.register(lambda: open({str(modules)!r}, 'w').write('\\n'.join(sys.modules))); "
+             "runpy.run_module('scrapy', run_name='__main__', alter_sys=True)")
     (start,) = adhoc_crawl(site, tmp_path, "-a", "use_sitemap=false", "-a", "find_links=false", python=("-c", probe))
     assert (start["url"], start["status"]) == (site.url("site.test"), "completed")
     loaded = set(modules.read_text().splitlines())
