@@ -6,11 +6,21 @@ guard refused it, the name does not resolve or the connection is refused, has no
 `failed` with a reason: the spider logs the reason, and this command turns it into exit status 1
 so that scripts notice. A job's crawler (under scrapyd) still exits 0: its job carries the
 failure, and scrapyd would log any other status as a process that died.
+
+A crawl without a job run from Scrapy's command line (an ad-hoc run, or a hub's worker started
+without the launcher) then ends as the launcher's forked crawls do: garbage collected (Twisted
+reports unhandled errors then), exit handlers run, output flushed, and `os._exit`. Python's own
+teardown frees every module and object one at a time: ~0.15-0.2 s of CPU, a fifth of a one-page
+crawl, with nothing left to write. A job's process (scrapyd's runner) exits the usual way.
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import os
+import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -41,7 +51,39 @@ class Command(ScrapyCrawlCommand):
             zygote, forked_at = os.environ[FORKED_ENV].split()
             logger.info("crawl process %d forked by the launcher's zygote %s, %.0f ms ago", os.getpid(), zygote,
                         (time.time() - float(forked_at)) * 1000)  # fmt: skip
+        # What is loaded by now (Scrapy, Twisted, this crawler: ~80,000 objects) lives as long as the
+        # process: the collector stops walking it in every full collection, the one at exit
+        # included (~0.03 s less), as in the launcher's zygote.
+        gc.freeze()
         super().run(args, opts)
         spider = getattr(self.crawler, "spider", None)
         if self.exitcode == 0 and getattr(spider, "adhoc_failure", None):
             self.exitcode = 1
+        adhoc = spider is not None and getattr(spider, "job_id", None) is None
+        if adhoc and not opts.profile and run_from_scrapy_cli():
+            exit_without_teardown(self.exitcode)
+
+
+def run_from_scrapy_cli() -> bool:
+    """This process is `scrapy ...` or `python -m scrapy ...`: nothing runs after the command. A
+    crawl forked by the launcher's zygote is not: the zygote ends it (without teardown already)."""
+    if os.environ.get(FORKED_ENV):
+        return False
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return spec.name == "scrapy.__main__"
+    return os.path.basename(sys.argv[0]) == "scrapy"
+
+
+def exit_without_teardown(code: int) -> None:
+    """Exit as the interpreter would, less its teardown; the usual exit while another thread that
+    Python would wait for still runs."""
+    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate()
+           if thread is not threading.main_thread()):  # fmt: skip
+        return
+    gc.collect()  # what scrapy.cmdline does on exit, for Twisted's unhandled-error reports
+    atexit._run_exitfuncs()  # logging's flush and close, weakref finalizers, ...
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -41,6 +41,7 @@ logger = logging.getLogger("crawler.launcher")
 PRELOAD = (
     "pkg_resources", "scrapyd.runner", "scrapy.cmdline", "scrapy.crawler", "scrapy.commands.crawl",
     "crawler.commands.crawl", "crawler.spiders.site", "crawler.pipelines", "crawler.hub", "crawler.roles",
+    "crawler.jobstore", "crawler.lifecycle",  # a job's pipeline imports them on start (ad-hoc crawls never do)
     "twisted.internet.asyncioreactor", "twisted.internet.ssl", "twisted.web.client", "twisted.names.client",
     "OpenSSL.SSL", "cryptography.x509", "service_identity", "scrapy.core.engine", "scrapy.core.scraper",
     "scrapy.core.downloader.handlers.http11", "scrapy.core.downloader.tls", "scrapy.core.downloader.contextfactory",
