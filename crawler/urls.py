@@ -17,17 +17,24 @@ import ipaddress
 from functools import cached_property, lru_cache
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-import tldextract
 from w3lib.url import canonicalize_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled list: no network
+
+
+@lru_cache(maxsize=1)
+def _suffix_list():
+    """tldextract with its bundled list (no network); imported on first use: ~80 ms with the
+    modules it brings (requests among them), for a crawl that meets a second host."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 @lru_cache(maxsize=1024)
 def registrable_domain(host: str) -> str:
     """`blog.example.co.uk` -> `example.co.uk`; hosts without a public suffix keep two labels."""
-    parts = _extract(host)
+    parts = _suffix_list()(host)
     if parts.suffix and parts.domain:
         return f"{parts.domain}.{parts.suffix}"
     labels = host.split(".")
