@@ -149,7 +149,7 @@ class Hub:
         os.chmod(self.path, 0o600)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
         # Under the prefork launcher (crawler/launcher/) a worker is forked from the node's warm
-        # zygote in milliseconds instead of importing Scrapy for a second or two.
+        # zygote in milliseconds instead of starting a Python process for ~1 s of CPU.
         launcher = ["crawler.launcher.runner"] if env.get(SOCKET_ENV) else []
         env[FALLBACK_ENV] = "scrapy"
         for index in range(self.workers):

@@ -92,7 +92,7 @@ class HubProcess(SingleProcess):
         settings = spider.crawler.settings
         self.threshold = settings.getint("CRAWL_HUB_START_THRESHOLD")
         if self.threshold and not os.environ.get(SOCKET_ENV):
-            # Without the prefork launcher a worker is a new Python process that imports for 1-2 s
+            # Without the prefork launcher a worker is a new Python process that starts for ~1 s
             # of CPU, on cores the hub needs: it pays only on a large site (docs/crawler.md).
             self.threshold = max(self.threshold, settings.getint("CRAWL_HUB_START_THRESHOLD_COLD"))
         self.hub = Hub(self, settings.getint("CRAWL_PROCESSES") - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"),

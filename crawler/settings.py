@@ -44,7 +44,7 @@ CRAWL_MAX_REDIRECTS = 10
 CRAWL_PROCESSES = int(os.environ.get("CRAWL_PROCESSES") or min(2, os.cpu_count() or 1))
 CRAWL_HUB_START_THRESHOLD = 500  # URLs in hand before a multi-process crawl starts its workers (0: at once)
 # The same when no prefork launcher forks the workers (CRAWL_LAUNCHER=plain, ad-hoc runs): each is
-# then a new Python process that imports for 1-2 s of CPU, about what one process needs to crawl
+# then a new Python process that starts for ~1 s of CPU, about what one process needs to crawl
 # 2,000 pages, on the cores the hub needs. A site smaller than this never has this many URLs in
 # hand, so it stays in one process (the 1,170-page PostgreSQL docs: 35 s alone, 48 s with a cold
 # worker on a loaded 2-core machine; docs/crawler.md).
