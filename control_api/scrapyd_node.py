@@ -35,6 +35,8 @@ poll_interval = {poll_interval}
 max_proc = {max_proc}
 max_proc_per_cpu = 4
 runner = {runner}
+# schedule.json starts the job at once instead of at the next poll (crawler/launcher/webroot.py).
+webroot = crawler.launcher.webroot.Root
 logs_dir = {workdir}/logs
 eggs_dir = {workdir}/eggs
 dbs_dir = {workdir}/dbs

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import LAUNCHER_SOCKET, wait_for_launcher
+from control_api.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
 from db.engine import PROJECT_ROOT
-from tests.integration.conftest import HOST_MAP, run_crawl, wait_for_job
+from tests.integration.conftest import HOST_MAP, free_port, run_crawl, stop_process, wait_for_job
 from tests.integration.test_finished_is_final import own_node  # noqa: F401 - a fixture
 from tests.integration.test_reliability import _alive, running_pid, start_slow_crawl, wait_for_rows
 
@@ -158,3 +158,32 @@ def test_a_multi_process_crawls_workers_are_forked_too(site, scrapyd, tmp_path):
     assert "worker 0 connected" in log.read_text()
     urls = [line for line in output.read_text().splitlines() if line.strip()]
     assert len(urls) > 10
+
+
+def test_a_scheduled_job_starts_at_once_not_at_the_next_poll_and_the_web_ui_still_works(tmp_path, scrapyd_env):
+    """crawler/launcher/webroot.py: schedule.json polls scrapyd's queue itself. With a poll interval
+    of 10 minutes, a job that started within seconds was started by that poll, not the timer's."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_node(tmp_path, port, env=scrapyd_env, poll_interval=600)
+    try:
+        wait_until_ready(url, process)
+        assert wait_for_launcher(tmp_path)
+        time.sleep(1)  # past the timer's first tick, which TimerService runs at start
+        job = "webroot-test"
+        answer = requests.post(f"{url}/schedule.json", data={"project": "crawler", "spider": "site", "jobid": job,
+                                                              "domain": "http://127.0.0.1:9"}, timeout=30).json()  # fmt: skip
+        assert answer["status"] == "ok", answer
+        deadline = time.monotonic() + 20
+        while True:
+            listing = requests.get(f"{url}/listjobs.json", timeout=5).json()
+            started = {entry["id"] for entry in listing["running"] + listing["finished"]}
+            if job in started:
+                break
+            assert time.monotonic() < deadline, f"the job is still pending: {listing}"
+            time.sleep(0.1)
+        home = requests.get(url, timeout=5)
+        assert home.status_code == 200 and "Scrapyd" in home.text
+        assert job in requests.get(f"{url}/jobs", timeout=5).text
+    finally:
+        stop_process(process)
