@@ -60,8 +60,6 @@ def _clean(values) -> list[str]:
 # The attribute that names the URL a resource element loads. Every <link> counts, whatever its
 # rel or rev (stylesheet, icon, preload, manifest, alternate, ...): each is a URL the page points at.
 RESOURCE_ATTRIBUTES = {"img": "src", "script": "src", "link": "href", "object": "data"}
-
-
 RESOURCE_SELECTOR = ", ".join(f"{tag}[{attribute}]" for tag, attribute in RESOURCE_ATTRIBUTES.items())
 # A charset named in a <meta> of the first 1,024 bytes, where HTML's prescan looks for it.
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([-\w]+)""", re.IGNORECASE)

@@ -107,8 +107,8 @@ class SiteScope:
 
     @cached_property
     def suffix(self) -> str:
-        """"." + the registrable domain: only looked up for a link to another host, and then ~60 ms
-        of building the public suffix list's tree the first time."""
+        """The registrable domain with a leading dot, looked up only for a link to another host
+        (the first look-up builds the public suffix list's tree: ~60 ms)."""
         return "." + registrable_domain(self.host)
 
     def contains(self, host: str, port: int | None) -> bool:
