@@ -136,6 +136,12 @@ class ServiceConfig(Config):
     SCRAPYD_BIND: str | None = None  # default: SCRAPYD_URL's host
     SCRAPYD_POLL_INTERVAL: PositiveFloat = 0.2
 
+    @field_validator("VAR_DIR")
+    @classmethod
+    def _absolute_var_dir(cls, value: Path) -> Path:
+        # Its paths reach children that run in other directories (scrapyd in var/scrapyd): one meaning for all.
+        return value.resolve()
+
 
 def parse_nodes(value: str) -> dict[str, int | None]:
     """`http://a:6800#slots=4, http://b:6800` -> {"http://a:6800": 4, "http://b:6800": None}."""

@@ -69,6 +69,8 @@ def write_config(workdir: Path, port: int, bind: str = "127.0.0.1", poll_interva
         # A line break would add lines to scrapyd.conf; ConfigParser strips outer spaces.
         if "\n" in value or "\r" in value or value != value.strip():
             raise SystemExit(f"{name} must not contain line breaks or start or end with spaces")
+    # Absolute: scrapyd runs in `workdir` and would read a relative logs_dir from there (var/scrapyd/var/...).
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     # scrapyd reads the file with ConfigParser, whose interpolation makes '%' special: escape it.
     username, password = username.replace("%", "%%"), password.replace("%", "%%")

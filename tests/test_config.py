@@ -184,3 +184,11 @@ def test_several_nodes_refuse_sqlite_and_a_bad_slots_fragment(clean_env):
     clean_env.setenv("SCRAPYD_URL", "http://a:6800#slots=0")
     with pytest.raises(ConfigError, match="slots=N"):
         load()
+
+
+def test_a_relative_var_dir_is_made_absolute_against_the_current_directory(clean_env, tmp_path):
+    """`make run` hands VAR_DIR's paths to children that run elsewhere (scrapyd in var/scrapyd, gunicorn
+    in the project): each must get the same absolute path."""
+    clean_env.chdir(tmp_path)
+    clean_env.setenv("VAR_DIR", "state/var")
+    assert ServiceConfig(_env_file=None).VAR_DIR == tmp_path / "state" / "var"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 import threading
 
 import pytest
@@ -53,3 +54,18 @@ def test_frames_carry_json_objects_and_end_cleanly():
         assert recv_frame(right) == {"exit": 3}
         assert recv_frame(right) is None
         sender.join()
+
+
+def test_a_relative_workdir_puts_the_crawl_logs_under_it_not_under_a_copy_of_it(tmp_path, monkeypatch):
+    """scrapyd runs in its workdir and reads `logs_dir` relative to it: a relative path written into
+    scrapyd.conf (a relative VAR_DIR) used to land the crawl logs in var/scrapyd/var/scrapyd/logs."""
+    import configparser
+
+    monkeypatch.chdir(tmp_path)
+    write_config(Path("var") / "scrapyd", 6999)
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(tmp_path / "var" / "scrapyd" / "scrapyd.conf")
+    for option in ("logs_dir", "dbs_dir", "eggs_dir"):
+        # Resolved as scrapyd does it: from its own working directory, the node's workdir.
+        where = (tmp_path / "var" / "scrapyd" / conf["scrapyd"][option]).resolve()
+        assert where == tmp_path / "var" / "scrapyd" / option.removesuffix("_dir"), option
