@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,9 @@ logger = logging.getLogger("control_api.service")
 BACKOFF_START, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 TICK = 0.5
 DEV_ORGANISATION = "Local development"
+# `scheme://user:password@host`: the password runs to the last `@` before the path (it may hold `@`, `/`, `:`).
+PASSWORD_IN_AUTHORITY = re.compile(r"^([a-zA-Z][\w+.-]*://[^:/@]*:)[^\s]*@(?=[^@]*$)")
+PASSWORD_IN_QUERY = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 def wait_for_http(url: str, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
@@ -176,7 +180,7 @@ def main() -> None:
     app = create_app()
     config = app.config
     migrate.upgrade(config["DATABASE_URL"])
-    print(f"Database ready: {config['DATABASE_URL']}")
+    print(f"Database ready: {masked_url(config['DATABASE_URL'])}")
 
     scrapyd_url = config["SCRAPYD_URLS"][0]
     scrapyd_parts = urlsplit(scrapyd_url)
@@ -233,6 +237,13 @@ def main() -> None:
     finally:
         supervisor.stop()
         print("Stopped scrapyd, the API, the reconciler, the scheduler loop and the webhook sender.")
+
+
+def masked_url(url: str) -> str:
+    """The database URL with its password (in the authority, or a `password=` query parameter as
+    libpq takes it) replaced by `***`: what `make run` prints reaches terminals and CI logs."""
+    masked = PASSWORD_IN_AUTHORITY.sub(r"\1***@", url)
+    return PASSWORD_IN_QUERY.sub(r"\1***", masked)
 
 
 def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file: Path, new_token: bool,

@@ -23,20 +23,24 @@ pytestmark = pytest.mark.integration
 
 
 class Service:
-    def __init__(self, tmp_path: Path, database_url: str, ports: tuple[int, int] | None = None, run: int = 1):
-        self.var = tmp_path / "var"
+    def __init__(self, tmp_path: Path, database_url: str, ports: tuple[int, int] | None = None, run: int = 1,
+                 var_dir: str | None = None):  # fmt: skip
+        # A relative `var_dir` is read from tmp_path, where the service then runs (as `make run` from a checkout).
+        self.var = tmp_path / (var_dir or "var")
         self.api_port, self.scrapyd_port = ports or (free_port(), free_port())
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.scrapyd = f"http://127.0.0.1:{self.scrapyd_port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("SCRAPYD_")}
         env.update({
-            "VAR_DIR": str(self.var), "DATABASE_URL": database_url, "API_PORT": str(self.api_port),
+            "VAR_DIR": var_dir or str(self.var), "DATABASE_URL": database_url, "API_PORT": str(self.api_port),
             "SCRAPYD_URL": self.scrapyd, "ALLOW_PRIVATE_TARGETS": "1", "CRAWL_HOST_MAP": HOST_MAP,
             "RECONCILE_SECONDS": "1", "API_WORKERS": "1", "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self.output = tmp_path / f"service-{run}.out"
         with self.output.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], env=env,
+                                            cwd=tmp_path if var_dir else PROJECT_ROOT,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         self.token = self._wait_for_token()
 
@@ -156,6 +160,34 @@ def test_a_dead_component_is_restarted_the_others_stay_up_and_healthz_says_degra
     wait_until(lambda: service.pid("reconciler") != reconciler_pid, 10, "the reconciler restarted")
     wait_until(lambda: (r := service.health()) is not None and r.status_code == 200, 20, "healthy again")
     assert service.process.poll() is None  # the service itself never went down
+
+
+def test_a_relative_var_dir_and_a_database_password_under_make_run(tmp_path, database_url, site):
+    """`VAR_DIR=var` keeps the crawl logs in var/scrapyd/logs (they were in var/scrapyd/var/scrapyd/logs),
+    and a password in DATABASE_URL is not printed (PostgreSQL: the test server trusts any password)."""
+    secret = "Pr1vate-db-pass"
+    if database_url.startswith("postgresql"):
+        database_url = database_url.replace("://postgres@", f"://postgres:{secret}@", 1)
+        assert secret in database_url
+    service = Service(tmp_path, database_url, var_dir="var")
+    try:
+        created = requests.post(f"{service.api}/v1/jobs", json={"domain": site.url("site.test")},
+                                headers=service.headers, timeout=10)  # fmt: skip
+        assert created.status_code == 201, created.text
+        job_id = created.json()["id"]
+        wait_until(lambda: requests.get(f"{service.api}/v1/jobs/{job_id}", headers=service.headers, timeout=5)
+                   .json()["status"] == "completed", 60, "the job completes")  # fmt: skip
+        assert (tmp_path / "var" / "scrapyd" / "logs" / "crawler" / "site" / f"{job_id}.log").is_file()
+        assert not (tmp_path / "var" / "scrapyd" / "var").exists()
+        log = requests.get(f"{service.api}/v1/jobs/{job_id}/log", headers=service.headers, timeout=10)
+        assert log.status_code == 200 and job_id in log.text
+    finally:
+        service.stop()
+    printed = service.output.read_text()
+    assert "Database ready: " in printed
+    assert secret not in printed
+    if "postgres:" in database_url:
+        assert "Database ready: postgresql://postgres:***@" in printed
 
 
 # --- the development token survives a restart -----------------------------------------------------
