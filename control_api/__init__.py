@@ -18,9 +18,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False
 
-    from control_api import cli, dashboard, database, errors, health, jobs, openapi, rate_limits, results
+    from control_api import cli, dashboard, database, errors, health, jobs, log_redaction, openapi, rate_limits, results
     from control_api.scheduler import ScrapydClient
 
+    log_redaction.init_app(app)
     database.init_app(app)
     rate_limits.init_app(app)
     errors.init_app(app)

@@ -4,6 +4,8 @@
 # Errors gunicorn answers itself (a request line or header too large, a malformed request) come back
 # in the API's JSON error shape, not as an HTML page.
 worker_class = "control_api.gunicorn_worker.JsonErrorWorker"
+# Trigger URLs carry their secret in the path: access and error lines show `/hooks/abcd***` instead.
+logger_class = "control_api.log_redaction.RedactingLogger"
 
 # gunicorn's defaults, written down because they are part of the API (JsonErrorWorker's messages
 # quote them) and raising them is a decision: the longest list or tasks URL with every filter fits

@@ -4,6 +4,7 @@ SPEC: "Where jobs come from", "Incoming publish hooks: crawl when the site chang
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from urllib.parse import urlsplit
 
@@ -167,3 +168,21 @@ def test_openapi_documents_schedules_triggers_and_the_hook_without_a_token(clien
     assert (interval["minimum"], interval["maximum"]) == (1, 168)
     assert "url" in document["components"]["schemas"]["CreatedTrigger"]["required"]
     assert "url" not in document["components"]["schemas"]["TriggerOut"]["properties"]
+
+
+
+def test_request_log_lines_show_no_trigger_secret(app, trigger, caplog):
+    """werkzeug's request lines (`flask run`) and gunicorn's access lines (through the same filter;
+    the real gunicorn: tests/integration/test_triggers_live.py) show `/hooks/abcd***`."""
+    from control_api.log_redaction import RedactHookPaths
+
+    secret = hook_path(trigger).rsplit("/", 1)[1]
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        logging.getLogger("werkzeug").info('%s - - "%s" %s -', "127.0.0.1", f"POST /hooks/{secret} HTTP/1.1", 202)
+        logging.getLogger("werkzeug").info('127.0.0.1 - - "POST /%%68ooks/%s HTTP/1.1" 404 -', secret)
+    assert secret[:8] not in caplog.text
+    assert f'"POST /hooks/{secret[:4]}*** HTTP/1.1" 202' in caplog.text and f"/%68ooks/{secret[:4]}***" in caplog.text
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, '%(r)s "%(f)s"',
+                               ({"r": f"POST /hooks/{secret}?x=1 HTTP/1.1", "f": f"https://cms/hooks/{secret}"},), None)  # fmt: skip
+    assert RedactHookPaths().filter(record)
+    assert record.getMessage() == f'POST /hooks/{secret[:4]}***?x=1 HTTP/1.1 "https://cms/hooks/{secret[:4]}***"'

@@ -3,6 +3,7 @@ crawls to a real scrapyd that crawls the test site: a burst of concurrent calls 
 starts one crawl, on SQLite and on PostgreSQL. SPEC: "Incoming publish hooks"."""
 from __future__ import annotations
 
+import http.client
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,3 +85,31 @@ def test_a_burst_of_calls_starts_one_crawl_and_a_deleted_trigger_is_404(api, sit
     gone = call(trigger["url"])
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "trigger_not_found"
     assert call(f"{api}/hooks/{urlsplit(trigger['url']).path.rsplit('/', 1)[1][:-1]}").status_code == 404
+
+
+def test_the_access_log_of_gunicorn_shows_no_trigger_secret(api, site, make_org, tmp_path):
+    """SPEC: "trigger paths are redacted in access logs": a call (202), an unknown secret (404), the
+    same with a query string and with `/hooks/` percent-encoded; gunicorn's access log as `make run`
+    writes it shows `/hooks/<4 characters>***` and never a secret."""
+    org = make_org("logs")
+    created = requests.post(f"{api}/v1/triggers", headers=org.headers, timeout=10,
+                            json={"domain": site.url("site.test"), "name": "cms", "options": {"max_pages": 2}})  # fmt: skip
+    assert created.status_code == 201, created.text
+    secret = urlsplit(created.json()["url"]).path.rsplit("/", 1)[1]
+    guess = "Gu3ssedSecretThatIsNotStoredAnywhere0123456"
+    assert call(f"{api}/hooks/{secret}").status_code == 202
+    assert call(f"{api}/hooks/{secret}?source=webflow").status_code == 202
+    assert call(f"{api}/hooks/{guess}").status_code == 404
+    raw = http.client.HTTPConnection(urlsplit(api).hostname, urlsplit(api).port, timeout=10)  # requests decodes %68
+    raw.request("POST", f"/%68ooks/{guess}")
+    assert raw.getresponse().status == 404
+    raw.close()
+
+    deadline = time.monotonic() + 10
+    while (log := (tmp_path / "access.log").read_text()).count("/hooks/") + log.count("/%68ooks/") < 4:
+        assert time.monotonic() < deadline, log
+        time.sleep(0.1)
+    assert secret[:8] not in log and guess[:8] not in log
+    assert f'"POST /hooks/{secret[:4]}*** HTTP/1.1" 202' in log
+    assert f'"POST /hooks/{secret[:4]}***?source=webflow HTTP/1.1" 202' in log
+    assert f'"POST /hooks/{guess[:4]}*** HTTP/1.1" 404' in log and f'"POST /%68ooks/{guess[:4]}*** HTTP/1.1" 404' in log
