@@ -23,7 +23,7 @@ from twisted.internet.interfaces import IHostnameResolver, IHostResolution
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
-from contract.addresses import is_public_address, resolve
+from contract.addresses import forbidden_reason, is_public_address, resolve
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -123,7 +123,7 @@ class GuardedResolver:
         if not self.allow_private:
             for address in addresses:
                 if not is_public_address(address):
-                    reason = f"{name} resolves to {address}, a private or reserved address (refused)"
+                    reason = f"{forbidden_reason(name)} (refused)"
                     REFUSED_HOSTS[name.lower()] = reason
                     raise ForbiddenAddressError(reason)
         self.cache[name] = addresses  # a no-op when DNSCACHE_ENABLED is off

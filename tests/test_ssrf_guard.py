@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from contract.addresses import is_public_address
+import ipaddress
+import socket
+
+from contract import addresses
+from contract.addresses import SPECIAL_PURPOSE_SOURCE, is_public_address
 from crawler.resolver import ForbiddenAddressError, GuardedResolver
 
 
@@ -55,7 +59,7 @@ def test_address_classification(address, public):
         ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
         ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
         ("2002:c0a8:1::", False),  # 6to4 of 192.168.0.1
-        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2002:808:808::1", False),  # 6to4 of 8.8.8.8: 2002::/16 is not globally reachable (IANA N/A, CPython 3.14)
         ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
         ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
         ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254 (cloud metadata)
@@ -96,3 +100,66 @@ def test_resolver_refuses_a_private_answer_and_trusts_pinned_names():
     with pytest.raises(ForbiddenAddressError):
         resolver._check(["2002:7f00:1::"], "sixtofour.test")
     assert resolver._check(["93.184.216.34", "2606:4700::1111"], "example.test") == ["93.184.216.34", "2606:4700::1111"]
+
+
+# Blocks that Python 3.11's ipaddress counted as public (issue 18): current IANA registries, as CPython
+# 3.14 keeps them, and site-local.
+@pytest.mark.parametrize("address", [
+    "192.0.0.8", "192.0.0.11", "192.0.0.100", "192.0.0.255",  # IETF protocol assignments, 192.0.0.0/24
+    "3fff::1", "3fff:fff:ffff::1",  # RFC 9637 documentation
+    "fec0::1", "feff:ffff::1",  # site-local (RFC 3879)
+    "2001:db8::1", "100::1", "64:ff9b:1::808:808", "2001:2::1", "2001:10::1", "198.18.0.1", "192.0.2.1",
+    "198.51.100.7", "203.0.113.9", "255.255.255.255", "192.0.0.170", "192.0.0.171", "2002:808:808::1",
+])  # fmt: skip
+def test_special_purpose_blocks_are_not_public(address):
+    assert is_public_address(address) is False
+
+
+@pytest.mark.parametrize("address", [
+    "8.8.8.8", "1.1.1.1", "93.184.216.34", "192.0.1.1", "100.128.0.1", "198.20.0.1", "2606:4700::1111",
+    "2a00:1450:4001::1", "2c0f:fb50::1", "::ffff:93.184.216.34", "64:ff9b::5db8:d822",
+])  # fmt: skip
+def test_public_addresses_stay_public(address):
+    assert is_public_address(address) is True
+
+
+def test_the_tables_name_their_source_and_only_add_to_the_running_pythons():
+    """An address is public only when our tables and the running Python's both say so: a newer Python
+    adds its blocks; an older one (3.11 here) does not take ours away."""
+    assert "CPython 3.14" in SPECIAL_PURPOSE_SOURCE and "IANA" in SPECIAL_PURPOSE_SOURCE
+    for block in addresses.NOT_GLOBAL_IPV4 + addresses.NOT_GLOBAL_IPV6:
+        for ip in (block.network_address, block.broadcast_address):
+            if not any(ip in allowed for allowed in addresses.GLOBAL_IPV4 + addresses.GLOBAL_IPV6):
+                assert is_public_address(str(ip)) is False, ip
+    for python_private in (ipaddress._IPv4Constants._private_networks + ipaddress._IPv6Constants._private_networks):
+        assert is_public_address(str(python_private.network_address)) is False, python_private
+
+
+def test_a_refusal_never_says_where_a_name_resolves(strict_app, org, monkeypatch):
+    """422 says that the name leads into a private network, not which address it has there."""
+    internal = {"intranet.example": "10.20.30.40", "metadata.example": "169.254.169.254", "v6.example": "fd12:3456::7"}
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        address = internal.get(host, host)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    client = strict_app.test_client()
+    for name, address in internal.items():
+        for path, body in (("/v1/jobs", {"domain": name}), ("/v1/schedules", {"domain": name, "interval_hours": 24}),
+                           ("/v1/triggers", {"domain": name, "name": "cms"}),
+                           ("/v1/webhooks", {"url": f"https://{name}/hook", "events": ["job.completed"]})):  # fmt: skip
+            response = client.post(path, json=body, headers=org.headers)
+            error = response.get_json()["error"]
+            assert (response.status_code, error["code"]) == (422, "forbidden_target"), (path, error)
+            assert address not in error["message"] and f"{name} resolves to a private or reserved address" in error["message"]
+    literal = client.post("/v1/jobs", json={"domain": "10.20.30.40"}, headers=org.headers).get_json()["error"]
+    assert "10.20.30.40 is a private or reserved address" in literal["message"]  # what the client typed itself
+
+
+def test_the_crawlers_refusal_does_not_say_where_a_name_resolves():
+    resolver = GuardedResolver(None, 0, 5.0, {}, allow_private=False)
+    with pytest.raises(ForbiddenAddressError) as refused:
+        resolver._check(["93.184.216.34", "10.0.0.7"], "internal.test")
+    assert "10.0.0.7" not in str(refused.value) and "internal.test resolves to a private or reserved address" in str(refused.value)

@@ -173,7 +173,7 @@ def test_an_adhoc_crawl_of_a_refused_private_target_says_so_and_exits_non_zero(t
     assert (start["status"], start["error_type"]) == ("failed", "forbidden_target")
     log = (tmp_path / "crawl.log").read_text()
     assert (f"ERROR [crawler.spiders.site] crawl failed: The site could not be reached at https://127.0.0.1:{port}/: "
-            "127.0.0.1 resolves to 127.0.0.1, a private or reserved address (refused). "
+            "127.0.0.1 is a private or reserved address (refused). "
             "Set ALLOW_PRIVATE_TARGETS=1 to crawl private, loopback and link-local addresses") in log  # fmt: skip
     assert "trying http://" not in log  # the guard's answer does not depend on the scheme
 
