@@ -105,6 +105,18 @@ class ApiToken(Base):
     organisation: Mapped[Organisation] = relationship(back_populates="tokens")
 
 
+class DashboardSession(Base):
+    """A dashboard sign-in. Its cookie holds a random id, of which only the SHA-256 is kept here;
+    signing out deletes the row, so every copy of the cookie stops working at once."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+    expires_at: Mapped[Timestamp] = mapped_column(index=True)  # pushed back as the session is used
+
+
 class Domain(Base):
     __tablename__ = "domains"
 

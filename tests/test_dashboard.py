@@ -278,6 +278,39 @@ def test_sign_out_ends_the_session(client, org):
     assert client.get("/app/jobs").status_code == 302
 
 
+def test_sign_out_ends_the_session_on_the_server_for_every_copy_of_its_cookie(database_url, scheduler, org):
+    """SPEC: "Signing out of the dashboard ends that session on the server". A copy of the cookie
+    taken before the sign-out (a shared computer, a stolen cookie) opens no page and sends no form
+    after it; another session of the same token keeps working."""
+    app = make_test_app(database_url, scheduler)
+    try:
+        browser, thief, other_browser = app.test_client(), app.test_client(), app.test_client()
+        csrf = sign_in(browser, org)
+        sign_in(other_browser, org)
+        stolen = browser.get_cookie("crawl_session", path="/app")
+        thief.set_cookie("crawl_session", stolen.value, path="/app")
+        assert thief.get("/app/jobs").status_code == 200  # the copy works while the session lives
+
+        browser.post("/app/sign-out", data={"csrf_token": csrf})
+        thief.set_cookie("crawl_session", stolen.value, path="/app")  # replayed after the sign-out
+        page = thief.get("/app/jobs")
+        assert page.status_code == 302 and page.headers["Location"].startswith("/app/sign-in")
+        thief.set_cookie("crawl_session", stolen.value, path="/app")
+        form = thief.post("/app/jobs/new", data={"domain": "replayed.example", "csrf_token": csrf})
+        assert form.status_code == 302 and form.headers["Location"].startswith("/app/sign-in")
+        thief.set_cookie("crawl_session", stolen.value, path="/app")
+        assert thief.get(f"/app/jobs/{uuid.uuid4()}/progress").status_code == 401
+        with Session(app.extensions["db_engine"]) as session:
+            assert session.scalars(select(Job).where(Job.organisation_id == org.id)).all() == []
+
+        assert other_browser.get("/app/jobs").status_code == 200  # the same token's other session
+        other_csrf = csrf_token(other_browser, "/app/jobs/new")
+        created = other_browser.post("/app/jobs/new", data={"domain": "still-signed-in.example", "csrf_token": other_csrf})
+        assert created.status_code == 302 and "/app/jobs/" in created.headers["Location"]
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
 def test_the_api_docs_are_swagger_ui_served_from_our_own_assets(client):
     response = client.get("/docs")
     assert response.status_code == 200 and response.mimetype == "text/html"
