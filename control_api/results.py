@@ -35,11 +35,10 @@ PRUNED = "The job's per-URL rows were deleted by retention (tasks_pruned)"
 
 def _job_with_rows(session, job_id: str):
     """The job, when its per-URL rows are still kept (control_api/retention.py); 410 once pruned."""
-    job = _job(session, job_id)
-    if job.tasks_pruned_at is not None:
-        raise ApiError(410, "tasks_pruned", f"Job {job_id}'s per-URL results were deleted on "
-                       f"{job.tasks_pruned_at:%Y-%m-%d} (retention); its progress and stats are still on the job.")  # fmt: skip
-    return job
+    try:
+        return results_service.require_rows(_job(session, job_id))
+    except results_service.TasksPruned as exc:
+        raise ApiError(410, "tasks_pruned", str(exc)) from None
 
 
 @bp.get("/tasks", responses={200: TaskList, **errors(410, e410=PRUNED)})

@@ -20,6 +20,23 @@ ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffice or Sheets evaluate a cell
 
 
+class TasksPruned(Exception):
+    """The job's per-URL rows were deleted by retention (control_api/retention.py): the API answers
+    410 `tasks_pruned`, the dashboard a page that says so, with this one message."""
+
+    def __init__(self, job: Job):
+        super().__init__(f"Job {job.id}'s per-URL results were removed by retention on {job.tasks_pruned_at:%Y-%m-%d}; "
+                         "its progress and stats are still on the job.")  # fmt: skip
+        self.job = job
+
+
+def require_rows(job: Job) -> Job:
+    """The job, while its per-URL rows are kept; TasksPruned once retention deleted them."""
+    if job.tasks_pruned_at is not None:
+        raise TasksPruned(job)
+    return job
+
+
 def task_issues(task: Task) -> list[str]:
     issues = []
     if task.is_broken:

@@ -351,3 +351,36 @@ def test_failed_sign_ins_count_against_the_apis_per_address_limit(database_url, 
         assert limited.status_code == 429 and "Retry-After" in limited.headers  # even the right token, for a minute
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_a_pruned_jobs_page_says_retention_removed_its_results_and_its_downloads_are_410(client, org, make_job, engine):
+    """The API answers 410 `tasks_pruned` for the rows retention deleted; the dashboard says the same
+    instead of "Broken links (0) None." and an empty CSV."""
+    from control_api.retention import prune
+    from tests.test_retention import add_rows
+
+    ended_long_ago = utcnow() - timedelta(days=100)
+    job_id = make_job(org, status="completed", created_at=ended_long_ago, completed_at=ended_long_ago,
+                      total_tasks=12, completed_tasks=12, timed_pages=12, response_time_ms_sum=1200)  # fmt: skip
+    add_rows(engine, job_id, 12)
+    kept = make_job(org, status="completed", completed_at=utcnow())
+    add_rows(engine, kept, 3)
+    assert job_id in prune(engine, days=90).job_ids
+    sign_in(client, org)
+
+    page = client.get(f"/app/jobs/{job_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f"removed by retention on {utcnow():%Y-%m-%d}" in text
+    assert 'id="pruned"' in text
+    assert "Broken links (" not in text and "Download CSV" not in text  # no counts of rows that are gone
+    assert '12</span> URLs found' in text  # progress and stats stay
+    for fmt in ("csv", "jsonl"):
+        download = client.get(f"/app/jobs/{job_id}/export.{fmt}")
+        assert download.status_code == 410 and download.mimetype == "text/html"
+        assert "removed by retention" in download.get_data(as_text=True)
+        assert "attachment" not in download.headers.get("Content-Disposition", "")
+    kept_page = client.get(f"/app/jobs/{kept}").get_data(as_text=True)
+    assert "Broken links (" in kept_page and 'id="pruned"' not in kept_page
+    with client.get(f"/app/jobs/{kept}/export.csv") as download:
+        assert download.status_code == 200 and len(download.get_data(as_text=True).splitlines()) == 4

@@ -97,11 +97,14 @@ def job(job_id: str):
     with session_scope() as session:
         row = _job(session, job_id)
         detail = presenters.job_detail(row)
+        if row.tasks_pruned_at is not None:  # no issues, charts or downloads of rows that are gone
+            return render_template("dashboard/job.html", nav_section="jobs", job=detail, terminal=TERMINAL,
+                                   pruned=str(results_service.TasksPruned(row)))  # fmt: skip
         issues = results_service.issues_report(session, row)
         histogram = results_service.response_time_histogram(session, job_id, charts.RESPONSE_TIME_BOUNDS)
         breakdown = results_service.status_breakdown(session, job_id)
     return render_template(
-        "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL,
+        "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None,
         status_chart=charts.bar_chart("Pages by HTTP status", "pages", breakdown),
         time_chart=charts.bar_chart("Response times", "pages", dict(zip(charts.response_time_labels(), histogram))),
     )  # fmt: skip
@@ -134,7 +137,10 @@ def cancel_job(job_id: str):
 @bp.get("/jobs/<job_id>/export.<any(csv, jsonl):fmt>")
 def export(job_id: str, fmt: str):
     with session_scope() as session:
-        _job(session, job_id)
+        try:
+            results_service.require_rows(_job(session, job_id))
+        except results_service.TasksPruned as exc:  # the API's 410, as a page: never an empty file
+            return error_page(410, "Results removed by retention", str(exc))
 
     def generate():
         with Session(engine()) as session:
