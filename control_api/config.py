@@ -39,6 +39,9 @@ class Config(BaseSettings):
     SCRAPYD_CREDENTIALS_FILE: Path | None = None  # where that pair is kept (control_api/credentials.py)
     SCRAPYD_PROJECT: str = "crawler"
     SCRAPYD_TIMEOUT: PositiveFloat = 10.0
+    # What an API request waits for scrapyd when it hands a job over or cancels one (the dispatcher's
+    # loop takes over when that is not enough): a frozen scrapyd must not hold an API worker.
+    SCRAPYD_HANDOVER_TIMEOUT: PositiveFloat = 0.5
     ALLOW_PRIVATE_TARGETS: bool = False
     API_MAX_BODY_BYTES: PositiveInt = 64 * 1024  # Flask's MAX_CONTENT_LENGTH
     RATE_LIMIT_PER_MINUTE: NonNegativeInt = 600  # per token; 0 turns the limit off

@@ -16,6 +16,13 @@ Safe with several API workers and loops at once: a round locks the node rows it 
 its one write lock), counts and assigns inside that transaction, and takes each job with
 FOR UPDATE SKIP LOCKED, so a job is dispatched once and a slot is given once. The assignment (claim,
 node) is committed before scrapyd is called, as before: the crawler claims the job by it.
+
+A node that does not answer costs a round one timeout, never a failed job: a schedule.json that
+never reached it gives the job back to the waiting line (claim cleared, the next round sends it);
+one that was sent without an answer in time (a frozen scrapyd) leaves the job on that node, which
+starts it when it thaws, with its claim. Should it never start it, the reconciler settles the job as
+it settles every dispatched job (docs/reliability.md). The round's later jobs for that node wait
+for the next round. Only a node that answers with a refusal fails the job.
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
-from control_api.scheduler import SchedulerUnavailable, ScrapydClient
+from control_api.scheduler import SchedulerSilent, SchedulerUnavailable, SchedulerUnreachable, ScrapydClient, ask_each
 from db.models import Job, ScrapydNode, utcnow
 from db.webhooks import record_job_event
 
@@ -69,13 +76,11 @@ def probe_nodes(client: ScrapydClient) -> dict[str, NodeLoad]:
     configured = getattr(client, "slots", {})
     if len(client.urls) == 1 and not configured:  # one node, no capacity: nothing to decide, so no need to ask
         return {client.urls[0]: NodeLoad(client.urls[0], None, reachable=True)}
-    for url in client.urls:
+    for url, listing in ask_each(client.urls, client.list_jobs).items():
         slots = configured.get(url)
-        try:
-            listing = client.list_jobs(url)
-        except SchedulerUnavailable as exc:
-            logger.info("dispatcher: skipping %s", exc)
-            loads[url] = NodeLoad(url, slots, reachable=False, error=str(exc))
+        if isinstance(listing, SchedulerUnavailable):
+            logger.info("dispatcher: skipping %s", listing)
+            loads[url] = NodeLoad(url, slots, reachable=False, error=str(listing))
             continue
         running = {entry["id"] for entry in listing.get("running", [])}
         pending = {entry["id"] for entry in listing.get("pending", [])}
@@ -157,7 +162,7 @@ def take_job(session: Session, job_id: str) -> bool:
 
 
 def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]:
-    """One round's decisions, committed: [(job id, node, claim)]. Raises SchedulerUnavailable when
+    """One round's decisions, committed: [(job id, node, claim)]. Raises SchedulerUnreachable when
     no node answers."""
     with session_factory() as session:  # most rounds of an idle service end here, asking no node
         if session.scalar(select(Job.id).where(Job.status == JobStatus.CREATED.value, Job.dispatched_at.is_(None)).limit(1)) is None:
@@ -165,7 +170,7 @@ def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]
     loads = probe_nodes(client)
     reachable = [url for url, load in loads.items() if load.reachable]
     if not reachable:
-        raise SchedulerUnavailable("; ".join(load.error or load.url for load in loads.values()) or "no scrapyd node")
+        raise SchedulerUnreachable("; ".join(load.error or load.url for load in loads.values()) or "no scrapyd node")
     assignments = []
     with session_factory() as session:
         ensure_node_rows(session, reachable)
@@ -193,9 +198,10 @@ def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]
 
 
 def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: str) -> bool:
-    """schedule.json for one assigned job; True when scrapyd took it. When it does not, the job is
+    """schedule.json for one assigned job; True when scrapyd took it. When it refuses it, the job is
     `failed` with the reason, as it always was (docs/reliability.md): a crawl that scrapyd starts
-    anyway later finds a failed job and writes nothing."""
+    anyway later finds a failed job and writes nothing. No answer raises SchedulerUnreachable or
+    SchedulerSilent for dispatch_waiting to handle."""
     from control_api.jobs_service import spider_arguments
 
     with session_factory() as session:
@@ -204,6 +210,8 @@ def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: 
     try:
         client.schedule(job_id, args, settings, node=node)
         return True
+    except (SchedulerUnreachable, SchedulerSilent):
+        raise
     except SchedulerUnavailable as exc:
         with session_factory() as session:
             now = utcnow()
@@ -221,10 +229,31 @@ def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: 
         return not failed
 
 
+def release(session_factory, job_id: str, claim: str) -> None:
+    """Give a job whose schedule.json never reached its node back to the waiting line."""
+    with session_factory() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.claim == claim, Job.status == JobStatus.CREATED.value)
+            .values(claim=None, dispatched_at=None, scrapyd_node=None)
+        )
+
+
 def dispatch_waiting(session_factory, client: ScrapydClient) -> list[tuple[str, str]]:
     """Hand waiting jobs to free slots; returns [(job id, node)] of those scrapyd accepted."""
-    sent = []
+    sent, silent = [], set()
     for job_id, node, claim in assign(session_factory, client):
-        if send(session_factory, client, job_id, node, claim):
-            sent.append((job_id, node))
+        if node in silent:  # it did not answer this round: the job waits for the next one
+            release(session_factory, job_id, claim)
+            continue
+        try:
+            if send(session_factory, client, job_id, node, claim):
+                sent.append((job_id, node))
+        except SchedulerUnreachable as exc:
+            logger.warning("dispatcher: job %s waits for the next round: %s", job_id, exc)
+            release(session_factory, job_id, claim)
+            silent.add(node)
+        except SchedulerSilent as exc:
+            logger.warning("dispatcher: job %s stays on %s, which may still start it: %s", job_id, node, exc)
+            silent.add(node)
     return sent

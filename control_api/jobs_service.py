@@ -127,37 +127,24 @@ def spider_arguments(job: Job) -> tuple[dict, dict]:
 def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
     """Offer a stored `created` job to the dispatcher (control_api/dispatcher.py), which hands the
     waiting jobs, fairly across organisations, to nodes with a free slot. The job is then on its
-    way to a node (`scrapyd_node` set), or waits as `created` for a slot; the next dispatch round
-    (`reconcile --loop`) sends it. When no node answers at all, or the node chosen refuses it, the
-    job is `failed` with the reason and SchedulerUnavailable is raised, as before queueing existed.
+    way to a node (`scrapyd_node` set), or waits as `created` for a slot, or for a node that answers;
+    the next dispatch round (`reconcile --loop`) sends it. scrapyd is asked with the short handover
+    timeout (SCRAPYD_HANDOVER_TIMEOUT): what calls this is an API request, which a frozen scrapyd
+    must not hold. Only a node that refuses the job fails it: SchedulerUnavailable is raised.
     """
     from control_api.dispatcher import SCHEDULE_FAILED, dispatch_waiting
 
     try:
-        dispatch_waiting(session_factory, client)
-    except SchedulerUnavailable as exc:
-        error = f"{SCHEDULE_FAILED}{exc}"
-        with session_factory() as session:
-            now = utcnow()
-            failed = session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.status == JobStatus.CREATED.value, Job.dispatched_at.is_(None))
-                .values(status=JobStatus.FAILED.value, error=error, completed_at=now)
-            ).rowcount
-            if failed:
-                record_job_event(session, job.id, JobStatus.FAILED, now)  # in this transaction: the outbox
-        if failed:
-            job.status, job.error, job.completed_at = JobStatus.FAILED.value, error, now
-            raise
-        logger.warning("dispatch round failed (%s) but job %s was dispatched already", exc, job.id)
+        dispatch_waiting(session_factory, client.for_handover())
+    except SchedulerUnavailable as exc:  # no node answered: the job waits for the next round
+        logger.warning("job %s waits for a scrapyd node that answers: %s", job.id, exc)
     with session_factory() as session:
         current = session.execute(
-            select(Job.status, Job.scrapyd_node, Job.claim, Job.dispatched_at).where(Job.id == job.id)
+            select(Job.status, Job.scrapyd_node, Job.claim, Job.dispatched_at, Job.error, Job.completed_at)
+            .where(Job.id == job.id)
         ).one()
-    job.status, job.scrapyd_node, job.claim, job.dispatched_at = current
-    if job.status == JobStatus.FAILED.value:  # its node refused or did not answer schedule.json
-        with session_factory() as session:
-            job.error, job.completed_at = session.execute(select(Job.error, Job.completed_at).where(Job.id == job.id)).one()
+    job.status, job.scrapyd_node, job.claim, job.dispatched_at, job.error, job.completed_at = current
+    if job.status == JobStatus.FAILED.value:  # its node refused schedule.json
         raise SchedulerUnavailable((job.error or "").removeprefix(SCHEDULE_FAILED))
     return job
 
@@ -242,10 +229,11 @@ def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job
 
 
 def stop_spider(client: ScrapydClient, job: Job) -> None:
-    """Best effort: the spider also polls the database and stops itself when it sees `cancelled`."""
+    """Best effort, with the short handover timeout: the spider also polls the database and stops
+    itself within seconds when it sees `cancelled`."""
     if not job.scrapyd_node:
         return
     try:
-        client.cancel(job.scrapyd_node, job.id)
+        client.for_handover().cancel(job.scrapyd_node, job.id)
     except SchedulerUnavailable as exc:
         logger.warning("cancel of job %s did not reach scrapyd (%s); the spider will stop on its own", job.id, exc)

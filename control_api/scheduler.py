@@ -1,23 +1,43 @@
 """Client for scrapyd's JSON API: schedule, cancel and list spider runs on one or more nodes.
 
 scrapyd reports most errors as HTTP 200 with {"status": "error"}, so every answer's body is checked.
-An unreachable node, a timeout, a non-JSON answer or an error status all raise SchedulerUnavailable.
+An unreachable node, a timeout, a non-JSON answer or an error status all raise SchedulerUnavailable;
+its subclasses say whether scrapyd could have acted on the call, which the dispatcher needs: a call
+that never reached it (SchedulerUnreachable) changed nothing there, while one that was sent and got
+no answer in time (SchedulerSilent: a frozen or overloaded scrapyd) may still be carried out.
+
+What an API request waits for (handing a job over, a best-effort cancel) uses `for_handover()`, a
+copy with the short HANDOVER timeout: a frozen scrapyd must not hold an API worker for
+SCRAPYD_TIMEOUT; the dispatcher's loop and the reconciler wait the full SCRAPYD_TIMEOUT.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 logger = logging.getLogger(__name__)
 
 SPIDER = "site"
+MAX_PARALLEL_PROBES = 16
+T = TypeVar("T")
 
 
 class SchedulerUnavailable(Exception):
-    pass
+    """scrapyd refused a call (an error answer), or could not be asked (the subclasses)."""
+
+
+class SchedulerUnreachable(SchedulerUnavailable):
+    """The call never reached scrapyd (connection refused, no connection in time): nothing happened there."""
+
+
+class SchedulerSilent(SchedulerUnavailable):
+    """The call was sent but its answer did not come in time: scrapyd may still carry it out."""
 
 
 @dataclass
@@ -27,6 +47,7 @@ class ScrapydClient:
     username: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    handover_timeout: float = 0.5  # see for_handover()
     # Each node's capacity (its scrapyd max_proc) from SCRAPYD_URL's `#slots=N`; a node not named
     # here has no limit of ours and scrapyd queues what it cannot run yet.
     slots: dict[str, int] = field(default_factory=dict)
@@ -40,8 +61,16 @@ class ScrapydClient:
             username=config["SCRAPYD_USERNAME"],
             password=config["SCRAPYD_PASSWORD"],
             timeout=config["SCRAPYD_TIMEOUT"],
+            handover_timeout=min(config["SCRAPYD_HANDOVER_TIMEOUT"], config["SCRAPYD_TIMEOUT"]),
             slots=dict(config.get("SCRAPYD_SLOTS") or {}),
         )
+
+    def for_handover(self) -> ScrapydClient:
+        """The same client (and connections) with the short timeout of calls an API request waits for."""
+        return replace(self, timeout=self.handover_timeout)
+
+    def with_timeout(self, seconds: float) -> ScrapydClient:
+        return replace(self, timeout=min(seconds, self.timeout))
 
     @property
     def _auth(self) -> tuple[str, str] | None:
@@ -55,7 +84,7 @@ class ScrapydClient:
             else:
                 response = self.session.post(f"{node}/{endpoint}", data=params, auth=auth, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}") from exc
+            raise self._no_answer(node, exc) from exc
         try:
             body = response.json()
         except ValueError:
@@ -106,7 +135,7 @@ class ScrapydClient:
         try:
             response = self.session.get(url, auth=self._auth, timeout=self.timeout, stream=True)
         except requests.RequestException as exc:
-            raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}") from exc
+            raise self._no_answer(node, exc) from exc
         if response.status_code == 404:
             response.close()
             return None
@@ -114,6 +143,36 @@ class ScrapydClient:
             response.close()
             raise SchedulerUnavailable(f"scrapyd at {node} refused the log: HTTP {response.status_code}")
         return response
+
+
+    def _no_answer(self, node: str, exc: requests.RequestException) -> SchedulerUnavailable:
+        if _never_sent(exc):
+            return SchedulerUnreachable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}")
+        return SchedulerSilent(f"scrapyd at {node} did not answer within {self.timeout:g} s ({exc.__class__.__name__})")
+
+
+def ask_each(urls: list[str], call: Callable[[str], T]) -> dict[str, T | SchedulerUnavailable]:
+    """`call(node)` for every node at once, so that frozen nodes cost one timeout, not one each:
+    {node: its answer, or the SchedulerUnavailable it raised}."""
+
+    def ask(node: str) -> T | SchedulerUnavailable:
+        try:
+            return call(node)
+        except SchedulerUnavailable as exc:
+            return exc
+
+    if len(urls) == 1:
+        return {urls[0]: ask(urls[0])}
+    with ThreadPoolExecutor(min(len(urls), MAX_PARALLEL_PROBES)) as pool:
+        return dict(zip(urls, pool.map(ask, urls)))
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached scrapyd: no connection was made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", exc.args[0]) if exc.args else None
+    return isinstance(reason, NewConnectionError)  # refused, no route, name not resolved
 
 
 def _arg(value: Any) -> str:

@@ -47,6 +47,12 @@ class FakeScheduler:
     scheduled: list[tuple[str, dict, dict]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
+    def for_handover(self) -> FakeScheduler:
+        return self
+
+    def with_timeout(self, seconds: float) -> FakeScheduler:
+        return self
+
     def schedule(self, job_id: str, spider_args: dict, settings: dict, node: str | None = None) -> str:
         if self.fail_with:
             raise SchedulerUnavailable(self.fail_with)

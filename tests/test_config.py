@@ -14,6 +14,7 @@ from control_api.config import Config, ConfigError, ServiceConfig
 from db.engine import DEFAULT_SQLITE_PATH, PROJECT_ROOT
 
 VARIABLES = ("DATABASE_URL", "SCRAPYD_URL", "SCRAPYD_USERNAME", "SCRAPYD_PASSWORD", "SCRAPYD_PROJECT", "SCRAPYD_TIMEOUT",
+             "SCRAPYD_HANDOVER_TIMEOUT",
              "ALLOW_PRIVATE_TARGETS", "API_MAX_BODY_BYTES", "RATE_LIMIT_PER_MINUTE", "AUTH_FAILURES_PER_MINUTE",
              "REDIS_URL", "RECONCILE_SECONDS", "RECONCILE_GRACE_SECONDS", "SUPERVISOR_STATE_FILE", "API_HOST",
              "API_PORT", "API_WORKERS", "VAR_DIR", "SCRAPYD_POLL_INTERVAL")  # fmt: skip
@@ -39,6 +40,7 @@ def test_defaults_are_the_documented_ones(clean_env):
     assert config.SCRAPYD_URLS == ["http://127.0.0.1:6800"]
     assert (config.SCRAPYD_USERNAME, config.SCRAPYD_PASSWORD, config.SCRAPYD_PROJECT) == (None, None, "crawler")
     assert config.SCRAPYD_TIMEOUT == 10.0
+    assert config.SCRAPYD_HANDOVER_TIMEOUT == 0.5
     assert config.ALLOW_PRIVATE_TARGETS is False
     assert config.MAX_CONTENT_LENGTH == 64 * 1024
     assert (config.RATE_LIMIT_PER_MINUTE, config.AUTH_FAILURES_PER_MINUTE, config.REDIS_URL) == (600, 20, None)

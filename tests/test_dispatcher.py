@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_api import jobs_service
 from control_api.dispatcher import dispatch_waiting
-from control_api.scheduler import SchedulerUnavailable
+from control_api.scheduler import SchedulerSilent, SchedulerUnavailable, SchedulerUnreachable
 from db.models import Job, utcnow
 
 A, B, C = "http://node-a.invalid", "http://node-b.invalid", "http://node-c.invalid"
@@ -26,6 +26,8 @@ class FakeNodes:
     slots: dict[str, int]
     down: set[str] = field(default_factory=set)
     refuse: set[str] = field(default_factory=set)  # answer daemonstatus, refuse schedule.json
+    unreachable: set[str] = field(default_factory=set)  # schedule.json: no connection
+    silent: set[str] = field(default_factory=set)  # schedule.json: sent, no answer in time (frozen)
     reported: dict[str, dict] = field(default_factory=dict)
     scheduled: list[tuple[str, str]] = field(default_factory=list)  # (job id, node)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -39,9 +41,18 @@ class FakeNodes:
             raise SchedulerUnavailable(f"scrapyd at {node} is unreachable: ConnectionError")
         return {"status": "ok", "running": [], "pending": [], "finished": [], **self.reported.get(node, {})}
 
+    def for_handover(self) -> FakeNodes:
+        return self
+
     def schedule(self, job_id: str, spider_args: dict, settings: dict, node: str | None = None) -> str:
         if node in self.refuse:
             raise SchedulerUnavailable(f"scrapyd at {node} refused schedule.json: busy")
+        if node in self.unreachable:
+            raise SchedulerUnreachable(f"scrapyd at {node} is unreachable: ConnectionError")
+        if node in self.silent:
+            with self.lock:
+                self.scheduled.append((job_id, f"silent {node}"))
+            raise SchedulerSilent(f"scrapyd at {node} did not answer within 0.5 s (ReadTimeout)")
         with self.lock:
             self.scheduled.append((job_id, node))
         return node
@@ -142,14 +153,44 @@ def test_a_cancelled_waiting_job_never_dispatches(session_factory, client, org, 
     assert dispatch_waiting(session_factory, nodes) == []
 
 
-def test_create_fails_the_job_with_the_reason_when_no_node_answers(session_factory, engine, org, waiting):
+def test_create_leaves_the_job_waiting_when_no_node_answers(session_factory, engine, org, waiting):
+    """It used to fail the job (503): the next round sends it once a node answers."""
     nodes = FakeNodes({A: 1}, down={A})
     (job_id,) = waiting(org)
     with Session(engine) as session:
         job = session.get(Job, job_id)
-    with pytest.raises(SchedulerUnavailable):
-        jobs_service.schedule_job(session_factory, nodes, job)
-    assert job.status == "failed" and "unreachable" in job.error
+    assert jobs_service.schedule_job(session_factory, nodes, job) is job
+    assert (job.status, job.scrapyd_node, job.claim, job.error) == ("created", None, None, None)
+    nodes.down = set()
+    assert dispatch_waiting(session_factory, nodes) == [(job_id, A)]
+
+
+def claims(engine, *job_ids: str) -> list[tuple]:
+    with Session(engine) as session:
+        rows = session.execute(select(Job.id, Job.status, Job.scrapyd_node, Job.claim).where(Job.id.in_(job_ids))).all()
+    return sorted((job_ids.index(row.id), row.status, row.scrapyd_node, row.claim is not None) for row in rows)
+
+
+def test_a_schedule_that_never_reached_its_node_gives_the_jobs_back_to_the_waiting_line(session_factory, engine, org, waiting):
+    nodes = FakeNodes({A: 5}, unreachable={A})
+    jobs = waiting(org, 3)
+    assert dispatch_waiting(session_factory, nodes) == []
+    assert claims(engine, *jobs) == [(0, "created", None, False), (1, "created", None, False), (2, "created", None, False)]
+    assert nodes.scheduled == []  # one attempt, not one timeout per job
+    nodes.unreachable = set()
+    assert sorted(dispatch_waiting(session_factory, nodes)) == sorted((job, A) for job in jobs)
+
+
+def test_a_schedule_sent_to_a_frozen_node_stays_on_it_and_the_rest_wait(session_factory, engine, org, waiting):
+    """No answer in time: the node may still start the first job (with its claim) when it thaws, so
+    the job stays on it; the round's other jobs for it were never sent and wait for the next round."""
+    nodes = FakeNodes({A: 5}, silent={A})
+    first, *others = waiting(org, 3)
+    assert dispatch_waiting(session_factory, nodes) == []
+    assert nodes.scheduled == [(first, f"silent {A}")]
+    assert claims(engine, first, *others) == [(0, "created", A, True), (1, "created", None, False), (2, "created", None, False)]
+    nodes.silent = set()
+    assert sorted(dispatch_waiting(session_factory, nodes)) == sorted((job, A) for job in others)
 
 
 def test_several_dispatchers_at_once_never_give_a_slot_or_a_job_twice(session_factory, engine, org, waiting):

@@ -79,24 +79,56 @@ def wait_until_dead(pid: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def test_d1_a_crawl_scrapyd_starts_after_a_failed_create_writes_nothing(own_node, make_org, site, engine):
-    """scrapyd frozen at create: 503 and the job `failed`; thawed, it runs the queued crawl anyway,
-    and that crawler must find the job not its own and exit without a row."""
+def test_a_frozen_scrapyd_holds_neither_create_nor_healthz_and_runs_the_job_once_thawed(own_node, make_org, site):
+    """scrapyd frozen (SIGSTOP): POST /v1/jobs answers 201 `created` within a second (it used to
+    wait SCRAPYD_TIMEOUT, 10 s, and fail the job) and /healthz answers within two (was 17 s) saying
+    scrapyd is unavailable. The hand-over stays on the node: thawed, scrapyd starts the job with
+    its claim and the crawl completes."""
     org = make_org()
-    own_node.app.extensions["scheduler"].timeout = 1.0
+    own_node.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = own_node.client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=org.headers)
+        create_seconds = time.monotonic() - started
+        started = time.monotonic()
+        health = own_node.client.get("/healthz")
+        health_seconds = time.monotonic() - started
+        waiting = own_node.client.get(f"/v1/jobs/{response.get_json()['id']}", headers=org.headers).get_json()
+    finally:
+        own_node.process.send_signal(signal.SIGCONT)
+    assert response.status_code == 201 and response.get_json()["status"] == "created", response.get_json()
+    assert create_seconds < 1.0, create_seconds
+    assert health.status_code == 503 and health.get_json()["scrapyd"] == {own_node.url: "unavailable"}
+    assert health_seconds < 2.0, health_seconds
+    assert (waiting["status"], waiting["error"]) == ("created", None)
+    job = wait_for_job(own_node.client, org.headers, waiting["id"])
+    assert job["status"] == "completed" and job["progress"]["completed_tasks"] > 0, job
+    assert own_node.client.get("/healthz").status_code == 200
+
+
+def test_d1_a_crawl_scrapyd_starts_after_its_job_was_cancelled_writes_nothing(own_node, make_org, site, engine):
+    """scrapyd frozen at create: 201, and the job is cancelled in the database while scrapyd is still
+    frozen (a cancel whose cancel.json is lost). Thawed, scrapyd runs the crawl it was handed anyway,
+    and that crawler must find the job not its own and exit without a row. (It used to be a failed
+    create that scrapyd ran once thawed: rows and counters written into a failed job.)"""
+    from control_api import jobs_service
+    from control_api.database import session_scope
+
+    org = make_org()
     own_node.process.send_signal(signal.SIGSTOP)
     try:
         response = own_node.client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=org.headers)
+        assert response.status_code == 201, response.get_json()
+        job_id = response.get_json()["id"]
+        with own_node.app.app_context(), session_scope() as session:
+            assert jobs_service.cancel_job(session, org.id, job_id)[1]
     finally:
         own_node.process.send_signal(signal.SIGCONT)
-    assert response.status_code == 503
-    (failed,) = own_node.client.get("/v1/jobs", headers=org.headers).get_json()["jobs"]
-    assert failed["status"] == "failed"
-    own_node.finished(failed["id"])  # scrapyd did run it once thawed
-    assert "not crawling" in own_node.crawl_log(failed["id"])
-    job = own_node.client.get(f"/v1/jobs/{failed['id']}", headers=org.headers).get_json()
-    assert (job["status"], job["error"], job["started_at"]) == ("failed", failed["error"], None)
-    assert tasks_of(engine, failed["id"]) == {}
+    own_node.finished(job_id)  # scrapyd did run it once thawed
+    assert "not crawling" in own_node.crawl_log(job_id)
+    job = own_node.client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    assert (job["status"], job["started_at"]) == ("cancelled", None)
+    assert tasks_of(engine, job_id) == {}
     assert job["progress"]["total_tasks"] == job["progress"]["completed_tasks"] == 0
 
 

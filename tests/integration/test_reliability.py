@@ -109,14 +109,38 @@ def test_killed_crawler_fails_its_job_keeps_its_pages_and_counters(live_app, liv
 # --- scrapyd unavailable ------------------------------------------------------------------------
 
 
-def test_create_with_scrapyd_down_is_503_and_the_job_failed(database_url, make_org):
-    app = make_test_app(database_url, SCRAPYD_URLS=[f"http://127.0.0.1:{free_port()}"])
+def test_create_with_scrapyd_down_is_201_and_the_dispatcher_hands_the_job_over_once_it_is_up(
+    tmp_path, database_url, scrapyd_env, make_org, site
+):
+    """Nothing listens at SCRAPYD_URL: the job waits as `created` (it used to be 503 and `failed`);
+    once scrapyd is up, a dispatch round (`reconcile --loop` runs one every second) sends it."""
+    from control_api.database import session_scope
+    from control_api.dispatcher import dispatch_waiting
+
+    port = free_port()
+    app = make_test_app(database_url, SCRAPYD_URLS=[f"http://127.0.0.1:{port}"])
     client, org = app.test_client(), make_org()
-    response = client.post("/v1/jobs", json={"domain": "example.com"}, headers=org.headers)
-    assert response.status_code == 503 and response.get_json()["error"]["code"] == "scheduler_unavailable"
-    (job,) = client.get("/v1/jobs", headers=org.headers).get_json()["jobs"]
-    assert job["status"] == "failed" and "unreachable" in job["error"]
-    app.extensions["db_engine"].dispose()
+    node = None
+    try:
+        started = time.monotonic()
+        response = client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=org.headers)
+        assert response.status_code == 201 and time.monotonic() - started < 1.0, response.get_json()
+        job_id = response.get_json()["id"]
+        with app.app_context():
+            assert dispatch_waiting(session_scope, app.extensions["scheduler"]) == []  # still down: it waits
+        waiting = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+        assert (waiting["status"], waiting["error"]) == ("created", None)
+
+        node = start_node(tmp_path, port, env=scrapyd_env)
+        wait_until_ready(f"http://127.0.0.1:{port}", node)
+        with app.app_context():
+            assert dispatch_waiting(session_scope, app.extensions["scheduler"]) == [(job_id, f"http://127.0.0.1:{port}")]
+        job = wait_for_job(client, org.headers, job_id)
+        assert job["status"] == "completed" and job["progress"]["completed_tasks"] > 0, job
+    finally:
+        if node is not None:
+            stop_process(node)
+        app.extensions["db_engine"].dispose()
 
 
 def test_cancel_with_scrapyd_frozen_still_cancels_and_the_spider_stops_itself(
@@ -126,18 +150,17 @@ def test_cancel_with_scrapyd_frozen_still_cancels_and_the_spider_stops_itself(
     job_id = start_slow_crawl(live_client, org, site, delay=0.5, concurrency=1)  # ~40 s if left alone
     crawler_pid = running_pid(scrapyd.url, job_id)
     scrapyd.process.send_signal(signal.SIGSTOP)  # scrapyd unreachable: connections hang
-    original_timeout = live_app.extensions["scheduler"].timeout
-    live_app.extensions["scheduler"].timeout = 1.0
     try:
+        started = time.monotonic()
         response = live_client.post(f"/v1/jobs/{job_id}/cancel", headers=org.headers)
         assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
+        assert time.monotonic() - started < 2.0  # cancel.json waits the handover timeout, not SCRAPYD_TIMEOUT
         deadline = time.monotonic() + 10  # CRAWL_HEARTBEAT_SECONDS is 2
         while _alive(crawler_pid):
             assert time.monotonic() < deadline, "the spider did not notice the cancel in the database"
             time.sleep(0.2)
     finally:
         scrapyd.process.send_signal(signal.SIGCONT)
-        live_app.extensions["scheduler"].timeout = original_timeout
         site.delay = 0.0
     job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
     assert job["status"] == "cancelled"
