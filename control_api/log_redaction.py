@@ -1,6 +1,7 @@
 """Keep trigger secrets out of log lines. A trigger URL, `/hooks/<secret>`, is a credential in a path
-(SPEC: "Incoming publish hooks"), and paths are what access and error logs print: each gets `/hooks/<first 4 characters>***` instead, enough to tell an operator which
-trigger a CMS calls (4 base64 characters are 24 of the secret's 256 bits), not enough to call it.
+(SPEC: "Incoming publish hooks"), and paths are what access and error logs print: each gets
+`/hooks/<first 4 characters>***` instead, enough to tell an operator which trigger a CMS calls (4
+base64 characters are 24 of the secret's 256 bits), not enough to call it.
 
 `RedactHookPaths` is a logging filter that renders a record and rewrites its text. It sits on
 gunicorn's access and error loggers (`RedactingLogger`, named by control_api/gunicorn_conf.py) and

@@ -2,10 +2,10 @@
 
 Sign-in takes an API token and leaves a session cookie (signed with SECRET_KEY, HttpOnly,
 SameSite=Lax, Secure over https) holding a random session id whose session the database keeps
-(session.py), checked on every request, so signing out or revoking the token ends it on the server. Every form carries a CSRF token (Flask-WTF);
-the check runs for the dashboard's posts only, since /v1 is authenticated by bearer tokens that a
-browser never sends on its own. Pages are scoped to the token's organisation exactly as /v1 is:
-another organisation's job is a 404.
+(session.py), checked on every request, so signing out or revoking the token ends it on the server.
+Every form carries a CSRF token (Flask-WTF); the check runs for the dashboard's posts only, since /v1
+is authenticated by bearer tokens that a browser never sends on its own. Pages are scoped to the
+token's organisation exactly as /v1 is: another organisation's job is a 404.
 """
 from __future__ import annotations
 
