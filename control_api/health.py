@@ -2,8 +2,8 @@
 supervised components. Anything down makes it 503 `degraded`, naming what is down.
 
 Nodes are asked all at once with a short timeout (HEALTH_SCRAPYD_TIMEOUT): a frozen scrapyd is
-reported `unavailable` within about a second instead of holding the request for SCRAPYD_TIMEOUT
-(a second for connecting, then ten for the answer, was 17 s)."""
+reported `unavailable` within about a second instead of holding the request (and an API worker)
+for SCRAPYD_TIMEOUT, 10 s, for each node in turn."""
 from __future__ import annotations
 
 import json
