@@ -144,8 +144,11 @@ def decode_layers(chunks: Iterator[bytes], encodings: Iterable[bytes]) -> Iterat
     return chunks
 
 
-def decode_capped(body: bytes, encodings: Iterable[bytes], max_bytes: int) -> tuple[bytes, bool]:
-    """(the decoded body, at most `max_bytes` of it; True when there was more). 0: no cap."""
+def decode_capped(body: bytes, encodings: list[bytes], max_bytes: int) -> tuple[bytes, bool]:
+    """(the decoded body, at most `max_bytes` of it; True when there was more). 0: no cap.
+    With nothing to decode the body is returned as it is (the wire cap is BodySizeCapMiddleware's)."""
+    if not encodings:
+        return body, False
     decoded = bytearray()
     for chunk in decoded_chunks(body, encodings):
         if max_bytes and len(decoded) + len(chunk) > max_bytes:
