@@ -10,8 +10,9 @@ Bounded whatever the site serves: a document is decoded as lxml reads it (crawle
 to CRAWL_SITEMAP_MAX_BYTES decoded and CRAWL_SITEMAP_MAX_URLS entries, the sitemap protocol's
 limits (50 MB, 50,000), and never whole in memory (Scrapy's `Sitemap` drops each entry once read);
 a job reads at most CRAWL_SITEMAP_MAX_DOCUMENTS documents (the first one over the limit is a
-skipped task, `sitemap_limit`, the others a stat); and no sitemap is read further once the job's
-`max_pages` pages are admitted, since every URL after that would only wait to be skipped.
+skipped task, `sitemap_limit`, the others a stat); and no urlset is read further once the job's
+`max_pages` pages are admitted, since every URL after that would only wait to be skipped (indexes
+are still followed, within the documents limit, so that every sitemap is recorded).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SITEMAPS = ("/sitemap.xml", "/sitemap_index.xml")
 SITEMAP_DEPTH = 1  # the depth of the URLs a sitemap lists
 OVER_LIMIT_STAT = "sitemaps/over_limit"  # sitemaps named past CRAWL_SITEMAP_MAX_DOCUMENTS, not fetched
-AFTER_MAX_PAGES_STAT = "sitemaps/not_read_max_pages"  # documents not fetched or read on: max_pages reached
+AFTER_MAX_PAGES_STAT = "sitemaps/not_read_max_pages"  # urlsets not read to the end: max_pages reached
 
 
 class StreamedSitemap(Sitemap):
@@ -109,9 +110,6 @@ class SitemapDiscovery:
         normalised = normalise(url)
         if normalised is None or normalised[1] in self.requested:
             return
-        if self.spider.frontier.pages_full:
-            self._count(AFTER_MAX_PAGES_STAT)
-            return
         task = TaskInfo(normalised[0], "sitemap:" + normalised[1], TaskKind.SITEMAP, found_via, referrer, 0)
         if len(self.requested) >= self.max_documents:
             yield from self._over_limit(task)
@@ -170,8 +168,9 @@ class SitemapDiscovery:
             yield from self.spider.finish(task, record)
             return
         entries, stopped = 0, None
+        index = sitemap.type == "sitemapindex"
         for entry in self._entries(sitemap, record):
-            if self.spider.frontier.pages_full:
+            if not index and self.spider.frontier.pages_full:
                 self._count(AFTER_MAX_PAGES_STAT)
                 stopped = f"Not read to the end: the job's max_pages ({self.spider.frontier.max_pages}) pages were admitted"
                 break
@@ -183,7 +182,7 @@ class SitemapDiscovery:
             loc = entry.get("loc")
             if not loc:
                 continue
-            if sitemap.type == "sitemapindex":
+            if index:
                 yield from self._sitemap(loc, found_via=FoundVia.SITEMAP, referrer=response.url, guessed=False)
             else:
                 yield from self.spider.accept(loc, FoundVia.SITEMAP, response.url, SITEMAP_DEPTH)
