@@ -175,3 +175,4 @@ def test_a_sitemap_index_chain_with_a_big_urlset_admits_max_pages_and_ends(live_
     big = tasks[server.base + "/big-urlset.xml"]
     assert big.error == "Not read to the end: the job's max_pages (10) pages were admitted"
     assert seconds < 60
+    print(f"chain with max_pages 10: {seconds:.1f} s, progress {progress}, tasks {dict(kinds)}")
