@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Layers undone at most. Each is a decompressor (zlib's keeps a 32 KiB window) and a generator
+# that every step passes through: a header naming a thousand would cost memory and Python's
+# recursion limit. Real servers send one, two at most.
+MAX_LAYERS = 8
 DECODED_CUT_FLAG = "decoded_cut"  # response.flags: the decoded body was cut at the cap
 
 
@@ -132,13 +136,15 @@ LAYERS: dict[bytes, Callable[[Iterable[bytes]], Iterator[bytes]]] = {
 }
 
 
-def decoded_chunks(body: bytes, encodings: Iterable[bytes]) -> Iterator[bytes]:
+def decoded_chunks(body: bytes, encodings: list[bytes]) -> Iterator[bytes]:
     """The decoded body in steps; `encodings` in decoding order (the last one applied first), as
     HttpCompressionMiddleware._split_encodings gives them."""
     return decode_layers(_slices(body), encodings)
 
 
-def decode_layers(chunks: Iterator[bytes], encodings: Iterable[bytes]) -> Iterator[bytes]:
+def decode_layers(chunks: Iterator[bytes], encodings: list[bytes]) -> Iterator[bytes]:
+    if len(encodings) > MAX_LAYERS:
+        raise DecodeError(f"{len(encodings)} content codings, more than the {MAX_LAYERS} undone")
     for encoding in encodings:
         chunks = LAYERS[encoding](chunks)
     return chunks

@@ -34,7 +34,7 @@ from crawler.records import TaskInfo, classify_failure, content_type_of, new_rec
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterator
 
     from scrapy.http import Response
     from twisted.python.failure import Failure
@@ -60,7 +60,7 @@ class StreamedSitemap(Sitemap):
         self.type = self._get_tag_name(root)
 
 
-def _document(body: bytes, encodings: Iterable[bytes]) -> Iterator[bytes]:
+def _document(body: bytes, encodings: list[bytes]) -> Iterator[bytes]:
     """The sitemap's bytes: its Content-Encoding undone, and a .xml.gz file's gzip too."""
     chunks = decoded_chunks(body, encodings)
     first = next(chunks, b"")

@@ -71,6 +71,15 @@ def test_garbage_is_a_decode_error_naming_the_encoding(encoding):
         decode_capped(b"\x00\xffthis is not compressed at all" * 10, [encoding], 0)
 
 
+def test_more_than_eight_layers_are_refused_before_any_decoding():
+    body = TEXT
+    for _ in range(9):
+        body = gzip.compress(body)
+    assert decode_capped(body, [b"gzip"] * 8, 0)[0].startswith(b"\x1f\x8b")  # eight undone, one left
+    with pytest.raises(DecodeError, match="9 content codings, more than the 8 undone"):
+        decode_capped(body, [b"gzip"] * 9, 0)
+
+
 def test_an_empty_body_decodes_to_nothing():
     assert decode_capped(b"", [b"gzip", b"br"], 100) == (b"", False)
 
