@@ -48,6 +48,10 @@ def _zlib_layer(chunks: Iterable[bytes], wbits: int, name: str, fallback_wbits: 
     produced = False
     for data in chunks:
         while data:
+            if decompressor.eof:  # a stream ended, in this chunk or the one before: another gzip member?
+                if wbits != 31 or not data.startswith(GZIP_MAGIC):
+                    return  # anything after the stream is not part of it
+                decompressor = zlib.decompressobj(wbits=wbits)
             try:
                 out = decompressor.decompress(data, _CHUNK_SIZE)
             except zlib.error as exc:
@@ -64,9 +68,6 @@ def _zlib_layer(chunks: Iterable[bytes], wbits: int, name: str, fallback_wbits: 
             data = decompressor.unconsumed_tail
             if decompressor.eof:
                 data = decompressor.unused_data + data
-                if wbits != 31 or not data.startswith(GZIP_MAGIC):
-                    return  # the stream ended; anything after it is not part of it
-                decompressor = zlib.decompressobj(wbits=wbits)  # the next gzip member
             elif not out and not data:
                 break
         # Input used up: output that zlib still holds (a long match) comes out in steps too.

@@ -58,6 +58,13 @@ def test_gzip_members_one_after_another_are_one_body():
     assert decode_capped(gzip.compress(b"first ") + gzip.compress(b"second"), [b"gzip"], 0) == (b"first second", False)
 
 
+def test_a_gzip_member_that_ends_where_a_64_kib_step_ends_is_followed_by_the_next():
+    first = next(member for size in range(65_000, 65_536)
+                 if len(member := gzip.compress(b"a" * size, compresslevel=0, mtime=0)) == 65_536)  # fmt: skip
+    decoded, cut = decode_capped(first + gzip.compress(b"second"), [b"gzip"], 0)
+    assert decoded.endswith(b"asecond") and not cut
+
+
 @pytest.mark.parametrize("encoding", [b"gzip", b"deflate", b"zstd"])
 def test_a_stream_cut_on_the_wire_yields_what_it_decoded(encoding):
     body = ENCODERS[encoding](TEXT)
