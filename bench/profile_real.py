@@ -11,6 +11,9 @@ ad-hoc crawl), `-O` a JSON-lines feed. CPU = user + system seconds of the crawle
 (an empty index.html: imports, robots.txt and sitemap look-ups, the feed, shutdown), so two figures
 are printed per tree, medians of the runs: total CPU ÷ pages, and (CPU − start-up CPU) ÷ pages.
 
+`--gzip` has nginx gzip-encode every text response (pages, sitemaps), as most real servers do, so
+that the crawl decodes every body.
+
 `--save DIR` keeps each tree's records, normalised (sorted by URL, without what varies with the order
 concurrent fetches finish in: see `normalised`), as DIR/<name>.jsonl; `--compare DIR` diffs the last
 run's against them and exits 1 on any difference or on a referrer that makes no sense: the "no
@@ -50,7 +53,7 @@ http {{
     sendfile on;
     keepalive_timeout 65;
     keepalive_requests 100000;
-    access_log off;
+    access_log off;{gzip}
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -68,18 +71,26 @@ http {{
 
 
 
+# --gzip: every text response gzip-encoded, as most real servers send pages (the decoding path).
+NGINX_GZIP = """
+    gzip on;
+    gzip_min_length 0;
+    gzip_types text/css application/javascript application/xml text/xml text/plain;"""
+
+
 class Nginx:
     """nginx serving `root` on 127.0.0.1 until stopped (a context manager)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, gzip: bool = False):
         self.root = root
+        self.gzip = gzip
         self.tmp = Path(tempfile.mkdtemp(prefix="profile-real-"))
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Nginx:
         conf = self.tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, root=self.root))
+        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, root=self.root, gzip=NGINX_GZIP if self.gzip else ""))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(self.tmp)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -193,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="keep each tree's normalised records here")
     parser.add_argument("--compare", type=Path, help="diff each tree's normalised records against these")
     parser.add_argument("--profile", type=Path, help="also write one cProfile of each tree's crawl here")
+    parser.add_argument("--gzip", action="store_true", help="nginx sends every page gzip-encoded")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="profile-real-work-"))
     differences = 0
@@ -204,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         for tree in args.trees:
             name = tree_name(tree)
             feed, log = work / f"{name}.jsonl", work / f"{name}.log"
-            with Nginx(tree.resolve()) as server:
+            with Nginx(tree.resolve(), gzip=args.gzip) as server:
                 cpus = [crawl(server.port, feed, log) for _ in range(max(args.runs, 1))]
                 if args.profile:
                     args.profile.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,14 @@ class TaskRecord(BaseModel):
         description="Body bytes as transferred on the wire: the compressed size when the server compressed "
         "(every hop of a redirect chain included)."
     )
-    decoded_bytes: int | None = Field(description="Size of the final body after Content-Encoding is undone.")
-    truncated: bool = Field(description="The body was cut at the size cap.")
+    decoded_bytes: int | None = Field(
+        description="Size of the final body after Content-Encoding is undone, at most the size cap "
+        "(for a sitemap: the decoded bytes read)."
+    )
+    truncated: bool = Field(
+        description="The body was cut at the size cap, on the wire or once decoded (a sitemap: also when it "
+        "had more entries than the sitemap protocol's 50,000)."
+    )
     cache_status: CacheStatus | None
     warm_response_time_ms: int | None
     warm_cache_status: CacheStatus | None

@@ -52,6 +52,7 @@ class ErrorType(StrEnum):
     QUERY_TRAP = "query_trap"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    SITEMAP_LIMIT = "sitemap_limit"  # a sitemap past the job's limit of sitemap documents
     # fetched, or tried (failed)
     HTTP_ERROR = "http_error"
     SERVER_ERROR = "server_error"

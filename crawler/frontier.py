@@ -114,6 +114,12 @@ class Frontier:
             self.pages_admitted += 1
         return None
 
+    @property
+    def pages_full(self) -> bool:
+        """max_pages pages are admitted: a page found now would only wait to be skipped (sitemaps
+        stop being read; links still wait, in case a robots.txt refusal frees a place)."""
+        return bool(self.max_pages) and self.pages_admitted >= self.max_pages
+
     def release_page(self, task: TaskInfo) -> TaskInfo | None:
         """A page admitted but not fetched (robots.txt): its place goes to the first waiting page,
         which is returned for the caller to fetch."""

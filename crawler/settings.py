@@ -31,7 +31,7 @@ USER_AGENT = f"Mozilla/5.0 (compatible; SiteCrawlBot/1.0; +{CRAWLER_CONTACT_URL}
 
 # --- Our own components --------------------------------------------------------------------------
 CRAWL_ALLOW_PRIVATE_TARGETS = os.environ.get("ALLOW_PRIVATE_TARGETS", "").lower() in {"1", "true", "yes", "on"}
-CRAWL_BODY_MAX_BYTES = 2 * 1024 * 1024  # bodies past this are cut and recorded as truncated
+CRAWL_BODY_MAX_BYTES = 2 * 1024 * 1024  # bodies past this, on the wire or decoded, are cut and recorded as truncated
 CRAWL_HEARTBEAT_SECONDS = 2.0  # how often a running crawler renews its claim on the job (and so sees a cancel)
 # Pin host names to addresses, like curl --resolve: "site.test=127.0.0.1,blog.site.test=127.0.0.1".
 CRAWL_HOST_MAP = os.environ.get("CRAWL_HOST_MAP", "")
@@ -51,6 +51,11 @@ CRAWL_HUB_START_THRESHOLD = 500  # URLs in hand before a multi-process crawl sta
 CRAWL_HUB_START_THRESHOLD_COLD = 2000
 CRAWL_HUB_LOCAL_PERCENT = 34  # with several processes, the share of URLs the hub fetches itself
 CRAWL_MAX_URL_LENGTH = 2048
+# Sitemaps (crawler/sitemaps.py). The sitemap protocol's limits: 50,000 URLs (or sitemaps) and
+# 52,428,800 bytes uncompressed per document; the rest of a document is not read.
+CRAWL_SITEMAP_MAX_BYTES = 52_428_800  # decoded, read as it is parsed: memory does not grow with it
+CRAWL_SITEMAP_MAX_DOCUMENTS = 500  # sitemap documents per job; more are counted, not fetched
+CRAWL_SITEMAP_MAX_URLS = 50_000
 CRAWL_WARM_PAUSE_SECONDS = 0.5  # pause before re-fetching a MISS to warm the CDN cache
 DATABASE_BATCH_SECONDS = 1.0
 DATABASE_CLOSE_TIMEOUT_SECONDS = 600.0  # then unwritten records are saved to var/unwritten/
@@ -96,6 +101,9 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.DelayMiddleware": 560,
+    # Scrapy's, with a decoded-size cap that cuts instead of dropping (DOWNLOAD_MAXSIZE is 0).
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.compression.CappedHttpCompressionMiddleware": 590,
     "crawler.middlewares.PolitenessMiddleware": 840,
     "crawler.middlewares.BodySizeCapMiddleware": 950,
 }

@@ -168,3 +168,18 @@ def test_a_cancel_releases_held_records_as_they_are_and_skips_the_rest():
     records = frontier.unfinished_records("cancelled", "Not fetched: the job was cancelled")
     statuses = {(r["url"].removeprefix(SITE), r["status"]) for r in records}
     assert statuses == {("/deep", "completed"), ("/slow", "skipped")}
+
+
+def test_pages_full_once_max_pages_pages_are_admitted_and_never_without_max_pages():
+    """What the sitemap reader asks before each entry: past this, a page would only wait."""
+    frontier, _ = make_frontier(max_pages=2)
+    first, _ = admit(frontier, "http://site.test/1")
+    assert not frontier.pages_full
+    admit(frontier, "http://site.test/2")
+    assert frontier.pages_full
+    frontier.release_page(first)  # disallowed by robots.txt, nothing waiting: a place is free again
+    assert not frontier.pages_full
+    unlimited, _ = make_frontier()
+    for n in range(5):
+        admit(unlimited, f"http://site.test/{n}")
+    assert not unlimited.pages_full

@@ -21,6 +21,7 @@ from contract.targets import InvalidDomain, parse_domain
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
+from crawler.decoding import DECODED_CUT_FLAG
 from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
 from crawler.handlers import wire_bytes
 from crawler.links import extract_links
@@ -105,7 +106,12 @@ class SiteSpider(Spider):
             on_late_referrer=spider._late_referrer,
             on_total=lambda total: crawler.stats.set_value(TOTAL_TASKS_STAT, total),
         )
-        spider.sitemaps = SitemapDiscovery(spider, settings.getint("CRAWL_BODY_MAX_BYTES"))
+        spider.sitemaps = SitemapDiscovery(
+            spider,
+            max_bytes=settings.getint("CRAWL_SITEMAP_MAX_BYTES"),
+            max_urls=settings.getint("CRAWL_SITEMAP_MAX_URLS"),
+            max_documents=settings.getint("CRAWL_SITEMAP_MAX_DOCUMENTS"),
+        )
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         spider.role = role_for(spider, spider.role_name, spider.hub_path)  # crawler/roles.py
@@ -183,7 +189,8 @@ class SiteSpider(Spider):
             yield from self.sitemaps.start(response.url)
         cache_status = normalise_cache_status(response.headers)
         content_type = content_type_of(response)
-        truncated = "download_stopped" in response.flags
+        cut_decoded = DECODED_CUT_FLAG in response.flags
+        truncated = cut_decoded or "download_stopped" in response.flags
         record = new_record(
             task,
             TaskStatus.COMPLETED if status < 400 else TaskStatus.FAILED,
@@ -204,6 +211,8 @@ class SiteSpider(Spider):
         if status >= 400:
             record["error_type"] = ErrorType.SERVER_ERROR if status >= 500 else ErrorType.HTTP_ERROR
             record["error"] = f"HTTP {status}"
+        elif cut_decoded:
+            record["error"] = f"Body cut at the size cap once decoded ({len(response.body)} bytes; {transferred} on the wire)"
         elif truncated:
             record["error"] = "Body cut at the size cap"
         if hops:
