@@ -54,7 +54,8 @@ class Changes(Comparison):
 
 
 class DomainPath(BaseModel):
-    domain_id: int = Field(description="The `domain_id` of the domain's jobs.")
+    # Bounded like the column (a 32-bit integer on PostgreSQL), so a huge id is a 400, not a 500.
+    domain_id: int = Field(ge=1, le=2**31 - 1, description="The `domain_id` of the domain's jobs.")
 
 
 class HistoryQuery(PageQuery):

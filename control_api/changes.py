@@ -41,7 +41,7 @@ def job_changes(path: JobPath, query: ChangesQuery):
     return json_response(Changes.model_validate(body))
 
 
-@bp.get("/domains/<int:domain_id>/history", responses={200: UrlHistory, **errors(e404="Your organisation has no crawl of this domain")})
+@bp.get("/domains/<domain_id>/history", responses={200: UrlHistory, **errors(e404="Your organisation has no crawl of this domain")})
 def url_history(path: DomainPath, query: HistoryQuery):
     """One URL across your crawls of a domain, newest first"""
     offset = query.effective_offset
