@@ -32,10 +32,11 @@ def job_changes(path: JobPath, query: ChangesQuery):
     """What changed since an earlier crawl: counts per kind, and with `kind` that kind's URLs"""
     with session_scope() as session:
         jobs = _pair(session, path.job_id, query.since)
-        body = {"job_id": jobs.job.id, **changes_service.comparison(session, jobs).model_dump()}
+        comparison = changes_service.comparison(session, jobs)
+        body = {"job_id": jobs.job.id, **comparison.model_dump()}
         if query.kind is not None:
-            offset = query.effective_offset
-            items, total = changes_service.rows(session, jobs, query.kind, query.limit, offset)
+            offset, total = query.effective_offset, getattr(comparison.summary, query.kind)
+            items = changes_service.rows(session, jobs, query.kind, query.limit, offset)
             body.update(kind=query.kind, items=items,
                         pagination=Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total))  # fmt: skip
     return json_response(Changes.model_validate(body))

@@ -78,7 +78,7 @@ def comparison(session: Session, jobs: Pair) -> Comparison:
     return changes.comparison(session, jobs.job, jobs.since)
 
 
-def rows(session: Session, jobs: Pair, kind: ChangeKind, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+def rows(session: Session, jobs: Pair, kind: ChangeKind, limit: int, offset: int) -> list[dict[str, Any]]:
     return changes.change_rows(session, jobs.since.id, jobs.job.id, kind, limit, offset)
 
 

@@ -10,6 +10,7 @@ Sitemap documents are discovery inputs, not pages: they are left out on both sid
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -41,59 +42,89 @@ def previous_job(session: Session, job: Job) -> Job | None:
     ).first()  # fmt: skip
 
 
+def _rows_of(job_id: str, name: str):
+    """The job's rows but its sitemap documents, as an entity (the columns keep their names)."""
+    return aliased(Task, select(Task).where(Task.job_id == job_id, Task.kind != TaskKind.SITEMAP.value).subquery(name))
+
+
+def _same_url(one, other) -> ColumnElement[bool]:
+    # The 16-hex-digit hash is the indexed key (the (job_id, url_hash) index finds a row, a hash join
+    # hashes a short string); the URL itself settles the (astronomically rare) collision.
+    return and_(one.url_hash == other.url_hash, one.url == other.url)
+
+
+def _condition(kind: ChangeKind, before, after) -> ColumnElement[bool]:
+    """Whether a joined pair of rows (either side NULL where the URL was not crawled) is of `kind`."""
+    both = and_(before.id.is_not(None), after.id.is_not(None))
+    timed = and_(both, after.kind == TaskKind.PAGE.value, after.response_time_ms.is_not(None),
+                 before.response_time_ms.is_not(None))  # fmt: skip
+    grown = after.response_time_ms - before.response_time_ms
+    conditions = {
+        ChangeKind.NEW_BROKEN_LINKS: and_(after.is_broken == True, not_(func.coalesce(before.is_broken, false()))),  # noqa: E712
+        ChangeKind.FIXED_BROKEN_LINKS: and_(before.is_broken == True, not_(func.coalesce(after.is_broken, false()))),  # noqa: E712
+        ChangeKind.NEW_PAGES: and_(before.id.is_(None), after.is_broken == False),  # noqa: E712
+        ChangeKind.GONE_PAGES: and_(after.id.is_(None), before.is_broken == False),  # noqa: E712
+        ChangeKind.STATUS_CHANGES: and_(both, after.is_broken == before.is_broken, or_(
+            after.status.is_distinct_from(before.status), after.http_status.is_distinct_from(before.http_status),
+            after.final_url.is_distinct_from(before.final_url))),  # fmt: skip
+        # More than 50 % and more than SLOWER_MIN_MS, in integers: 2 * after > 3 * before.
+        ChangeKind.SLOWER_PAGES: and_(timed, grown > SLOWER_MIN_MS, after.response_time_ms * 2 > before.response_time_ms * 3),
+        ChangeKind.FASTER_PAGES: and_(timed, -grown > SLOWER_MIN_MS, after.response_time_ms * 2 < before.response_time_ms),
+        ChangeKind.NEW_SLOW_PAGES: and_(after.is_slow == True, not_(func.coalesce(before.is_slow, false()))),  # noqa: E712
+    }
+    return conditions[kind]
+
+
 class _Join:
-    """The two jobs' rows joined on the URL: `primary` is every row of one job, `other` the row of
-    the same URL in the other job, or NULLs."""
+    """For the rows of one kind: every row of one job (`primary`) joined to the row of the same URL
+    in the other job (`other`), or NULLs. A page of rows then walks one job's rows in order."""
 
     def __init__(self, before_id: str, after_id: str, before_side: bool):
         self.before, self.after = aliased(Task, name="before"), aliased(Task, name="after")
         self.primary, self.other = (self.before, self.after) if before_side else (self.after, self.before)
         primary_id, other_id = (before_id, after_id) if before_side else (after_id, before_id)
         self.where = and_(self.primary.job_id == primary_id, self.primary.kind != TaskKind.SITEMAP.value)
-        # The 16-hex-digit hash finds the row through the (job_id, url_hash) index; the URL itself
-        # settles the (astronomically rare) collision.
-        self.on = and_(self.other.job_id == other_id, self.other.url_hash == self.primary.url_hash,
-                       self.other.url == self.primary.url, self.other.kind != TaskKind.SITEMAP.value)  # fmt: skip
+        self.on = and_(self.other.job_id == other_id, _same_url(self.other, self.primary),
+                       self.other.kind != TaskKind.SITEMAP.value)  # fmt: skip
 
     def select_from(self, *columns):
         return select(*columns).select_from(self.primary).outerjoin(self.other, self.on).where(self.where)
 
     def condition(self, kind: ChangeKind) -> ColumnElement[bool]:
-        before, after = self.before, self.after
-        both = self.other.id.is_not(None)
-        timed = and_(both, after.kind == TaskKind.PAGE.value, after.response_time_ms.is_not(None),
-                     before.response_time_ms.is_not(None))  # fmt: skip
-        grown = after.response_time_ms - before.response_time_ms
-        conditions = {
-            ChangeKind.NEW_BROKEN_LINKS: and_(after.is_broken == True, not_(func.coalesce(before.is_broken, false()))),  # noqa: E712
-            ChangeKind.FIXED_BROKEN_LINKS: and_(before.is_broken == True, not_(func.coalesce(after.is_broken, false()))),  # noqa: E712
-            ChangeKind.NEW_PAGES: and_(self.other.id.is_(None), after.is_broken == False),  # noqa: E712
-            ChangeKind.GONE_PAGES: and_(self.other.id.is_(None), before.is_broken == False),  # noqa: E712
-            ChangeKind.STATUS_CHANGES: and_(both, after.is_broken == before.is_broken, or_(
-                after.status.is_distinct_from(before.status), after.http_status.is_distinct_from(before.http_status),
-                after.final_url.is_distinct_from(before.final_url))),  # fmt: skip
-            # More than 50 % and more than SLOWER_MIN_MS, in integers: 2 * after > 3 * before.
-            ChangeKind.SLOWER_PAGES: and_(timed, grown > SLOWER_MIN_MS, after.response_time_ms * 2 > before.response_time_ms * 3),
-            ChangeKind.FASTER_PAGES: and_(timed, -grown > SLOWER_MIN_MS, after.response_time_ms * 2 < before.response_time_ms),
-            ChangeKind.NEW_SLOW_PAGES: and_(after.is_slow == True, not_(func.coalesce(before.is_slow, false()))),  # noqa: E712
-        }
-        return conditions[kind]
+        return _condition(kind, self.before, self.after)
 
 
-def _side_kinds(before_side: bool) -> list[ChangeKind]:
-    return [kind for kind in ChangeKind if (kind in BEFORE_SIDE_KINDS) == before_side]
+def _full_join_works(session: Session) -> bool:
+    return session.bind.dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 39)
+
+
+def _counts(kinds, condition):
+    return [func.sum(case((condition(kind), literal_column("1")), else_=literal_column("0"))) for kind in kinds]
 
 
 def summary(session: Session, before_id: str, after_id: str) -> ChangeSummary:
-    """Every kind's count: two aggregate queries (one from each job's side), one join each."""
+    """Every kind's count in one aggregate over one FULL OUTER JOIN of the two jobs' rows on the URL
+    (a hash join on PostgreSQL). SQLite before 3.39 has no FULL JOIN: there, two LEFT JOINs, one
+    from each job's side."""
+    if _full_join_works(session):
+        before, after = _rows_of(before_id, "before"), _rows_of(after_id, "after")
+        kinds = list(ChangeKind)
+        row = session.execute(
+            select(*_counts(kinds, lambda kind: _condition(kind, before, after)))
+            .select_from(before).join(after, _same_url(before, after), full=True)
+        ).one()  # fmt: skip
+        return ChangeSummary(**{kind.value: int(value or 0) for kind, value in zip(kinds, row)})
     counts: dict[str, int] = {}
     for before_side in (False, True):
         join = _Join(before_id, after_id, before_side)
         kinds = _side_kinds(before_side)
-        sums = [func.sum(case((join.condition(kind), literal_column("1")), else_=literal_column("0"))) for kind in kinds]
-        row = session.execute(join.select_from(*sums)).one()
+        row = session.execute(join.select_from(*_counts(kinds, join.condition))).one()
         counts.update({kind.value: int(value or 0) for kind, value in zip(kinds, row)})
     return ChangeSummary(**counts)
+
+
+def _side_kinds(before_side: bool) -> list[ChangeKind]:
+    return [kind for kind in ChangeKind if (kind in BEFORE_SIDE_KINDS) == before_side]
 
 
 def comparison(session: Session, job: Job, since: Job) -> Comparison:
@@ -107,16 +138,15 @@ def comparison(session: Session, job: Job, since: Job) -> Comparison:
 
 
 def change_rows(session: Session, before_id: str, after_id: str, kind: ChangeKind, limit: int, offset: int
-                ) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
-    """One page of the URLs of one kind, in the order the crawl met them, and how many there are:
-    `{url, before, after}` (each side the URL's figures in that crawl, or None where it was not
+                ) -> list[dict[str, Any]]:  # fmt: skip
+    """One page of the URLs of one kind, in the order the crawl met them (how many there are is the
+    summary's count): `{url, before, after}` (each side the URL's figures in that crawl, or None where it was not
     crawled), plus `referrers` (the pages linking to it, in the crawl where it was broken) for the
     broken-link kinds."""
     before_side = kind in BEFORE_SIDE_KINDS
     join = _Join(before_id, after_id, before_side)
     other_side = "after" if before_side else "before"
     condition = join.condition(kind)
-    total = session.scalar(join.select_from(func.count()).where(condition))
     columns = [join.primary.url, join.primary.url_hash, join.other.id.label("other_id")]
     for name, side in (("before", join.before), ("after", join.after)):
         columns += [getattr(side, field).label(f"{name}_{field}") for field in SIDE_FIELDS]
@@ -135,7 +165,7 @@ def change_rows(session: Session, before_id: str, after_id: str, kind: ChangeKin
         referrers = _referrers(session, broken_in, [row.url_hash for row in rows])
         for item, row in zip(items, rows):
             item["referrers"] = referrers.get(row.url_hash, [])
-    return items, total
+    return items
 
 
 def _referrers(session: Session, job_id: str, hashes: list[str]) -> dict[str, list[str]]:

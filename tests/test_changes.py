@@ -332,3 +332,15 @@ def test_history_of_a_domain_the_organisation_never_crawled_is_404(client, org, 
 
 def test_every_kind_is_a_summary_key():
     assert [kind.value for kind in ChangeKind] == list(EXPECTED)
+
+
+def test_without_full_join_two_left_joins_count_the_same(two_crawls, engine, monkeypatch):
+    """SQLite before 3.39 has no FULL OUTER JOIN: the summary is then counted from each side."""
+    from db import changes as db_changes
+
+    before, after = two_crawls
+    with Session(engine) as session:
+        full = db_changes.summary(session, before, after)
+        monkeypatch.setattr(db_changes, "_full_join_works", lambda session: False)
+        assert db_changes.summary(session, before, after) == full
+    assert full.model_dump() == {kind: len(paths) for kind, paths in EXPECTED.items()}
