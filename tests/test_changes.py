@@ -334,13 +334,13 @@ def test_every_kind_is_a_summary_key():
     assert [kind.value for kind in ChangeKind] == list(EXPECTED)
 
 
-def test_without_full_join_two_left_joins_count_the_same(two_crawls, engine, monkeypatch):
-    """SQLite before 3.39 has no FULL OUTER JOIN: the summary is then counted from each side."""
+@pytest.mark.parametrize("one_full_join", [True, False])
+def test_the_full_join_and_the_two_left_joins_count_the_same(two_crawls, engine, monkeypatch, one_full_join):
+    """PostgreSQL counts over one FULL OUTER JOIN, SQLite from each side: each way on each database."""
     from db import changes as db_changes
 
     before, after = two_crawls
+    monkeypatch.setattr(db_changes, "_one_full_join", lambda session: one_full_join)
     with Session(engine) as session:
-        full = db_changes.summary(session, before, after)
-        monkeypatch.setattr(db_changes, "_full_join_works", lambda session: False)
-        assert db_changes.summary(session, before, after) == full
-    assert full.model_dump() == {kind: len(paths) for kind, paths in EXPECTED.items()}
+        counted = db_changes.summary(session, before, after)
+    assert counted.model_dump() == {kind: len(paths) for kind, paths in EXPECTED.items()}
