@@ -9,7 +9,6 @@ Sitemap documents are discovery inputs, not pages: they are left out on both sid
 """
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -21,8 +20,6 @@ from contract.changes import SLOWER_MIN_MS, BeforeAfter, ChangeKind, ChangeSumma
 from contract.vocabulary import JobStatus, TaskKind, WebhookEvent
 from db.models import BrokenLinkReferrer, Job, Task
 from db.webhooks import record_event
-
-logger = logging.getLogger(__name__)
 
 REFERRERS_PER_URL = 20  # the crawler keeps no more per broken link (crawler/frontier.py)
 # Kinds read from the earlier job's rows (joined to the later job's); all others the other way round.
