@@ -42,6 +42,9 @@ def test_the_job_page_shows_the_changes_and_the_new_broken_links_with_their_refe
     assert SITE + "/new-broken" in new_broken and f"{SITE}/new</li>" in new_broken and f"{SITE}/</li>" in new_broken
     assert f"/app/domains/{domain_id}/compare?before={before}&amp;after={after}" in page
 
+    # A slow page's URL opens its history across crawls.
+    assert f'href="/app/domains/{domain_id}/history?url=http://shop.example/became-slow"' in page
+
     first = client.get(f"/app/jobs/{before}").get_data(as_text=True)
     assert "first completed crawl of this domain" in first
 
