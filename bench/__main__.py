@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-PARTS = ("crawl", "api", "real", "many")
+PARTS = ("crawl", "api", "real", "many", "changes")
 ALL_TREES = ("python", "postgresql", "apache", "synthetic")
 KNOWN_TREES = (*ALL_TREES, "git")
 
@@ -43,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-skip", action="store_true", help="skip the API latency part (PostgreSQL)")
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only this part (repeatable): crawl (synthetic site), api (latency), "
-                             "real (real sites vs linkinator and wget), many (20 jobs at once)")  # fmt: skip
+                             "real (real sites vs linkinator and wget), many (20 jobs at once), "
+                             "changes (two crawls of 100,000 URLs compared, SQLite and PostgreSQL)")  # fmt: skip
     parser.add_argument("--trees", type=trees_list, default=list(ALL_TREES),
                         help=f"real part: which sites, comma-separated (default {','.join(ALL_TREES)}; also: git)")
     parser.add_argument("--many-jobs", type=int, default=20, help="many part: jobs (sites) at once (default 20)")
@@ -103,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         except psycopg2.OperationalError as exc:  # no server on this machine: say so, keep the crawl figures
             log(f"PostgreSQL at {api.ADMIN_URL} is unreachable: {exc}")
             table.notes.append(f"API latency not measured: PostgreSQL at {api.ADMIN_URL} is unreachable (BENCH_PG_URL)")
+    if "changes" in args.only:
+        from bench import changes
+
+        sections.append("## What changed since the last crawl: two crawls of 100,000 URLs compared\n\n"
+                        + changes.measure(log))  # fmt: skip
     elapsed = time.monotonic() - started
     header = (
         f"Bench run {datetime.now():%Y-%m-%d %H:%M} at commit {measured_commit}: parts {','.join(args.only)}; "

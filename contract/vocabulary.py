@@ -112,6 +112,9 @@ class WebhookEvent(StrEnum):
     JOB_COMPLETED = "job.completed"
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"
+    # Not a state: a completed job with new broken links or new slow pages against its previous
+    # crawl (contract/changes.py), told once, in the transaction that completes the job.
+    JOB_REGRESSED = "job.regressed"
 
     @classmethod
     def for_status(cls, status: str) -> WebhookEvent:

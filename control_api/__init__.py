@@ -40,4 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from control_api import webhooks
 
     app.register_api(webhooks.bp)
+    from control_api import changes  # what changed between crawls
+
+    app.register_api(changes.bp)
     return app

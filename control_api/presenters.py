@@ -33,8 +33,8 @@ def progress(job: Job) -> Progress:
 def stats(job: Job) -> Stats:
     known = job.cache_known_pages
     return Stats(
-        avg_response_time=round(job.response_time_ms_sum / job.timed_pages) if job.timed_pages else 0,
-        cache_hit_ratio=round(job.cache_hit_pages / known, 4) if known else None,
+        avg_response_time=job.avg_response_time,
+        cache_hit_ratio=job.cache_hit_ratio,
         total_bytes=job.total_bytes,
         pages_warmed=job.warmed_pages,
         cache_hit_ratio_after_warming=round(job.cache_hit_pages_after_warming / known, 4) if known else None,

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from contract.changes import Comparison
 from contract.vocabulary import WebhookEvent
 from control_api.schemas import JobOut, PageQuery, Pagination, StrictModel, refuse_nul
 
@@ -103,9 +104,14 @@ class IssueCounts(BaseModel):
 
 
 class WebhookJob(JobOut):
-    """The job as GET /v1/jobs/{id} renders it, plus its issue counts."""
+    """The job as GET /v1/jobs/{id} renders it, plus its issue counts (and, for `job.completed` and
+    `job.regressed`, what changed since the previous crawl)."""
 
     issue_counts: IssueCounts
+    changes: Comparison | None = Field(
+        None, description="`job.completed` and `job.regressed` only: what changed since the organisation's previous "
+        "completed crawl of the domain, as GET /v1/jobs/{id}/changes summarises it; null for a first crawl."
+    )
 
 
 class WebhookPayload(BaseModel):

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost
+from contract.vocabulary import WebhookEvent
 from control_api import presenters, results_service
 from control_api.webhook_schemas import IssueCounts, WebhookJob, WebhookPayload
 from control_api.webhooks_service import check_webhook_url
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "crawl-service-webhooks/1.0"
 LEASE_MARGIN = timedelta(seconds=60)  # on top of the timeout: how long a taken message stays ours
 MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer we read (and ignore) before closing
+CHANGE_EVENTS = (WebhookEvent.JOB_COMPLETED, WebhookEvent.JOB_REGRESSED)  # their payloads carry `changes`
 
 
 class DeliveryRefused(Exception):
@@ -217,11 +219,13 @@ class WebhookSender:
 
 def payload(session: Session, message: WebhookMessage) -> str:
     """`{"type", "timestamp", "data"}`: data is the job as GET /v1/jobs/{id} renders it, with the
-    counts of its broken links and slow pages."""
+    counts of its broken links and slow pages, and what changed since its previous crawl for the
+    events of a completed job (stored on the job when it completed: db/changes.py)."""
     job = session.get(Job, message.job_id)
     data = WebhookJob.model_validate({
         **presenters.job_detail(job).model_dump(exclude_unset=True),  # absent fields stay absent, as in GET
         "issue_counts": IssueCounts(**results_service.issue_counts(session, job)),
+        **({"changes": job.changes} if message.event in CHANGE_EVENTS else {}),
     })  # fmt: skip
     return WebhookPayload(type=message.event, timestamp=message.created_at, data=data).model_dump_json(exclude_unset=True)
 

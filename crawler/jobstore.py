@@ -6,7 +6,6 @@ blocking; the pipeline and the extension call them in a thread, off the crawl's 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -19,16 +18,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 
 from contract.record import RECORD_FIELDS
 from contract.vocabulary import CacheStatus, TaskKind
+from db.changes import record_changes
 from db.engine import make_engine
-from db.models import BrokenLinkReferrer, Job, JobStatus, Task, utcnow
+from db.models import BrokenLinkReferrer, Job, JobStatus, Task, url_hash, utcnow
 from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
 
-
-
-def url_hash(url: str) -> str:
-    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +171,20 @@ class JobStore:
             if session.execute(update(Job).where(*self._owned()).values(**values)).rowcount != 1:
                 raise self._lose(f"job {self.job_id} is no longer this crawler's to finish")
             record_job_event(session, self.job_id, status, now)
+            if status == JobStatus.COMPLETED.value:
+                self._record_changes(session, now)
+
+    def _record_changes(self, session: Session, now) -> None:
+        """What changed since the previous crawl, computed once, with the completion (db/changes.py).
+        A failure of the comparison must not keep the job from completing: it is rolled back to its
+        savepoint and logged, and the job completes without it. An outage is raised, to be retried."""
+        try:
+            with session.begin_nested():
+                record_changes(session, self.job_id, now)
+        except Exception as exc:
+            if _is_disconnect(exc):
+                raise
+            logger.exception("job %s: what changed since the previous crawl could not be computed", self.job_id)
 
     def status(self) -> str | None:
         with Session(self.engine) as session:

@@ -6,6 +6,7 @@ transaction as each batch of task rows, so reading a job never scans its tasks.
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -179,12 +180,31 @@ class Job(Base):
     # When retention deleted the job's per-URL rows (tasks, broken-link referrers); the counters and
     # stats above stay as they were (control_api/retention.py).
     tasks_pruned_at: Mapped[OptionalTimestamp]
+    # What changed since the organisation's previous completed crawl of the domain (a
+    # contract.changes.Comparison), computed once by the crawler in the transaction that completes
+    # the job; null for a first crawl and for jobs that did not complete (db/changes.py).
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     domain: Mapped[Domain] = relationship(lazy="joined")
 
     @property
     def is_terminal(self) -> bool:
         return self.status in JobStatus.terminal()
+
+    @property
+    def avg_response_time(self) -> int:
+        """Mean response time in ms over fetched pages; 0 before any."""
+        return round(self.response_time_ms_sum / self.timed_pages) if self.timed_pages else 0
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """Hits over pages whose cache status is known; None when none is known."""
+        return round(self.cache_hit_pages / self.cache_known_pages, 4) if self.cache_known_pages else None
+
+
+def url_hash(url: str) -> str:
+    """`tasks.url_hash`: an indexed key per URL, for look-ups within a job and joins between jobs."""
+    return hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class Task(Base):

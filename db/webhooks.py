@@ -30,7 +30,13 @@ def record_job_event(session: Session, job_id: str, status: str, at: datetime | 
     """Queue the event of job `job_id` entering `status` (at `at`, by default now) for every endpoint
     of its organisation subscribed to it; returns how many messages were queued. Call inside the
     transaction that changed the status."""
-    event = WebhookEvent.for_status(status)
+    return record_event(session, job_id, WebhookEvent.for_status(status), at)
+
+
+def record_event(session: Session, job_id: str, event: WebhookEvent, at: datetime | None = None) -> int:
+    """Queue `event` of job `job_id` for every endpoint of its organisation subscribed to it (once per
+    endpoint, job and event); returns how many messages were queued. Call inside the transaction
+    whose change the event tells."""
     organisation_id = session.scalar(select(Job.organisation_id).where(Job.id == job_id))
     endpoints = session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.organisation_id == organisation_id)

@@ -190,6 +190,6 @@ def test_prefixed_tree_is_served_under_its_install_path(tmp_path):
 def test_command_line_selects_parts_and_trees():
     args = parse_args(["--only", "real", "--trees", "python,synthetic", "--runs", "1"])
     assert args.only == ["real"] and args.trees == ["python", "synthetic"] and args.runs == 1
-    assert parse_args([]).only == ["crawl", "api", "real", "many"]
+    assert parse_args([]).only == ["crawl", "api", "real", "many", "changes"]
     with pytest.raises(SystemExit):
         parse_args(["--trees", "python,nosuchtree"])

@@ -32,3 +32,20 @@ def response_time_labels(bounds: tuple[int, ...] = RESPONSE_TIME_BOUNDS) -> list
     labels = [f"under {bounds[0]} ms"]
     labels += [f"{low}–{high - 1} ms" for low, high in zip(bounds, bounds[1:])]
     return labels + [f"{bounds[-1]} ms or more"]
+
+
+class HistoryBar(NamedTuple):
+    label: str  # the crawl's date
+    value: int | None  # response time in ms; None when the URL got no response
+    length: float  # 0..1 of the tallest bar
+    failed: bool
+
+
+def history_chart(entries: list[dict]) -> list[HistoryBar]:
+    """One URL's response time in each crawl, oldest first, for a small column chart."""
+    tallest = max((entry["response_time_ms"] or 0 for entry in entries), default=0) or 1
+    return [
+        HistoryBar(f"{entry['job_created_at']:%m-%d %H:%M}", entry["response_time_ms"], (entry["response_time_ms"] or 0) / tallest,
+                   entry["status"] == "failed")
+        for entry in entries
+    ]  # fmt: skip

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
 from control_api import jobs_service, presenters, results_service
-from control_api.dashboard import charts
+from control_api.dashboard import change_views, charts
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
 from control_api.dashboard.session import sign_in as start_session
@@ -103,8 +103,9 @@ def job(job_id: str):
         issues = results_service.issues_report(session, row)
         histogram = results_service.response_time_histogram(session, job_id, charts.RESPONSE_TIME_BOUNDS)
         breakdown = results_service.status_breakdown(session, job_id)
+        changes = change_views.changes_panel(session, row)
     return render_template(
-        "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None,
+        "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None, changes=changes,
         status_chart=charts.bar_chart("Pages by HTTP status", "pages", breakdown),
         time_chart=charts.bar_chart("Response times", "pages", dict(zip(charts.response_time_labels(), histogram))),
     )  # fmt: skip

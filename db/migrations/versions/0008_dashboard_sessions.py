@@ -1,6 +1,6 @@
 """dashboard sessions kept on the server, so that signing out ends them
 
-Revision ID: 0008_smalls
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06 19:45:00
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 import db.models
 
-revision = '0008_smalls'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
