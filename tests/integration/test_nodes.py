@@ -29,13 +29,11 @@ from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, tasks_of, wait_for_job
 from tests.integration.test_reliability import assert_counters_match_rows, running_pid, wait_for_rows
 from tests.sites.server import SiteServer
+from tests.skips import only_on_postgresql
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
-        reason="several scrapyd nodes share one PostgreSQL database; SQLite is refused for them (docs/deploy.md)",
-    ),
+    only_on_postgresql("several scrapyd nodes share one database; SQLite is refused for them, docs/deploy.md"),
 ]
 
 MAX_PROC = (1, 2, 2)

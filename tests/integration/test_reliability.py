@@ -19,6 +19,7 @@ from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_r
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
 from tests.integration.test_crawl_options import adhoc_crawl
+from tests.skips import only_on_postgresql
 
 pytestmark = pytest.mark.integration
 
@@ -194,7 +195,7 @@ def test_scrapyd_restart_runs_queued_jobs_and_the_reconciler_settles_the_rest(
 # --- the database restarts mid-crawl ------------------------------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"), reason="restarts PostgreSQL")
+@only_on_postgresql("restarts the PostgreSQL server")
 def test_postgresql_restart_mid_crawl_loses_no_page(live_client, make_org, site, engine):
     org = make_org()
     baseline = live_client.post("/v1/jobs", json={"domain": site.url("site.test")}, headers=org.headers).get_json()["id"]
