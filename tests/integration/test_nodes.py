@@ -22,7 +22,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.scrapyd_node import start_node, wait_until_ready
+from control_api.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
 from db.engine import PROJECT_ROOT
 from db.models import Job
 from tests.helpers import make_test_app
@@ -271,3 +271,61 @@ def test_a_killed_node_fails_its_jobs_the_others_take_new_ones_and_it_returns(cl
     finally:
         small_site.delay = 0.0
     assert lost.url in {job.scrapyd_node for job in jobs_by_id(engine, again).values()}
+
+
+def zygote_of(node: Node) -> int:
+    """The pid of the node's launcher zygote (it runs detached, outside the node's process group)."""
+    socket_path = str(node.workdir.resolve() / LAUNCHER_SOCKET)
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [word.decode(errors="replace") for word in argv]
+        if "crawler.launcher.zygote" in words and socket_path in words and str(node.process.pid) in words:
+            return int(entry.name)
+    raise AssertionError(f"no zygote for {node.url}")
+
+
+def test_a_lost_nodes_jobs_not_started_yet_go_back_to_the_waiting_line_and_run_elsewhere(cluster, small_site, make_org,
+                                                                                        engine):  # fmt: skip
+    """Jobs handed to a node that never started them (its launcher frozen, so each crawl waits to be
+    forked) are not failed with the node: once it has been unreachable for the grace period they
+    are dispatched again, to the other nodes, and complete there."""
+    nodes, _, client = cluster
+    lost = nodes[2]
+    org = make_org()
+    wait_idle(nodes)
+    assert wait_for_launcher(lost.workdir)
+    # scrapyd lists the project's spiders through the launcher too, once, and caches the list:
+    # done now, so that schedule.json still answers once the zygote is frozen.
+    assert "site" in requests.get(f"{lost.url}/listspiders.json", params={"project": "crawler"}, timeout=30).json()["spiders"]
+    zygote = zygote_of(lost)
+    os.kill(zygote, signal.SIGSTOP)  # the node takes jobs and never starts their crawls
+    try:
+        job_ids = [post(client, org, small_site.url("blog.site.test")) for _ in range(sum(MAX_PROC))]  # every slot
+        deadline = time.monotonic() + 30
+        while not all(job.scrapyd_node for job in jobs_by_id(engine, job_ids).values()):
+            assert time.monotonic() < deadline, "not every job was dispatched"
+            time.sleep(0.2)
+        stuck = [job.id for job in jobs_by_id(engine, job_ids).values() if job.scrapyd_node == lost.url]
+        assert stuck, "no job was handed to the node"
+        others = [job_id for job_id in job_ids if job_id not in stuck]
+        for job_id in others:
+            assert wait_for_job(client, org.headers, job_id, timeout=60)["status"] == "completed"
+        assert {job.status for job in jobs_by_id(engine, stuck).values()} == {"created"}  # handed over, never started
+        lost.kill()
+        killed_at = time.monotonic()
+        finished = [wait_for_job(client, org.headers, job_id, timeout=60) for job_id in stuck]
+        waited = time.monotonic() - killed_at
+    finally:
+        os.kill(zygote, signal.SIGKILL)
+        if lost.process.poll() is not None:
+            lost.start()  # the machine is back, for the tests after this one
+    assert [job["status"] for job in finished] == ["completed"] * len(stuck)
+    assert GRACE < waited < GRACE + 20  # requeued once the node had been silent for the grace period
+    for job_id, job in jobs_by_id(engine, stuck).items():
+        assert job.scrapyd_node in {nodes[0].url, nodes[1].url}  # run by another node
+        tasks = tasks_of(engine, job_id)
+        assert tasks
+        assert_counters_match_rows(client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json(), tasks)
