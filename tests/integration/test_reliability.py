@@ -19,7 +19,7 @@ from sqlalchemy import text
 from control_api.reconciler import Reconciler
 from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from tests.helpers import make_test_app
-from tests.integration.conftest import crawl_pid, free_port, stop_process, tasks_of, wait_for_job
+from tests.integration.conftest import ScrapydNode, crawl_pid, free_port, stop_process, tasks_of, wait_for_job
 from tests.integration.test_crawl_options import adhoc_crawl
 from tests.skips import only_on_postgresql
 
@@ -186,11 +186,12 @@ def test_scrapyd_restart_runs_queued_jobs_and_the_reconciler_settles_the_rest(
         assert wait_for_launcher(tmp_path)
         first = start_slow_crawl(client, org, site)
         running_pid(url, first)
+        first_crawl = crawl_pid(ScrapydNode(url, node, tmp_path), first)
         second = client.post("/v1/jobs", json={"domain": site.url("blog.site.test")}, headers=org.headers).get_json()["id"]
         assert requests.get(f"{url}/listjobs.json", timeout=5).json()["pending"][0]["id"] == second
         node.kill()  # scrapyd dies; its queue is on disk
         node.wait()
-        subprocess.run(["pkill", "-9", "-f", f"_job={first}"], check=False)  # its crawl went with it
+        os.kill(first_crawl, signal.SIGKILL)  # its crawl goes with it (the machine restarted, say)
         site.delay = 0.0
         node = start_node(tmp_path, port, env=scrapyd_env, max_proc=1)
         wait_until_ready(url, node)
