@@ -173,7 +173,8 @@ def test_every_operation_without_a_token(case, app):
 
 def served_operations() -> set[tuple[str, str]]:
     """(METHOD, path) of every operation the served OpenAPI document describes."""
-    document = create_app({"TESTING": True, "DATABASE_URL": "sqlite://"}).test_client().get("/v1/openapi.json").get_json()
+    app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://"})
+    document = app.test_client().get("/v1/openapi.json").get_json()
     methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
     return {(method.upper(), path) for path, item in document["paths"].items() for method in item if method in methods}
 

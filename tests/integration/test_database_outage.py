@@ -99,13 +99,14 @@ def test_records_are_kept_in_var_unwritten_when_the_database_stays_down(database
     job_id = make_job(make_org(), domain=site.url("site.test").split("//")[1].rstrip("/"), claim=claim)
     unwritten = PROJECT_ROOT / "var" / "unwritten" / f"{job_id}.jsonl"
     feed, log = tmp_path / "pages.jsonl", tmp_path / "crawl.log"
+    through_relay = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
     env = {**os.environ, "CRAWL_HOST_MAP": HOST_MAP, "ALLOW_PRIVATE_TARGETS": "1", "CRAWL_PROCESSES": "1",
-           "DATABASE_URL": url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)}  # fmt: skip
+           "DATABASE_URL": through_relay}  # fmt: skip
     site.delay = 0.2
     crawl = subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={site.url('site.test')}", "-a", f"_job={job_id}",
-         "-a", f"claim={claim}", "-O", str(feed), "-s", "CONCURRENT_REQUESTS=2", "-s", "LOG_LEVEL=INFO",
-         "-s", f"LOG_FILE={log}", "-s", f"DATABASE_CLOSE_TIMEOUT_SECONDS={CLOSE_TIMEOUT}"],
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={site.url('site.test')}",
+         "-a", f"_job={job_id}", "-a", f"claim={claim}", "-O", str(feed), "-s", "CONCURRENT_REQUESTS=2",
+         "-s", "LOG_LEVEL=INFO", "-s", f"LOG_FILE={log}", "-s", f"DATABASE_CLOSE_TIMEOUT_SECONDS={CLOSE_TIMEOUT}"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -301,7 +301,8 @@ def test_a_lost_nodes_jobs_not_started_yet_go_back_to_the_waiting_line_and_run_e
     assert wait_for_launcher(lost.workdir)
     # scrapyd lists the project's spiders through the launcher too, once, and caches the list:
     # done now, so that schedule.json still answers once the zygote is frozen.
-    assert "site" in requests.get(f"{lost.url}/listspiders.json", params={"project": "crawler"}, timeout=30).json()["spiders"]
+    spiders = requests.get(f"{lost.url}/listspiders.json", params={"project": "crawler"}, timeout=30).json()
+    assert "site" in spiders["spiders"]
     zygote = zygote_of(lost)
     os.kill(zygote, signal.SIGSTOP)  # the node takes jobs and never starts their crawls
     try:

@@ -118,7 +118,10 @@ def test_killed_crawler_fails_its_job_keeps_its_pages_and_counters(live_app, liv
 
 def wait_for_scrapyd_to_finish(scrapyd_url: str, job_id: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
-    while job_id not in {entry["id"] for entry in requests.get(f"{scrapyd_url}/listjobs.json", timeout=5).json()["finished"]}:
+    def finished() -> set[str]:
+        return {entry["id"] for entry in requests.get(f"{scrapyd_url}/listjobs.json", timeout=5).json()["finished"]}
+
+    while job_id not in finished():
         assert time.monotonic() < deadline, f"scrapyd still runs {job_id} {timeout} s after its crawl was killed"
         time.sleep(0.2)
 
@@ -264,5 +267,6 @@ def test_postgresql_restart_mid_crawl_loses_no_page(live_client, make_org, site,
     assert_counters_match_rows(job, tasks)
     log = scrapyd.crawl_log(job_id)
     # The outage reached the crawl: its writes failed and were retried, and nothing was lost.
-    failed_writes = re.findall(r"writing (\d+) records failed \(\(psycopg2.OperationalError\).*?\); retrying in", log, re.S)
+    failed_write = re.compile(r"writing \d+ records failed \(\(psycopg2.OperationalError\).*?\); retrying in", re.S)
+    failed_writes = failed_write.findall(log)
     assert failed_writes, log[-3000:]
