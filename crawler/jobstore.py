@@ -157,12 +157,17 @@ class JobStore:
                     .values(is_broken=True)
                 )
 
-    def finish(self, status: str, error: str | None = None) -> None:
-        """running -> a terminal state, only while the job is still ours; raises ClaimLost otherwise."""
+    def finish(self, status: str, error: str | None = None, total_from_rows: bool = False) -> None:
+        """running -> a terminal state, only while the job is still ours; raises ClaimLost otherwise.
+        `total_from_rows`: records were accepted that never reached the database, so `total_tasks`
+        becomes the rows written (as the reconciler does for a dead crawler): counters = rows."""
         if self.lost:
             raise ClaimLost(self.lost)
         now = utcnow()
         values: dict[str, Any] = {"status": status, "error": error}
+        if total_from_rows:
+            values["total_tasks"] = (select(func.count()).select_from(Task)
+                                      .where(Task.job_id == self.job_id, Task.kind != TaskKind.SITEMAP).scalar_subquery())  # fmt: skip
         if status == JobStatus.CANCELLED.value:
             values["cancelled_at"] = now
         else:

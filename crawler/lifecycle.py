@@ -44,6 +44,7 @@ class JobLifecycle:
         self.store = store
         self.interval = crawler.settings.getfloat("CRAWL_HEARTBEAT_SECONDS")
         self.claimed = False  # the job became ours at spider_opened (store.lost says if it still is)
+        self.unwritten: str | None = None  # why the job cannot be complete: records kept on disk instead
         self.heartbeat = task.LoopingCall(self.renew_claim)
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -72,6 +73,12 @@ class JobLifecycle:
             logger.warning("job %s is no longer this crawler's (%s): stopping the crawl", self.store.job_id, lost_status)
         self.stop(lost_status if lost_status == JobStatus.CANCELLED.value else CLAIM_LOST)
 
+    def records_unwritten(self, count: int, waited: float, path) -> None:
+        """The pipeline gave up waiting for the database and kept `count` records in `path`: the
+        job, whose rows lack them, ends failed saying so, not completed."""
+        self.unwritten = (f"The database was unavailable for {waited:.0f} s when the crawl ended: {count} records "
+                          f"were not written; they are kept in {path}")  # fmt: skip
+
     def stop(self, reason: str) -> None:
         if self.heartbeat.running:
             self.heartbeat.stop()
@@ -86,13 +93,15 @@ class JobLifecycle:
             store.close()
             return
         status, error = self.final_status(spider, reason)
+        if self.unwritten:
+            status, error = JobStatus.FAILED.value, self.unwritten
         unfinished = spider.unfinished_records("interrupted", f"Not fetched: {error}")
 
         def finish() -> str:
             try:
                 if unfinished:
                     store.retrying(store.write_batch, unfinished, [], self.crawler.stats.get_value(TOTAL_TASKS_STAT, 0))
-                store.retrying(store.finish, status, error)
+                store.retrying(store.finish, status, error, self.unwritten is not None)
             except ClaimLost as exc:
                 logger.warning("job %s not finished by this crawler: %s", store.job_id, exc)
                 return "no longer ours"

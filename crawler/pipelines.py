@@ -150,4 +150,5 @@ class DatabasePipeline:
             for url, referrer in self.referrers:
                 file.write(json.dumps({"broken_link": url, "referrer": referrer}) + "\n")
         logger.error("database unavailable for %.0f s: %d records saved to %s", self.close_timeout, len(self.records), path)
+        self.lifecycle.records_unwritten(len(self.records), self.close_timeout, path)
         self.records, self.referrers = [], []

@@ -13,6 +13,7 @@ Requests and records.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
     from crawler.spiders.site import SiteSpider
+
+logger = logging.getLogger(__name__)
+
+SENT_TO_WORKERS_STAT = "hub/sent_to_workers"  # URLs the hub handed to its workers to fetch
 
 # Settings a worker must share with its hub to crawl the same way.
 WORKER_SETTINGS = ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
@@ -116,8 +121,11 @@ class HubProcess(SingleProcess):
     def dispatch(self, task: TaskInfo) -> Iterator[Request]:
         if not self.hub.started and len(self.frontier.outstanding) >= self.threshold:
             # Worth the workers' start-up only once the crawl has this many URLs in hand.
+            logger.info("%d URLs in hand: starting %d workers", len(self.frontier.outstanding), self.hub.workers)
             self.hub.start_soon()
-        if not self.hub.assign(task):
+        if self.hub.assign(task):
+            self.spider.crawler.stats.inc_value(SENT_TO_WORKERS_STAT)
+        else:
             yield self.spider.request(task)
 
     def schedule_hub_drain(self) -> None:

@@ -22,6 +22,23 @@ from db import migrate
 from db.engine import make_engine
 from db.models import Job, utcnow
 from tests.helpers import make_test_app
+from tests.skips import fail_instead, refused_under_ci, under_ci
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if under_ci() and refused_under_ci(report):
+        fail_instead(report)  # tests/skips.py: CI must not go green with a test that never ran
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield  # a module skipped while collected (pytest.importorskip at its top)
+    if under_ci() and refused_under_ci(report):
+        fail_instead(report)
+    return report
 
 
 @pytest.fixture(scope="session")

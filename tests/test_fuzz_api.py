@@ -9,6 +9,7 @@ requests reach the views, and once without one. SPEC: "Errors [core]", "Beyond t
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 from urllib.parse import unquote
 
@@ -29,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session
 
 from control_api import create_app
+from db.engine import PROJECT_ROOT
 from db.models import BrokenLinkReferrer, Task, utcnow
 
 # The document is read from the app itself, over WSGI. It is the same for every app instance, so a
@@ -167,3 +169,23 @@ def test_every_operation_without_a_token(case, app):
             # An id with a slash is not one path segment: no route matches, 404 before any auth.
             expected.add((404, "not_found"))
         assert (response.status_code, response.json()["error"]["code"]) in expected, response.text
+
+
+def served_operations() -> set[tuple[str, str]]:
+    """(METHOD, path) of every operation the served OpenAPI document describes."""
+    app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://"})
+    document = app.test_client().get("/v1/openapi.json").get_json()
+    methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    return {(method.upper(), path) for path, item in document["paths"].items() for method in item if method in methods}
+
+
+def test_the_fuzzing_covers_every_operation_and_the_docs_say_how_many():
+    """Both tests above are parametrized with one case per operation schemathesis read from the
+    document: every operation the API serves is fuzzed, and docs/reliability.md states their number."""
+    operations = served_operations()
+    fuzzed = {(result.ok().method.upper(), result.ok().path) for result in schema.get_all_operations()}
+    assert fuzzed == operations
+    assert len(operations) > 20  # jobs, schedules, triggers, webhooks, hooks, healthz
+    reliability = (PROJECT_ROOT / "docs" / "reliability.md").read_text()
+    claimed = [int(number) for number in re.findall(r"all (\d+) operations of `/v1/openapi.json`", reliability)]
+    assert claimed == [len(operations)], f"docs/reliability.md says {claimed}; the document has {len(operations)}"

@@ -49,6 +49,19 @@ def test_the_dispatched_crawler_claims_writes_and_finishes_its_job(make_job, org
     assert (status, completed, total_bytes, rows) == ("completed", 1, 100, 1) and started_at
 
 
+def test_a_job_finished_without_some_of_its_records_counts_the_rows_it_has(make_job, org, store_for, engine):
+    """Records kept in var/unwritten/ (the database stayed down) are not rows: total_tasks, which
+    counted them as accepted, becomes the rows written (tests/integration/test_database_outage.py)."""
+    job_id = make_job(org, claim=CLAIM)
+    store = store_for(job_id)
+    store.claim_job()
+    store.write_batch([record("http://example.com/"), record("http://example.com/a")], [], 5)
+    store.finish("failed", "2 records were not written", total_from_rows=True)
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        assert (job.status, job.total_tasks, job.completed_tasks) == ("failed", 2, 2)
+
+
 @pytest.mark.parametrize(
     ("claim", "status", "why"),
     [(None, "created", "no dispatch claim"), ("b" * 32, "created", "another claim"), (CLAIM, "failed", "failed"),

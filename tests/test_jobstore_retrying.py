@@ -4,7 +4,6 @@ claim and every other error are raised at once, whatever words their message hap
 tests/integration/test_reliability.py restarts PostgreSQL under a running crawl."""
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 
@@ -15,8 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from crawler.jobstore import ClaimLost, JobStore, _is_disconnect
 from db.engine import with_driver
 from tests.integration.conftest import free_port
+from tests.skips import only_on_postgresql
 
-ON_POSTGRESQL = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
 @pytest.fixture
@@ -132,7 +131,7 @@ def test_an_integrity_error_is_not_an_outage(tmp_path):
     assert not _is_disconnect(error)
 
 
-@pytest.mark.skipif(not ON_POSTGRESQL, reason="needs PostgreSQL")
+@only_on_postgresql("terminates its own backend")
 def test_a_terminated_postgresql_connection_is_retried_on_a_new_one(store, database_url):
     engine = create_engine(with_driver(database_url))  # no pre-ping: the dead connection is met mid-use
 
@@ -150,7 +149,7 @@ def test_a_terminated_postgresql_connection_is_retried_on_a_new_one(store, datab
     assert method.count == 2
 
 
-@pytest.mark.skipif(not ON_POSTGRESQL, reason="needs PostgreSQL")
+@only_on_postgresql("a PostgreSQL error")
 def test_a_postgresql_error_whose_message_mentions_a_connection_is_raised_at_once(store, database_url):
     engine = create_engine(with_driver(database_url))
 

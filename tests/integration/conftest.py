@@ -2,6 +2,7 @@
 the crawler from this source tree against the suite's database. Ports are ephemeral."""
 from __future__ import annotations
 
+import re
 import socket
 import sys
 import threading
@@ -25,6 +26,8 @@ from tests.sites.server import SiteServer
 # slow.test (tests/sites/behaviour.py) is there for the dashboard's cancel test.
 HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in ("site.test", "www.site.test", "blog.site.test", "other.test", "slow.test"))
 TERMINAL = {"completed", "failed", "cancelled"}
+# The first line of a crawl's log under the prefork launcher (docs/architecture.md).
+FORKED = re.compile(r"crawl process (\d+) forked by the launcher's zygote (\d+)")
 
 
 def serve_in_thread(handler) -> Iterator[str]:
@@ -59,6 +62,22 @@ class ScrapydNode:
     def crawl_log(self, job_id: str) -> str:
         path = self.workdir / "logs" / "crawler" / "site" / f"{job_id}.log"
         return path.read_text() if path.exists() else ""
+
+
+def forked(log: str) -> tuple[int, int] | None:
+    """(crawl pid, zygote pid) from a crawl's log, when the launcher forked it."""
+    match = FORKED.search(log)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def crawl_pid(node, job_id: str, timeout: float = 20) -> int:
+    """The pid of the process that crawls: under the prefork launcher the zygote's child, not the
+    small runner whose pid scrapyd lists (killing that one is not killing the crawl)."""
+    deadline = time.monotonic() + timeout
+    while (found := forked(node.crawl_log(job_id))) is None:
+        assert time.monotonic() < deadline, f"no 'crawl process N forked' line in the log of {job_id}"
+        time.sleep(0.1)
+    return found[0]
 
 
 def stop_process(process: Popen) -> None:

@@ -54,8 +54,6 @@ def test_first_page_is_fetched_within_two_seconds_of_the_post(live_client, make_
     created = live_client.post("/v1/jobs", json={"domain": site.url("blog.site.test")}, headers=org.headers)
     assert created.status_code == 201
     while not any(host == "blog.site.test" and path == "/" for host, path, _ in site.requests):
-        assert time.monotonic() - posted < 10, "no page fetched 10 s after the POST"
-        time.sleep(0.05)
-    # Generous bound for a loaded CI machine; bench/ measures the real figure.
-    assert time.monotonic() - posted < 5
+        assert time.monotonic() - posted < 2, "no page fetched 2 s after the POST"
+        time.sleep(0.02)
     wait_for_job(live_client, org.headers, created.get_json()["id"])

@@ -21,8 +21,9 @@ from control_api.reconciler import Reconciler
 from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from db.models import Job
 from tests.helpers import make_test_app
-from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job
-from tests.integration.test_reliability import _alive, assert_counters_match_rows, running_pid, start_slow_crawl, wait_for_rows
+from tests.integration.conftest import crawl_pid, free_port, stop_process, tasks_of, wait_for_job
+from tests.integration.test_reliability import (STOPS_WITHIN_SECONDS, _alive, assert_counters_match_rows, running_pid,
+                                                start_slow_crawl, wait_for_rows)  # fmt: skip
 
 pytestmark = pytest.mark.integration
 
@@ -160,9 +161,11 @@ def test_d4_a_crawl_scheduled_by_hand_for_a_finished_job_changes_nothing(
 
 def orphan_a_running_crawl(node, org, site, delay: float, concurrency: int) -> tuple[str, int]:
     """Start a slow crawl, let it write a few rows, then kill its scrapyd and start a new one that
-    knows nothing of it: the crawler is orphaned. Returns (job id, crawler pid)."""
+    knows nothing of it: the crawler is orphaned. Returns (job id, pid of the crawl process: the
+    launcher's fork, not the runner scrapyd lists)."""
     job_id = start_slow_crawl(node.client, org, site, delay=delay, concurrency=concurrency)
-    crawler_pid = running_pid(node.url, job_id)
+    crawler_pid = crawl_pid(node, job_id)
+    assert crawler_pid != running_pid(node.url, job_id)
     wait_for_rows(node.engine, job_id, 3)
     node.process.kill()
     node.process.wait()
@@ -198,13 +201,16 @@ def test_d2_an_orphaned_crawler_whose_job_was_failed_stops_within_seconds_and_wr
         reconciler = Reconciler(client=own_node.app.extensions["scheduler"], grace=timedelta(seconds=0))
         with own_node.app.app_context():
             assert "no record" in dict(reconciler.run_once())[job_id]
+        failed_at = time.monotonic()
         failed = own_node.client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
         rows = len(tasks_of(engine, job_id))
         wait_until_dead(crawler_pid, 10)  # heartbeat every 2 s: it notices and stops
+        stopped_after = time.monotonic() - failed_at
     finally:
         site.delay = 0.0
         if _alive(crawler_pid):
             os.kill(crawler_pid, signal.SIGKILL)
+    assert stopped_after < STOPS_WITHIN_SECONDS
     job = own_node.client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
     assert job == failed and job["status"] == "failed"
     assert len(tasks_of(engine, job_id)) == rows

@@ -15,20 +15,13 @@ import requests
 from control_api.reconciler import Reconciler
 from control_api.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
 from db.engine import PROJECT_ROOT
-from tests.integration.conftest import HOST_MAP, free_port, run_crawl, stop_process, wait_for_job
+from tests.integration.conftest import (HOST_MAP, crawl_pid, forked, free_port, run_crawl, stop_process,
+                                       tasks_of, wait_for_job)  # fmt: skip
 from tests.integration.test_finished_is_final import own_node  # noqa: F401 - a fixture
-from tests.integration.test_reliability import _alive, running_pid, start_slow_crawl, wait_for_rows
+from tests.integration.test_reliability import (_alive, assert_counters_match_rows, running_pid, start_slow_crawl,
+                                                wait_for_rows)  # fmt: skip
 
 pytestmark = pytest.mark.integration
-
-FORKED = re.compile(r"crawl process (\d+) forked by the launcher's zygote (\d+)")
-
-
-def forked(log: str) -> tuple[int, int] | None:
-    """(crawl pid, zygote pid) from a crawl's log, when the launcher forked it."""
-    match = FORKED.search(log)
-    return (int(match[1]), int(match[2])) if match else None
-
 
 def wait_for_log(node, job_id: str, pattern: re.Pattern, timeout: float = 20) -> re.Match:
     deadline = time.monotonic() + timeout
@@ -81,11 +74,11 @@ def test_cancel_through_scrapyd_stops_the_forked_crawl(live_client, make_org, si
     try:
         job_id = start_slow_crawl(live_client, org, site, delay=0.3)
         runner_pid = running_pid(scrapyd.url, job_id)
-        crawl_pid = int(wait_for_log(scrapyd, job_id, FORKED)[1])
-        assert crawl_pid != runner_pid and _alive(crawl_pid)
+        crawl = crawl_pid(scrapyd, job_id)
+        assert crawl != runner_pid and _alive(crawl)
         assert live_client.post(f"/v1/jobs/{job_id}/cancel", headers=org.headers).status_code in (200, 202)
         assert wait_for_job(live_client, org.headers, job_id, timeout=30)["status"] == "cancelled"
-        wait_until_dead(crawl_pid)
+        wait_until_dead(crawl)
         wait_until_dead(runner_pid)
     finally:
         site.delay = 0.0
@@ -110,16 +103,21 @@ def test_the_forked_crawl_killed_fails_its_job_through_the_reconciler(live_app, 
         job_id = start_slow_crawl(live_client, org, site)
         wait_for_rows(engine, job_id, 3)
         runner_pid = running_pid(scrapyd.url, job_id)
-        os.kill(int(wait_for_log(scrapyd, job_id, FORKED)[1]), signal.SIGKILL)
+        os.kill(crawl_pid(scrapyd, job_id), signal.SIGKILL)
         wait_until_dead(runner_pid)  # the runner dies of the same signal
         assert "Process died: exitstatus=None" in scrapyd_says(scrapyd, job_id)
+        rows_at_the_kill = len(tasks_of(engine, job_id))
         time.sleep(0.5)
         with live_app.app_context():
             settled = dict(Reconciler.from_app(live_app).run_once())
     finally:
         site.delay = 0.0
     assert "killed or crashed" in settled[job_id]
-    assert live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["status"] == "failed"
+    job = live_client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
+    assert job["status"] == "failed" and "killed or crashed" in job["error"]
+    tasks = tasks_of(engine, job_id)
+    assert len(tasks) == rows_at_the_kill >= 3  # the pages written before the kill are kept, and nothing after
+    assert_counters_match_rows(job, tasks)
 
 
 def test_the_zygote_dying_costs_no_job_and_a_new_one_takes_over(own_node, make_org, site):  # noqa: F811

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from db.engine import PROJECT_ROOT
 from db.models import Job, Schedule, utcnow
 from tests.integration.conftest import stop_process
+from tests.skips import only_on_postgresql, only_on_sqlite
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +82,7 @@ def create_schedules(live_client, make_org, site, count: int) -> dict[str, objec
     return ids
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="several loops need PostgreSQL's row locks; "
-                    "on SQLite a second loop refuses to start (tested below)")  # fmt: skip
+@only_on_postgresql("several loops need its row locks; on SQLite a second loop refuses to start, tested below")
 def test_two_loops_start_each_due_run_once_and_a_restart_runs_missed_runs_once(
     tmp_path, database_url, engine, scrapyd, live_client, make_org, site
 ):
@@ -121,7 +121,7 @@ def test_two_loops_start_each_due_run_once_and_a_restart_runs_missed_runs_once(
         assert session.get(Schedule, restarted[0]).next_run_at > utcnow()
 
 
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="the single-scheduler rule is SQLite's")
+@only_on_sqlite("the single-scheduler rule is SQLite's")
 def test_a_second_loop_on_sqlite_refuses_to_start(tmp_path, database_url, scrapyd):
     lock_path = Path(f"{make_url(database_url).database}.scheduler.lock")
 
