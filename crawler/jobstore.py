@@ -72,7 +72,8 @@ def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
 _tasks = Task.__table__
 CORRECT_PATH = (
     update(_tasks)
-    .where(_tasks.c.job_id == bindparam("c_job"), _tasks.c.url_hash == bindparam("c_hash"), _tasks.c.url == bindparam("c_url"))
+    .where(_tasks.c.job_id == bindparam("c_job"), _tasks.c.url_hash == bindparam("c_hash"),
+           _tasks.c.url == bindparam("c_url"))
     .values(depth=bindparam("c_depth"), referrer=bindparam("c_referrer"), found_via=bindparam("c_found_via"))
 )
 

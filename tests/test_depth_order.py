@@ -141,10 +141,13 @@ def sampled_orders(workers: int, correct_later: bool, count: int, seed: int):
 
 @pytest.mark.parametrize("correct_later", [False, True], ids=["feed holds records", "job corrects rows"])
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("by_message", [False, True], ids=["every order page by page", "2,000 orders message by message"])
+@pytest.mark.parametrize("by_message", [False, True], ids=["every order page by page", "2,000 orders by message"])
 def test_every_order_of_worker_messages_gives_every_url_its_click_depth(by_message, workers, correct_later):
     orders = deeper_first = 0
-    cases = sampled_orders(workers, correct_later, 2000, seed=workers) if by_message else every_order(workers, correct_later, True)
+    if by_message:
+        cases = sampled_orders(workers, correct_later, 2000, seed=workers)
+    else:
+        cases = every_order(workers, correct_later, whole=True)
     for choices, simulation in cases:
         final = simulation.finish()
         expected = {path: (DEPTHS[path], REFERRERS[path]) for path in DEPTHS}

@@ -128,7 +128,8 @@ class SiteSpider(Spider):
         self.role.check_idle()
         if self.frontier.pending:  # nothing is in flight, so the in-flight bound has room
             if self.frontier.in_flight:
-                logger.warning("%d URLs counted in flight at idle; handing out the pending ones", self.frontier.in_flight)
+                logger.warning("%d URLs counted in flight at idle; handing out the pending ones",
+                               self.frontier.in_flight)
                 self.frontier.in_flight = 0
             self.crawler.engine.crawl(Request("data:,", callback=self._pump, dont_filter=True,
                                               meta={"dont_obey_robotstxt": True}))  # fmt: skip

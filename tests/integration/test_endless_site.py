@@ -104,7 +104,8 @@ def test_an_endless_site_stays_within_the_memory_bound_and_its_rows_keep_pace(
     endless, live_app, live_client, make_org, scrapyd, engine
 ):
     org = make_org()
-    created = live_client.post("/v1/jobs", json={"domain": endless.url(), "options": {"max_pages": 0}}, headers=org.headers)
+    body = {"domain": endless.url(), "options": {"max_pages": 0}}
+    created = live_client.post("/v1/jobs", json=body, headers=org.headers)
     assert created.status_code == 201, created.get_json()
     job_id = created.get_json()["id"]
     running_pid(scrapyd.url, job_id)
@@ -188,6 +189,7 @@ def test_the_instance_page_limit_ends_an_unlimited_job_which_says_so(endless, ca
     assert job["status"] == "completed" and len(fetched) == 600
     assert job["error"].startswith("Stopped at this instance's limit of 600 pages per job (MAX_PAGES_PER_JOB)")
     # 600 pages link to 12,000 more: 10,000 are recorded skipped (the frontier's bound), the rest counted.
-    assert len(over) == 10_000 and over[0].error == "Over this instance's limit of 600 pages per job (MAX_PAGES_PER_JOB)"
+    assert len(over) == 10_000
+    assert over[0].error == "Over this instance's limit of 600 pages per job (MAX_PAGES_PER_JOB)"
     assert f"; {600 * FAN_OUT - 599 - 10_000} more links" in job["error"]
     assert_counters_match_rows(job, tasks)

@@ -19,7 +19,8 @@ FAN_OUT = 20  # new links on every page
 def page(number: int) -> bytes:
     links = "".join(f'<li><a href="/p/{number * FAN_OUT + i}">page {number * FAN_OUT + i}</a></li>'
                     for i in range(1, FAN_OUT + 1))  # fmt: skip
-    return f"<!doctype html><html><head><title>Page {number}</title></head><body><ul>{links}</ul></body></html>".encode()
+    title = f"<title>Page {number}</title>"
+    return f"<!doctype html><html><head>{title}</head><body><ul>{links}</ul></body></html>".encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
