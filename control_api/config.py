@@ -76,6 +76,9 @@ class Config(BaseSettings):
     WEBHOOK_TIMEOUT_SECONDS: PositiveFloat = 10.0
     WEBHOOK_WORKERS: PositiveInt = 8
     WEBHOOK_POLL_SECONDS: PositiveFloat = 1.0
+    # Pages one job crawls at most, whatever its max_pages (0: no cap). Read by the crawler
+    # (crawler/settings.py); here so that a bad value stops `make run` with a message naming it.
+    MAX_PAGES_PER_JOB: NonNegativeInt = 100_000
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False

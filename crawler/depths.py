@@ -13,10 +13,20 @@ is shallower than d. Until then a shorter path lowers the URL's depth, referrer 
 the depth of every URL it led to that is itself still unreleased (the links between unreleased URLs
 are kept for that). Only pages waiting over max_pages are not producers: one promoted later
 (robots.txt freed its place) may reach a URL more shortly than its released record says.
+
+Bounded, two ways (docs/crawler.md, "Memory bounds"). A job's records go to the database, where a
+row can be corrected: there nothing is held (`correct_later`), every record is released when it is
+made, with the depth known then, and the URL stays tracked (without its record) until its depth is
+final; a shorter path found meanwhile is passed to `on_corrected`, which updates the stored row. So
+records reach the database at the pipeline's pace on any site, however long a slow page keeps a
+shorter path open. A feed cannot be corrected, so an ad-hoc crawl holds records, but at most
+`HOLD_MAX`: past it the oldest held record goes out with the depth known then (counted in
+`forced`).
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from contract.vocabulary import FoundVia
@@ -26,18 +36,32 @@ if TYPE_CHECKING:
 
 Released = list[tuple["TaskInfo", dict[str, Any]]]
 
+# Records an ad-hoc crawl holds for depth order, at most (~1.5 KB each: ~8 MB). Past it the oldest
+# goes out with the depth known then. Breadth-first fetching with a bounded window of URLs in flight
+# (crawler/frontier.py) keeps far fewer held: those of one level while the level above finishes.
+HOLD_MAX = 5000
+
 
 def _step(found_via: FoundVia) -> int:
     return 0 if found_via == FoundVia.REDIRECT else 1
 
 
 class DepthGate:
-    def __init__(self) -> None:
-        self.tasks: dict[str, TaskInfo] = {}  # key -> task, for URLs whose record is not released
+    def __init__(self, correct_later: bool = False, on_corrected: Callable[[TaskInfo], None] | None = None,
+                 hold_max: int = HOLD_MAX):  # fmt: skip
+        self.correct_later = correct_later
+        self.on_corrected = on_corrected  # told when a released record's depth went down
+        self.hold_max = hold_max
+        # key -> task, for URLs whose depth may still go down: record held, or released early
+        self.tasks: dict[str, TaskInfo] = {}
         self.key_of_url: dict[str, str] = {}  # a link names its page by URL
         self.links: dict[str, list[tuple[str, str]]] = {}  # key -> [(key it led to, found_via)]
         self.producers: Counter[int] = Counter()  # shallowest depth reachable -> unfinished producers
         self.held: dict[int, dict[str, tuple[TaskInfo, dict[str, Any]]]] = {}  # depth -> key -> (task, record)
+        self.held_count = 0
+        self.arrivals: deque[str] = deque()  # keys of held records, oldest first (stale ones skipped)
+        self.early: dict[int, set[str]] = {}  # depth -> keys released before their depth was final
+        self.forced = 0  # records the hold bound let out before their depth was final
 
     def track(self, task: TaskInfo) -> None:
         """A URL admitted into the crawl: its depth may go down until its record is released."""
@@ -80,15 +104,32 @@ class DepthGate:
             task.level = None
         if task.key not in self.tasks:
             return [(task, record)]
+        if self.correct_later:
+            released = self._ready()
+            floor = min(self.producers) if self.producers else None
+            if floor is None or task.depth <= floor:
+                self._forget(task)
+            else:  # its depth may still go down: out now, corrected later
+                self.early.setdefault(task.depth, set()).add(task.key)
+            released.append((task, record))
+            return released
         self.held.setdefault(task.depth, {})[task.key] = (task, record)
+        self.held_count += 1
+        self.arrivals.append(task.key)
         return self._ready()
 
     def release_all(self) -> Released:
         """Every held record, whatever may still be producing (the crawl is stopping)."""
         released = [entry for depth in sorted(self.held) for entry in self.held[depth].values()]
         self.held.clear()
+        self.held_count = 0
+        self.arrivals.clear()
         for task, _ in released:
             self._forget(task)
+        for keys in self.early.values():
+            for key in keys:
+                self._forget(self.tasks[key])
+        self.early.clear()
         return released
 
     def _stop(self, depth: int) -> None:
@@ -100,8 +141,36 @@ class DepthGate:
         floor = min(self.producers) if self.producers else None
         depths = sorted(depth for depth in self.held if floor is None or depth <= floor)
         released = [entry for depth in depths for entry in self.held.pop(depth).values()]
+        self.held_count -= len(released)
         for task, _ in released:
             self._forget(task)
+        if self.early:
+            for depth in [depth for depth in self.early if floor is None or depth <= floor]:
+                for key in self.early.pop(depth):  # final now: nothing to correct any more
+                    self._forget(self.tasks[key])
+        if self.held_count > self.hold_max:
+            released += self._force()
+        return released
+
+    def _force(self) -> Released:
+        """The oldest held records, out with the depth known now, until the hold is within its bound."""
+        released = []
+        while self.held_count > self.hold_max:
+            key = self.arrivals.popleft()
+            task = self.tasks.get(key)
+            held = self.held.get(task.depth) if task is not None else None
+            if held is None or key not in held:
+                continue  # released since
+            entry = held.pop(key)
+            if not held:
+                del self.held[task.depth]
+            self.held_count -= 1
+            self.forced += 1
+            self._forget(task)
+            released.append(entry)
+        if len(self.arrivals) > 2 * self.held_count + 1024:  # drop the keys released since
+            self.arrivals = deque(key for key in self.arrivals
+                                  if (task := self.tasks.get(key)) is not None and key in self.held.get(task.depth, ()))  # fmt: skip
         return released
 
     def _forget(self, task: TaskInfo) -> None:
@@ -126,7 +195,15 @@ class DepthGate:
                 if not held:
                     del self.held[task.depth]
                 self.held.setdefault(depth, {})[task.key] = entry
+            early = self.early.get(task.depth)
+            if early is not None and task.key in early:
+                early.discard(task.key)
+                if not early:
+                    del self.early[task.depth]
+                self.early.setdefault(depth, set()).add(task.key)
             task.depth, task.referrer, task.found_via = depth, referrer, found_via
+            if task.recorded and self.on_corrected is not None:
+                self.on_corrected(task)
             for key, via in self.links.get(task.key, ()):
                 child = self.tasks.get(key)
                 if child is not None:

@@ -7,11 +7,17 @@ record the rest as skipped. A record is then released in depth order (crawler/de
 its depth is the URL's shortest click depth however the fetches interleave. Referrers are kept only
 for URLs not yet released (and for ones that failed), which is what the broken-link report needs,
 without storing the whole link graph.
+
+Bounded by design (docs/crawler.md, "Memory bounds"): admitted URLs wait in `pending`, compact and
+in breadth-first order, and only `max_in_flight` at a time are handed to a fetcher as Requests
+(Scrapy's scheduler, a worker's queue); pages are admitted up to max_pages, which the instance's
+MAX_PAGES_PER_JOB caps; at most WAITING_MAX pages over it are remembered (recorded skipped at the
+end), the rest are counted, not remembered; the href cache is cleared at HREF_CACHE_MAX entries.
 """
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from crawler.depths import DepthGate
@@ -20,6 +26,11 @@ from crawler.records import TaskInfo, skipped_record
 from crawler.urls import SiteScope
 
 MAX_REFERRERS = 20  # referring pages kept per broken link
+# Pages over max_pages remembered (each ~1 KB), to be recorded skipped; past it they are only counted.
+WAITING_MAX = 10_000
+# Absolute hrefs whose key is cached (~250 B each); at the bound the cache starts again empty, which
+# costs a re-normalisation of the links met again, not a wrong answer.
+HREF_CACHE_MAX = 200_000
 UNKNOWN = object()  # an href not seen before
 OVER_MAX_PAGES = (ErrorType.MAX_PAGES, "")
 # URLs accepted into the crawl (progress: total_tasks), in the crawl's stats: the database pipeline
@@ -30,9 +41,15 @@ TOTAL_TASKS_STAT = "tasks/total"
 class Frontier:
     def __init__(self, scope: SiteScope, *, max_pages: int, max_depth: int, max_url_length: int,
                  max_query_variants: int, on_late_referrer: Callable[[str, str], None],
-                 on_total: Callable[[int], None] | None = None):  # fmt: skip
+                 on_total: Callable[[int], None] | None = None, instance_max_pages: int = 0,
+                 max_in_flight: int = 1000, on_corrected: Callable[[TaskInfo], None] | None = None):  # fmt: skip
+        """`instance_max_pages` (MAX_PAGES_PER_JOB, 0: none) caps `max_pages` (0: unlimited).
+        `on_corrected`: a database job's records are released at once and corrected later
+        (crawler/depths.py); without it (a feed) they are held until their depth is final."""
         self.scope = scope
-        self.max_pages = max_pages
+        self.capped_by_instance = bool(instance_max_pages) and not 0 < max_pages <= instance_max_pages
+        self.max_pages = instance_max_pages if self.capped_by_instance else max_pages
+        self.requested_max_pages = max_pages
         self.max_depth = max_depth
         self.max_url_length = max_url_length
         self.max_query_variants = max_query_variants
@@ -41,7 +58,15 @@ class Frontier:
         # Absolute URL as linked -> key (None: out of scope); UNKNOWN when missing (the spider reads it).
         self.href_keys: dict[str, str | None] = {}
         self.outstanding: dict[str, TaskInfo] = {}
-        self.gate = DepthGate()
+        self.on_corrected = on_corrected
+        self.gate = self._new_gate()
+        # Admitted URLs not handed to a fetcher yet, first come first out (breadth-first); at most
+        # max_in_flight are with the fetchers at once (as Requests in a scheduler, or downloading).
+        self.pending: deque[TaskInfo] = deque()
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        self.over_limit = 0  # pages found over max_pages
+        self.not_remembered = 0  # of those, links neither remembered nor recorded (WAITING_MAX reached)
         self.pending_referrers: dict[str, list[str]] = {}
         self.failed_urls: dict[str, str] = {}  # key -> url of URLs that failed
         self.query_variants: dict[str, int] = {}
@@ -52,8 +77,24 @@ class Frontier:
         self.total_tasks = 0
         self.on_total = on_total  # told each new total (the spider puts it in the crawl's stats)
 
+    def _new_gate(self) -> DepthGate:
+        return DepthGate(correct_later=self.on_corrected is not None, on_corrected=self.on_corrected)
+
     def remember_href(self, absolute: str, key: str | None) -> None:
+        if len(self.href_keys) >= HREF_CACHE_MAX:
+            self.href_keys.clear()
         self.href_keys[absolute] = key
+
+    def hand_out(self, task: TaskInfo) -> TaskInfo:
+        """`task` goes to a fetcher now: it counts against max_in_flight until its record is made."""
+        task.sent = True
+        self.in_flight += 1
+        return task
+
+    def to_fetch(self) -> Iterator[TaskInfo]:
+        """The pending URLs a fetcher may take now."""
+        while self.pending and self.in_flight < self.max_in_flight:
+            yield self.hand_out(self.pending.popleft())
 
     def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int,
               kind: str) -> tuple[TaskInfo | None, list[dict[str, Any]]]:  # fmt: skip
@@ -61,17 +102,24 @@ class Frontier:
         if key in self.seen:
             self.note_referrer(key, referrer, found_via, depth)
             return None, []
+        if kind == TaskKind.PAGE and self.max_pages and self.pages_admitted >= self.max_pages \
+                and len(self.waiting) >= WAITING_MAX:  # fmt: skip
+            self.over_limit += 1
+            self.not_remembered += 1
+            return None, []
         depth = self.gate.shortest(referrer, found_via, depth)
         task = TaskInfo(canonical, key, kind, found_via, referrer, depth)
         self.add(task, produces_from=None)
         self.note_referrer(key, referrer, found_via, depth)
         skip = self._skip_reason(task)
         if skip == OVER_MAX_PAGES:
+            self.over_limit += 1
             self.waiting.append(task)
             return None, []
         if skip:
             return None, self.close(task, skipped_record(task, *skip))
         self.gate.produce(task, task.depth)
+        self.pending.append(task)
         return task, []
 
     def add(self, task: TaskInfo, produces_from: int | None) -> None:
@@ -122,12 +170,13 @@ class Frontier:
 
     def release_page(self, task: TaskInfo) -> TaskInfo | None:
         """A page admitted but not fetched (robots.txt): its place goes to the first waiting page,
-        which is returned for the caller to fetch."""
+        which joins the pending URLs (and is returned)."""
         if task.kind != TaskKind.PAGE or not self.max_pages:
             return None
         if self.waiting:
             promoted = self.waiting.popleft()
             self.gate.produce(promoted, promoted.depth)
+            self.pending.append(promoted)
             return promoted
         self.pages_admitted -= 1
         return None
@@ -139,10 +188,24 @@ class Frontier:
     def idle_records(self) -> list[dict[str, Any]]:
         """When the crawl has nothing else to do: the pages still waiting, skipped over max_pages,
         and any record still held for depth order (nothing can lower its depth any more)."""
-        reason = (ErrorType.MAX_PAGES, f"Over the job's max_pages ({self.max_pages})")
+        reason = (ErrorType.MAX_PAGES, self.over_limit_reason())
         records = [record for task in self.waiting for record in self.close(task, skipped_record(task, *reason))]
         self.waiting.clear()
         return records + self._released(self.gate.release_all())
+
+    def over_limit_reason(self) -> str:
+        if self.capped_by_instance:
+            return f"Over this instance's limit of {self.max_pages} pages per job (MAX_PAGES_PER_JOB)"
+        return f"Over the job's max_pages ({self.max_pages})"
+
+    def limit_note(self) -> str | None:
+        """What the job should say when the instance's page limit stopped it, else None."""
+        if not (self.capped_by_instance and self.over_limit):
+            return None
+        note = f"Stopped at this instance's limit of {self.max_pages} pages per job (MAX_PAGES_PER_JOB)"
+        if self.not_remembered:
+            note += f"; {self.not_remembered} more links to pages over it were neither followed nor recorded"
+        return note
 
     def note_referrer(self, key: str, referrer: str | None, found_via: str, depth: int | None = None) -> None:
         """`referrer` leads to the URL of `key` (at `depth`, when known): a path that may be shorter,
@@ -150,7 +213,11 @@ class Frontier:
         if referrer is None:
             return
         task = self.gate.tasks.get(key)
-        if task is None:  # recorded already: its depth is final
+        if task is not None and task.recorded:  # released early: the path may correct its depth
+            if depth is not None:
+                self.gate.offer(task, referrer, found_via, depth)
+            task = None
+        if task is None:  # recorded already
             failed_url = self.failed_urls.get(key) if found_via == FoundVia.LINK else None
             if failed_url is not None:
                 self.on_late_referrer(failed_url, referrer)
@@ -165,6 +232,9 @@ class Frontier:
     def close(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
         """A URL's record is made: the records whose depth is now final, this one or not."""
         self.outstanding.pop(task.key, None)
+        if task.sent:
+            task.sent = False
+            self.in_flight -= 1
         return self._released(self.gate.finish(task, record))
 
     def _released(self, released: list[tuple[TaskInfo, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -172,6 +242,7 @@ class Frontier:
         broken or not; the URL is forgotten."""
         records = []
         for task, record in released:
+            task.recorded = True
             record.update(depth=task.depth, referrer=task.referrer, found_via=task.found_via)
             referrers = self.pending_referrers.pop(task.key, None)
             if record["status"] == TaskStatus.FAILED:
@@ -190,5 +261,7 @@ class Frontier:
         records += self._released(skipped)
         self.outstanding.clear()
         self.waiting.clear()
-        self.gate = DepthGate()
+        self.pending.clear()
+        self.in_flight = 0
+        self.gate = self._new_gate()
         return records

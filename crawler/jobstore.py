@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -61,6 +61,17 @@ def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
             after_warming = record["warm_cache_status"] or record["cache_status"]
             counts["cache_hit_pages_after_warming"] += after_warming == CacheStatus.HIT
     return counts
+
+
+# One executemany on the table (SQLAlchemy's ORM would read a list of parameters as an update by
+# primary key): a row found by its job and URL (through the (job_id, url_hash) index) takes the path.
+_tasks = Task.__table__
+CORRECT_PATH = (
+    update(_tasks)
+    .where(_tasks.c.job_id == bindparam("c_job"), _tasks.c.url_hash == bindparam("c_hash"),
+           _tasks.c.url == bindparam("c_url"))
+    .values(depth=bindparam("c_depth"), referrer=bindparam("c_referrer"), found_via=bindparam("c_found_via"))
+)
 
 
 class ClaimLost(Exception):
@@ -127,7 +138,11 @@ class JobStore:
         self._lose(f"job {self.job_id} is {status}")
         return status
 
-    def write_batch(self, records: list[dict[str, Any]], referrers: list[tuple[str, str]], total_tasks: int) -> None:
+    def write_batch(self, records: list[dict[str, Any]], referrers: list[tuple[str, str]], total_tasks: int,
+                    corrections: list[dict[str, Any]] = ()) -> None:  # fmt: skip
+        """Insert `records`, add `referrers` of broken links, and apply `corrections`, shorter paths
+        to URLs recorded earlier ({url, depth, referrer, found_via}, in the order found), after the
+        inserts: a correction may be for a record of this batch."""
         if self.lost:  # e.g. a second crawler presenting a running job's claim, refused at claim_job
             raise ClaimLost(self.lost)
         counts = counter_increments(records)
@@ -156,6 +171,11 @@ class JobStore:
                     .where(Task.job_id == self.job_id, Task.url_hash.in_(late_targets), Task.kind != "sitemap")
                     .values(is_broken=True)
                 )
+            if corrections:
+                session.execute(CORRECT_PATH, [
+                    {"c_job": self.job_id, "c_hash": url_hash(c["url"]), "c_url": c["url"], "c_depth": c["depth"],
+                     "c_referrer": c["referrer"], "c_found_via": c["found_via"]} for c in corrections
+                ])  # fmt: skip
 
     def finish(self, status: str, error: str | None = None, total_from_rows: bool = False) -> None:
         """running -> a terminal state, only while the job is still ours; raises ClaimLost otherwise.

@@ -116,6 +116,6 @@ class JobLifecycle:
         """The job's terminal state from the close reason."""
         if spider.start_error:
             return JobStatus.FAILED.value, spider.start_error
-        if reason == "finished":
-            return JobStatus.COMPLETED.value, None
+        if reason == "finished":  # completed; `error` says so when the instance's page limit stopped it
+            return JobStatus.COMPLETED.value, spider.limit_note()
         return JobStatus.FAILED.value, CLOSE_REASONS.get(reason) or f"The crawl stopped early ({reason})"

@@ -46,6 +46,7 @@ class DatabasePipeline:
         self.close_timeout = settings.getfloat("DATABASE_CLOSE_TIMEOUT_SECONDS")
         self.records: list[dict[str, Any]] = []
         self.referrers: list[tuple[str, str]] = []
+        self.corrections: list[dict[str, Any]] = []  # shorter paths to URLs recorded already
         self.writing = None  # Deferred of the write in flight
         self.failures = 0
         self.retry_at = 0.0  # monotonic time before which a failed write is not retried
@@ -63,6 +64,7 @@ class DatabasePipeline:
         pipeline = cls(crawler, store)
         pipeline.lifecycle = JobLifecycle(crawler, store)  # the job's status transitions, on the same store
         crawler.signals.connect(pipeline.broken_link_referrer, signal=crawl_signals.broken_link_referrer)
+        crawler.signals.connect(pipeline.depth_corrected, signal=crawl_signals.depth_corrected)
         return pipeline
 
     def open_spider(self) -> None:
@@ -80,24 +82,32 @@ class DatabasePipeline:
         if not self.store.lost:
             self.referrers.append((url, referrer))
 
+    def depth_corrected(self, url: str, depth: int, referrer: str | None, found_via: str) -> None:
+        if not self.store.lost:
+            self.corrections.append({"url": url, "depth": depth, "referrer": referrer, "found_via": found_via})
+
+    @property
+    def unwritten(self) -> bool:
+        return bool(self.records or self.referrers or self.corrections)
+
     def flush(self):
         if self.store.lost:
-            self.records, self.referrers = [], []
+            self.records, self.referrers, self.corrections = [], [], []
             return self.writing
-        if self.writing is not None or not (self.records or self.referrers) or monotonic() < self.retry_at:
+        if self.writing is not None or not self.unwritten or monotonic() < self.retry_at:
             return self.writing
-        records, referrers = self.records, self.referrers
-        self.records, self.referrers = [], []
+        records, referrers, corrections = self.records, self.referrers, self.corrections
+        self.records, self.referrers, self.corrections = [], [], []
         total = self.stats.get_value(TOTAL_TASKS_STAT, 0)
-        self.writing = threads.deferToThread(self.store.write_batch, records, referrers, total)
-        self.writing.addCallbacks(self._written, self._failed, errbackArgs=(records, referrers))
+        self.writing = threads.deferToThread(self.store.write_batch, records, referrers, total, corrections)
+        self.writing.addCallbacks(self._written, self._failed, errbackArgs=(records, referrers, corrections))
         return self.writing
 
     def _written(self, _result) -> None:
         self.writing = None
         self.failures = 0
 
-    def _failed(self, failure, records, referrers) -> None:
+    def _failed(self, failure, records, referrers, corrections) -> None:
         from sqlalchemy.exc import SQLAlchemyError  # loaded with the store (from_crawler)
 
         from crawler.jobstore import ClaimLost
@@ -106,7 +116,7 @@ class DatabasePipeline:
         self.writing = None
         if failure.check(ClaimLost):
             dropped = len(records) + len(self.records)
-            self.records, self.referrers = [], []
+            self.records, self.referrers, self.corrections = [], [], []
             logger.warning("%s: %d records not written; stopping the crawl", failure.value, dropped)
             if self.crawler.engine.spider is not None and self.crawler.engine.running:
                 deferred_from_coro(self.crawler.engine.close_spider_async(reason=CLAIM_LOST))
@@ -115,6 +125,7 @@ class DatabasePipeline:
         # Put the batch back in front so nothing is lost and order is kept.
         self.records[:0] = records
         self.referrers[:0] = referrers
+        self.corrections[:0] = corrections
         delay = min(self.retry_max, 0.5 * 2**self.failures)
         self.retry_at = monotonic() + delay
         level = logging.WARNING if failure.check(SQLAlchemyError) else logging.ERROR
@@ -125,7 +136,7 @@ class DatabasePipeline:
         if self.timer.running:
             self.timer.stop()
         deadline = monotonic() + self.close_timeout
-        while self.writing is not None or self.records or self.referrers:
+        while self.writing is not None or self.unwritten:
             if self.writing is None and monotonic() > deadline:
                 self.save_unwritten()
                 return
@@ -149,6 +160,8 @@ class DatabasePipeline:
                 file.write(json.dumps(record) + "\n")
             for url, referrer in self.referrers:
                 file.write(json.dumps({"broken_link": url, "referrer": referrer}) + "\n")
+            for correction in self.corrections:
+                file.write(json.dumps({"shorter_path": correction}) + "\n")
         logger.error("database unavailable for %.0f s: %d records saved to %s", self.close_timeout, len(self.records), path)
         self.lifecycle.records_unwritten(len(self.records), self.close_timeout, path)
-        self.records, self.referrers = [], []
+        self.records, self.referrers, self.corrections = [], [], []

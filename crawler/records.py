@@ -29,7 +29,7 @@ from crawler.resolver import REFUSED_HOSTS, ForbiddenAddressError
 class TaskInfo:
     """What the crawl knows about a URL before fetching it; travels in request.meta."""
 
-    __slots__ = ("url", "key", "kind", "found_via", "referrer", "depth", "level")
+    __slots__ = ("url", "key", "kind", "found_via", "referrer", "depth", "level", "sent", "recorded")
 
     def __init__(self, url: str, key: str, kind: TaskKind, found_via: FoundVia, referrer: str | None, depth: int):
         self.url = url
@@ -39,6 +39,8 @@ class TaskInfo:
         self.referrer = referrer
         self.depth = depth  # may go down until the record is released (crawler/depths.py)
         self.level: int | None = None  # while fetched: the shallowest depth it may lead to
+        self.sent = False  # handed to a fetcher (this process or a worker), record not made yet
+        self.recorded = False  # its record went out; its depth may still be corrected (crawler/depths.py)
 
 
 def content_type_of(response) -> str | None:

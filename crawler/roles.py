@@ -64,25 +64,30 @@ class SingleProcess:
     def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
         task, records = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
         if task is not None:
-            yield from self.dispatch(task)
+            yield from self.pump()
         yield from records
 
     def known_link(self, key: str, referrer: str, depth: int, kind: str) -> None:
         """A link to a URL already admitted: only its referrer and depth may be news."""
         self.frontier.note_referrer(key, referrer, FoundVia.LINK, depth)
 
+    def pump(self) -> Iterator[Request]:
+        """Hand pending URLs to the fetchers, as many as the frontier's in-flight bound allows."""
+        for task in self.frontier.to_fetch():
+            yield from self.dispatch(task)
+
     def dispatch(self, task: TaskInfo) -> Iterator[Request]:
         yield self.spider.request(task)
 
-    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
-        """The record as items, with any others it made final (depth order, max_pages)."""
-        return self.frontier.close(task, record)
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[Any]:
+        """The record as items, with any others it made final (depth order, max_pages), and the
+        Requests for the pending URLs whose turn it now is."""
+        return [*self.frontier.close(task, record), *self.pump()]
 
     def release(self, task: TaskInfo) -> Iterator[Any]:
         """A page that was not fetched (robots.txt) frees its place under max_pages."""
-        promoted = self.frontier.release_page(task)
-        if promoted is not None:
-            yield from self.dispatch(promoted)
+        self.frontier.release_page(task)
+        yield from self.pump()
 
     def check_idle(self) -> None:
         """Raise DontCloseSpider while the crawl is not over."""
@@ -154,6 +159,7 @@ class HubProcess(SingleProcess):
                     task = self.frontier.outstanding.get(key)
                     if task is not None:
                         yield self.spider.request(task)
+        yield from self.pump()
 
     def check_idle(self) -> None:
         if self.hub.busy:

@@ -62,6 +62,9 @@ DATABASE_CLOSE_TIMEOUT_SECONDS = 600.0  # then unwritten records are saved to va
 DATABASE_URL = database_url()  # DATABASE_URL, else the SQLite file under var/
 DATABASE_BATCH_SIZE = 500
 DATABASE_RETRY_MAX_SECONDS = 30.0
+# Pages one job crawls at most, whatever its max_pages (0 = unlimited, capped here; 0 here: no cap).
+# It bounds a crawl's memory on a site that never ends; the job then says it stopped here (docs/crawler.md).
+MAX_PAGES_PER_JOB = int(os.environ.get("MAX_PAGES_PER_JOB") or 100_000)
 
 # --- Concurrency and downloads -------------------------------------------------------------------
 CONCURRENT_ITEMS = 4  # per-callback asyncio workers: each costs a Task per response, items are cheap

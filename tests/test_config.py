@@ -115,6 +115,8 @@ def test_dot_env_is_read_and_the_environment_wins_over_it(clean_env, tmp_path):
         ("RECONCILE_SECONDS", "0", "greater than 0"),
         ("API_MAX_BODY_BYTES", "64k", "integer"),
         ("ALLOW_PRIVATE_TARGETS", "perhaps", "boolean"),
+        ("MAX_PAGES_PER_JOB", "lots", "integer"),
+        ("MAX_PAGES_PER_JOB", "-1", "greater than or equal to 0"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(clean_env, name, value, says):

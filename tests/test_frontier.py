@@ -183,3 +183,95 @@ def test_pages_full_once_max_pages_pages_are_admitted_and_never_without_max_page
     for n in range(5):
         admit(unlimited, f"http://site.test/{n}")
     assert not unlimited.pages_full
+
+
+# --- Bounds: what the frontier keeps on a site that never ends (docs/crawler.md) -------------------
+
+
+def endless_page(frontier, number: int, links: int = 20) -> list:
+    """Page `number` of an endless site is fetched: it links to `links` new pages."""
+    referrer = f"{SITE}/p/{number}"
+    return [admit(frontier, f"{SITE}/p/{number * links + i}", referrer=referrer, depth=1)[0] for i in range(1, links + 1)]
+
+
+def test_only_max_in_flight_urls_are_handed_out_at_once_the_rest_wait_in_order():
+    frontier, _ = make_frontier(max_depth=10)
+    frontier.max_in_flight = 5
+    home = start(frontier)
+    frontier.hand_out(home)
+    endless_page(frontier, 0)
+    handed = list(frontier.to_fetch())
+    assert [task.url for task in handed] == [f"{SITE}/p/{n}" for n in (1, 2, 3, 4)]  # 5 with the start page
+    assert len(frontier.pending) == 16 and list(frontier.to_fetch()) == []
+    frontier.close(handed[0], new_record(handed[0], "completed", http_status=200))
+    assert [task.url for task in frontier.to_fetch()] == [f"{SITE}/p/5"]  # first come, first out
+
+
+def test_an_unlimited_job_is_capped_by_the_instance_and_says_so():
+    frontier, _ = make_frontier(max_depth=10, instance_max_pages=3)
+    start(frontier)
+    endless_page(frontier, 0, links=5)
+    assert frontier.max_pages == 3 and frontier.pages_admitted == 3 and len(frontier.waiting) == 3
+    records = frontier.idle_records()
+    assert {r["error"] for r in records} == {"Over this instance's limit of 3 pages per job (MAX_PAGES_PER_JOB)"}
+    assert frontier.limit_note() == "Stopped at this instance's limit of 3 pages per job (MAX_PAGES_PER_JOB)"
+    lower, _ = make_frontier(max_pages=2, instance_max_pages=3)  # the job's own limit is lower: no note
+    start(lower)
+    admit(lower, SITE + "/x")
+    admit(lower, SITE + "/y")
+    assert lower.max_pages == 2 and lower.limit_note() is None
+
+
+def test_pages_over_the_limit_past_the_waiting_bound_are_counted_not_remembered(monkeypatch):
+    monkeypatch.setattr("crawler.frontier.WAITING_MAX", 10)
+    frontier, _ = make_frontier(max_depth=10, instance_max_pages=5)
+    start(frontier)
+    for number in range(3):
+        endless_page(frontier, number)
+    assert len(frontier.waiting) == 10 and frontier.not_remembered == 60 - 4 - 10
+    assert len(frontier.seen) == 1 + 4 + 10 and frontier.total_tasks == 15
+    assert frontier.limit_note().endswith("; 46 more links to pages over it were neither followed nor recorded")
+
+
+def test_the_href_cache_starts_again_at_its_bound(monkeypatch):
+    monkeypatch.setattr("crawler.frontier.HREF_CACHE_MAX", 3)
+    frontier, _ = make_frontier()
+    for n in range(7):
+        frontier.remember_href(f"{SITE}/{n}", f"site.test/{n}")
+    assert len(frontier.href_keys) <= 3 and frontier.href_keys[f"{SITE}/6"] == "site.test/6"
+
+
+def test_a_jobs_records_go_out_at_once_and_a_shorter_path_corrects_them():
+    """The slow-page case above, for a job: nothing waits for /a; its link corrects /target and
+    /target-child, whose records went out at depths 3 and 4."""
+    corrected = []
+    frontier, _ = make_frontier(max_depth=10, on_corrected=lambda task: corrected.append(
+        (task.url.removeprefix(SITE), task.depth, task.referrer.removeprefix(SITE))))  # fmt: skip
+    home = start(frontier)
+    a, _ = admit(frontier, SITE + "/a", referrer=SITE + "/", depth=1)
+    b, _ = admit(frontier, SITE + "/b", referrer=SITE + "/", depth=1)
+    assert fetched(frontier, home) == [("/", 0, None)]
+    c, _ = admit(frontier, SITE + "/c", referrer=SITE + "/b", depth=2)
+    assert fetched(frontier, b) == [("/b", 1, "/")]
+    target, _ = admit(frontier, SITE + "/target", referrer=SITE + "/c", depth=3)
+    assert fetched(frontier, c) == [("/c", 2, "/b")]
+    child, _ = admit(frontier, SITE + "/target-child", referrer=SITE + "/target", depth=4)
+    assert fetched(frontier, target) == [("/target", 3, "/c")] and fetched(frontier, child) == [("/target-child", 4, "/target")]
+    admit(frontier, SITE + "/target", referrer=SITE + "/a", depth=2)  # /a answers at last
+    assert corrected == [("/target", 2, "/a"), ("/target-child", 3, "/target")]
+    assert fetched(frontier, a) == [("/a", 1, "/")]
+    assert frontier.gate.tasks == {} and frontier.gate.early == {}  # all final: nothing kept
+
+
+def test_a_feed_holds_records_for_depth_order_up_to_its_bound():
+    frontier, _ = make_frontier(max_depth=10)
+    frontier.gate.hold_max = 3
+    home = start(frontier)
+    slow, _ = admit(frontier, SITE + "/slow", referrer=SITE + "/", depth=1)
+    fast, _ = admit(frontier, SITE + "/fast", referrer=SITE + "/", depth=1)
+    fetched(frontier, home)
+    fetched(frontier, fast)
+    deep = [admit(frontier, f"{SITE}/d{n}", referrer=SITE + "/fast", depth=2)[0] for n in range(5)]
+    released = [fetched(frontier, task) for task in deep]  # held while /slow (depth 1) may lead to them
+    assert released == [[], [], [], [("/d0", 2, "/fast")], [("/d1", 2, "/fast")]]
+    assert frontier.gate.held_count == 3 and frontier.gate.forced == 2

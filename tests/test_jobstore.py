@@ -108,3 +108,25 @@ def test_heartbeat_reports_a_cancel(make_job, org, store_for, engine):
         session.get(Job, job_id).status = "cancelled"
     assert store.heartbeat() == "cancelled"
     assert store.lost
+
+
+def test_a_shorter_path_found_after_the_write_corrects_the_stored_row(make_job, org, store_for, engine):
+    """A job's records go out before their depth is final (crawler/depths.py); a correction, in the
+    same batch as its record or a later one, gives the row its shortest path, counters untouched."""
+    job_id = make_job(org, claim=CLAIM)
+    store = store_for(job_id)
+    store.claim_job()
+    deep = {**record("http://example.com/target"), "depth": 3, "referrer": "http://example.com/c"}
+    other = {**record("http://example.com/other"), "depth": 3, "referrer": "http://example.com/c"}
+    child = {**record("http://example.com/child"), "depth": 4, "referrer": "http://example.com/target"}
+    store.write_batch([deep, other], [], 3)
+    store.write_batch([child], [], 3, [
+        {"url": "http://example.com/target", "depth": 2, "referrer": "http://example.com/a", "found_via": "link"},
+        {"url": "http://example.com/child", "depth": 3, "referrer": "http://example.com/target", "found_via": "link"},
+    ])  # fmt: skip
+    with Session(engine) as session:
+        rows = {row.url: (row.depth, row.referrer) for row in session.scalars(select(Task).where(Task.job_id == job_id))}
+    assert rows == {"http://example.com/target": (2, "http://example.com/a"),
+                    "http://example.com/other": (3, "http://example.com/c"),
+                    "http://example.com/child": (3, "http://example.com/target")}  # fmt: skip
+    assert job_state(engine, job_id)[2] == 3

@@ -27,7 +27,8 @@ def fetch(spider, url: str, body: str) -> tuple[list[str], list[dict]]:
     start = TaskInfo(*normalise("http://site.test/")[:2], TaskKind.PAGE, FoundVia.START, None, 0)
     spider.frontier.add(start, produces_from=0)
     canonical, key, _, _ = normalise(url)
-    task, _ = spider.frontier.admit(canonical, key, FoundVia.LINK, start.url, 1, TaskKind.PAGE)
+    spider.frontier.admit(canonical, key, FoundVia.LINK, start.url, 1, TaskKind.PAGE)
+    task = next(spider.frontier.to_fetch())  # handed to this process's fetcher
     spider.frontier.close(start, new_record(start, TaskStatus.COMPLETED))  # records are released in depth order
     request = Request(url, meta={"task": task})
     response = HtmlResponse(url, body=body.encode(), headers={"Content-Type": "text/html; charset=utf-8"}, request=request)

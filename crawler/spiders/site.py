@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STARTS = (FoundVia.START, FoundVia.REDIRECT)  # at depth 0: the start page and its redirect's target
+# URLs handed to the fetchers at once (crawler/frontier.py), per request slot of the crawl
+# (CONCURRENT_REQUESTS x CRAWL_PROCESSES): enough queued to keep every slot busy, few enough that the
+# Requests (~1-2 KB each) stay a few MB whatever the site. The rest wait in the frontier, compact.
+IN_FLIGHT_PER_SLOT = 25
+MIN_IN_FLIGHT = 500
 
 
 class SiteSpider(Spider):
@@ -105,6 +110,11 @@ class SiteSpider(Spider):
             max_query_variants=settings.getint("CRAWL_MAX_QUERY_VARIANTS"),
             on_late_referrer=spider._late_referrer,
             on_total=lambda total: crawler.stats.set_value(TOTAL_TASKS_STAT, total),
+            instance_max_pages=settings.getint("MAX_PAGES_PER_JOB"),
+            max_in_flight=max(MIN_IN_FLIGHT, IN_FLIGHT_PER_SLOT * settings.getint("CONCURRENT_REQUESTS")
+                              * max(1, settings.getint("CRAWL_PROCESSES"))),  # fmt: skip
+            # A job's rows can be corrected in place: its records go out at once (crawler/depths.py).
+            on_corrected=spider._depth_corrected if spider.job_id else None,
         )
         spider.sitemaps = SitemapDiscovery(
             spider,
@@ -122,6 +132,14 @@ class SiteSpider(Spider):
         record the pages that waited over max_pages (and any record still held for depth order),
         then close."""
         self.role.check_idle()
+        if self.frontier.pending:  # nothing is in flight, so the in-flight bound has room
+            if self.frontier.in_flight:
+                logger.warning("%d URLs counted in flight at idle; handing out the pending ones",
+                               self.frontier.in_flight)
+                self.frontier.in_flight = 0
+            self.crawler.engine.crawl(Request("data:,", callback=self._pump, dont_filter=True,
+                                              meta={"dont_obey_robotstxt": True}))  # fmt: skip
+            raise DontCloseSpider
         if self.frontier.has_idle_records:
             # A data: request costs no network; its callback yields the records as items.
             self.crawler.engine.crawl(Request("data:,", callback=self._record_idle, dont_filter=True,
@@ -131,8 +149,19 @@ class SiteSpider(Spider):
     def _record_idle(self, response: Response) -> Iterator[dict[str, Any]]:
         yield from self.frontier.idle_records()
 
+    def _pump(self, response: Response) -> Iterator[Request]:
+        yield from self.role.pump()
+
     async def spider_closed(self) -> None:
+        note = self.limit_note()
+        if note:
+            logger.warning("%s", note)
+            self.crawler.stats.set_value("frontier/limit_note", note)
         await self.role.close()
+
+    def limit_note(self) -> str | None:
+        """Why the crawl stopped short of the site when the instance's MAX_PAGES_PER_JOB did it."""
+        return None if self.role.is_worker else self.frontier.limit_note()
 
     # --- Start ----------------------------------------------------------------------------------
 
@@ -143,7 +172,7 @@ class SiteSpider(Spider):
         canonical, key, _, _ = normalise(url)
         task = TaskInfo(canonical, key, TaskKind.PAGE, FoundVia.START, None, 0)
         self.frontier.add(task, produces_from=0)
-        yield self.request(task, scheme_index=0)
+        yield self.request(self.frontier.hand_out(task), scheme_index=0)
 
     # --- Accepting URLs -------------------------------------------------------------------------
 
@@ -156,6 +185,11 @@ class SiteSpider(Spider):
     def _late_referrer(self, url: str, referrer: str) -> None:
         self.crawler.signals.send_catch_log(crawl_signals.broken_link_referrer, url=url, referrer=referrer)
 
+    def _depth_corrected(self, task: TaskInfo) -> None:
+        """A shorter path to a URL whose record went out already: the stored row follows it."""
+        self.crawler.signals.send_catch_log(crawl_signals.depth_corrected, url=task.url, depth=task.depth,
+                                            referrer=task.referrer, found_via=task.found_via)  # fmt: skip
+
     def request(self, task: TaskInfo, url: str | None = None, scheme_index: int | None = None, **meta: Any) -> Request:
         meta.update(task=task, handle_httpstatus_all=True, dont_redirect=True)
         if scheme_index is not None and len(self.schemes) > 1:
@@ -167,8 +201,9 @@ class SiteSpider(Spider):
                 meta["dont_retry"] = True
         return Request(url or task.url, callback=self.parse, errback=self.on_error, meta=meta, dont_filter=True)
 
-    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
-        """The record as items here, or, in a worker, sent to the hub (crawler/roles.py)."""
+    def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[Any]:
+        """The record as items here (and the Requests whose turn it now is), or, in a worker, sent
+        to the hub (crawler/roles.py)."""
         return self.role.finish(task, record)
 
     # --- Responses ------------------------------------------------------------------------------
