@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,6 +49,11 @@ class FakeHub:
         return messages
 
 
+class FakeStats(Counter):
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self[key] += count
+
+
 class Simulation:
     """A hub (its real message handling and frontier) and `workers` simulated workers, each with its
     own cache of links it has already sent (it then sends only the referrer and depth)."""
@@ -58,6 +65,7 @@ class Simulation:
                                  on_corrected=self._corrected if correct_later else None)  # fmt: skip
         self.role = HubProcess.__new__(HubProcess)  # its message handling, without processes
         self.role.frontier, self.role.hub, self.role.threshold = self.frontier, FakeHub(), 0
+        self.role.spider = SimpleNamespace(crawler=SimpleNamespace(stats=FakeStats()))  # the hub counts what it sends
         self.workers = workers
         self.known: list[set[str]] = [set() for _ in range(workers)]
         self.queues: dict[str, list] = {}  # fetched URL -> its messages not delivered yet
