@@ -41,6 +41,9 @@ class Config(BaseSettings):
     SCRAPYD_TIMEOUT: PositiveFloat = 10.0
     ALLOW_PRIVATE_TARGETS: bool = False
     API_MAX_BODY_BYTES: PositiveInt = 64 * 1024  # Flask's MAX_CONTENT_LENGTH
+    # A request must arrive whole (headers and body) within this many seconds, else 408: the API's
+    # gunicorn worker reads requests before a thread sees them (control_api/gunicorn_worker.py).
+    API_REQUEST_SECONDS: PositiveFloat = 30.0
     RATE_LIMIT_PER_MINUTE: NonNegativeInt = 600  # per token; 0 turns the limit off
     AUTH_FAILURES_PER_MINUTE: NonNegativeInt = 20  # per client address; 0 turns the limit off
     # Where the rate limits count: Redis when set, else our own database (control_api/rate_limits.py).
