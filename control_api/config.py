@@ -71,10 +71,15 @@ class Config(BaseSettings):
     HOOK_MAX_BODY_BYTES: PositiveInt = 1024 * 1024  # POST /hooks/<secret>: any body up to this, ignored
     # Outgoing webhooks (control_api/webhook_sender.py): seconds to wait before each retry of a
     # delivery that failed (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about a day in all), the
-    # timeout of one POST, how many POSTs run at once, and how often the sender looks for due ones.
+    # wall-clock deadline of one POST (connect, send, answer), how many POSTs run at once, and how
+    # often the sender looks for due ones.
     WEBHOOK_RETRY_SECONDS: str = "5,300,1800,7200,18000,36000,36000"
     WEBHOOK_TIMEOUT_SECONDS: PositiveFloat = 10.0
     WEBHOOK_WORKERS: PositiveInt = 8
+    # Attempts at once to one endpoint, and to all endpoints of one organisation: a slow receiver
+    # holds that many of the WEBHOOK_WORKERS, never all of them.
+    WEBHOOK_ATTEMPTS_PER_ENDPOINT: PositiveInt = 2
+    WEBHOOK_ATTEMPTS_PER_ORGANISATION: PositiveInt = 4
     WEBHOOK_POLL_SECONDS: PositiveFloat = 1.0
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
