@@ -81,6 +81,11 @@ class Config(BaseSettings):
     WEBHOOK_ATTEMPTS_PER_ENDPOINT: PositiveInt = 2
     WEBHOOK_ATTEMPTS_PER_ORGANISATION: PositiveInt = 4
     WEBHOOK_POLL_SECONDS: PositiveFloat = 1.0
+    # Per-organisation caps (control_api/limits.py): over one is 409 `limit_reached`; 0 turns it off.
+    ORG_MAX_SCHEDULES: NonNegativeInt = 200
+    ORG_MAX_TRIGGERS: NonNegativeInt = 200
+    ORG_MAX_WEBHOOKS: NonNegativeInt = 20
+    ORG_MAX_JOBS_IN_FLIGHT: NonNegativeInt = 100  # `created` (waiting for a slot included) or `running`
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False
