@@ -27,9 +27,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -45,6 +44,7 @@ from standardwebhooks import Webhook
 from contract.addresses import ForbiddenTarget, UnresolvableHost
 from control_api import presenters, results_service
 from control_api.webhook_deadline import AttemptDeadline, HTTPPool, HTTPSPool
+from control_api.webhook_inflight import InFlight, Taken
 from control_api.webhook_schemas import IssueCounts, WebhookJob, WebhookPayload
 from control_api.webhooks_service import check_webhook_url
 from db.models import Job, WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
@@ -59,39 +59,6 @@ CANDIDATES_PER_WORKER = 4  # due messages looked at per free worker, so capped e
 
 class DeadlinePassed(Exception):
     """The attempt was cut at its wall-clock deadline."""
-
-
-@dataclass(frozen=True)
-class Taken:
-    """A message leased to this sender, with what its attempt counts against."""
-
-    message_id: str
-    endpoint_id: str
-    organisation_id: int
-
-
-@dataclass
-class InFlight:
-    """Attempts running now, per endpoint and per organisation."""
-
-    per_endpoint: int
-    per_organisation: int
-    endpoints: Counter = field(default_factory=Counter)
-    organisations: Counter = field(default_factory=Counter)
-
-    def has_room(self, endpoint_id: str, organisation_id: int) -> bool:
-        return (self.endpoints[endpoint_id] < self.per_endpoint
-                and self.organisations[organisation_id] < self.per_organisation)  # fmt: skip
-
-    def add(self, taken: Taken, sign: int = 1) -> None:
-        self.endpoints[taken.endpoint_id] += sign
-        self.organisations[taken.organisation_id] += sign
-
-    def full_endpoints(self) -> list[str]:
-        return [key for key, count in self.endpoints.items() if count >= self.per_endpoint]
-
-    def full_organisations(self) -> list[int]:
-        return [key for key, count in self.organisations.items() if count >= self.per_organisation]
 
 
 class DeliveryRefused(Exception):
@@ -129,7 +96,7 @@ class WebhookSender:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
             while not stop.is_set():
                 for future in [future for future in in_flight if future.done()]:
-                    counts.add(in_flight.pop(future), -1)
+                    counts.remove(in_flight.pop(future))
                 try:
                     free = self.workers - len(in_flight)
                     taken = self.take_due(free, counts) if free > 0 else []
@@ -173,9 +140,7 @@ class WebhookSender:
             query = query.where(WebhookMessage.endpoint_id.not_in(full))
         if full := in_flight.full_organisations():
             query = query.where(WebhookEndpoint.organisation_id.not_in(full))
-        picked = InFlight(self.per_endpoint, self.per_organisation)
-        picked.endpoints.update(in_flight.endpoints)
-        picked.organisations.update(in_flight.organisations)
+        picked = in_flight.copy()
         with Session(self.engine) as session, session.begin():
             taken = []
             for message_id, planned, endpoint_id, organisation_id in session.execute(query).all():

@@ -180,9 +180,14 @@ def _start_after_head(dripper: Dripper) -> None:
     dripper.start()
 
 
-def test_a_request_that_does_not_arrive_in_time_is_408_in_our_json_shape(tmp_path, database_url, fast_scrapyd):
-    api = start_api(tmp_path, database_url, fast_scrapyd, API_REQUEST_SECONDS="3")
-    url, port, log = next(api)
+@pytest.fixture
+def impatient_api(tmp_path, database_url, fast_scrapyd):
+    """The API with API_REQUEST_SECONDS=3."""
+    yield from start_api(tmp_path, database_url, fast_scrapyd, API_REQUEST_SECONDS="3")
+
+
+def test_a_request_that_does_not_arrive_in_time_is_408_in_our_json_shape(impatient_api):
+    url, port, log = impatient_api
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         sock.sendall(b"POST /hooks/x HTTP/1.1\r\nHost: api\r\nContent-Length: 10\r\n\r\n12")
         started = time.monotonic()
@@ -195,4 +200,34 @@ def test_a_request_that_does_not_arrive_in_time_is_408_in_our_json_shape(tmp_pat
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["error"]["code"] == "request_timeout"
     assert 2 <= waited <= 6, waited
-    api.close()
+
+
+def test_kept_alive_and_pipelined_requests_are_each_answered(api):
+    url, port, log = api
+    request = b"GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        first = _read_answers(sock, 1)
+        sock.sendall(request + request[:10])  # the next one pipelined, its rest a moment later
+        time.sleep(0.3)
+        sock.sendall(request[10:] + b"GET /healthz HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
+        rest = _read_answers(sock, 3)
+    assert [answer.split(b"\r\n", 1)[0] for answer in first + rest] == [b"HTTP/1.1 200 OK"] * 4
+
+
+def _read_answers(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` HTTP answers with Content-Length bodies, read off the socket."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            length = int(next(line.split(b":", 1)[1] for line in data[:head_end].split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")))  # fmt: skip
+            if len(data) >= head_end + 4 + length:
+                answers.append(data[: head_end + 4 + length])
+                data = data[head_end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, (answers, data)
+        data += chunk
+    return answers
