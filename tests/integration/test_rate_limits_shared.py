@@ -92,12 +92,23 @@ class Gunicorn:
         assert len(children) == 2, children
         one, other = (int(pid) for pid in children)
         first_responses = self._while_stopped(other, first)
+        # A worker writes its access-log line just after the answer: let `one` write its last before it stops.
+        self._logged(len(first_responses))
         then_responses = self._while_stopped(one, then)
-        workers = [pid for pid, _status, path in (line.split() for line in self.access_log.read_text().splitlines())
-                   if path == "/v1/jobs"]  # fmt: skip
+        workers = self._logged(len(first_responses) + len(then_responses))
         by_first, by_then = set(workers[: len(first_responses)]), set(workers[len(first_responses) :])
         assert len(by_first) == len(by_then) == 1 and by_first != by_then, workers
         return first_responses, then_responses
+
+    def _logged(self, count: int, timeout: float = 10.0) -> list[str]:
+        """The pids of the access log's /v1/jobs lines, once there are `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = [pid for pid, _status, path in (line.split() for line in self.access_log.read_text().splitlines())
+                       if path == "/v1/jobs"]  # fmt: skip
+            if len(workers) >= count or time.monotonic() > deadline:
+                return workers
+            time.sleep(0.05)
 
     @staticmethod
     def _while_stopped(pid: int, run):
