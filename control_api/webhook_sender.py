@@ -225,8 +225,9 @@ class WebhookSender:
             **(tls if https else {}),
         ) as pool:  # fmt: skip
             try:
-                response = pool.urlopen("POST", target, body=body.encode("utf-8"), headers={**headers, "Host": host_header},
-                                        redirect=False, assert_same_host=False, preload_content=False)  # fmt: skip
+                response = pool.urlopen("POST", target, body=body.encode("utf-8"),
+                                        headers={**headers, "Host": host_header}, redirect=False,
+                                        assert_same_host=False, preload_content=False)  # fmt: skip
                 response.read(MAX_ANSWER_BYTES)
                 response.release_conn()
             except Exception:

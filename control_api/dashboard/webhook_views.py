@@ -45,7 +45,8 @@ def new_webhook():
     try:
         with session_scope() as session:
             endpoint = webhooks_service.create_webhook(session, g.organisation_id, form.request)
-            created = {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "secret": endpoint.secret}
+            created = {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events),
+                       "secret": endpoint.secret}  # fmt: skip
     except LimitReached as exc:
         form.errors["form"] = exc.message
         return _form_page(form, 409)
