@@ -44,6 +44,9 @@ class Config(BaseSettings):
     SCRAPYD_HANDOVER_TIMEOUT: PositiveFloat = 0.5
     ALLOW_PRIVATE_TARGETS: bool = False
     API_MAX_BODY_BYTES: PositiveInt = 64 * 1024  # Flask's MAX_CONTENT_LENGTH
+    # A request must arrive whole (headers and body) within this many seconds, else 408: the API's
+    # gunicorn worker reads requests before a thread sees them (control_api/gunicorn_worker.py).
+    API_REQUEST_SECONDS: PositiveFloat = 30.0
     RATE_LIMIT_PER_MINUTE: NonNegativeInt = 600  # per token; 0 turns the limit off
     AUTH_FAILURES_PER_MINUTE: NonNegativeInt = 20  # per client address; 0 turns the limit off
     # Where the rate limits count: Redis when set, else our own database (control_api/rate_limits.py).
@@ -71,14 +74,24 @@ class Config(BaseSettings):
     HOOK_MAX_BODY_BYTES: PositiveInt = 1024 * 1024  # POST /hooks/<secret>: any body up to this, ignored
     # Outgoing webhooks (control_api/webhook_sender.py): seconds to wait before each retry of a
     # delivery that failed (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about a day in all), the
-    # timeout of one POST, how many POSTs run at once, and how often the sender looks for due ones.
+    # wall-clock deadline of one POST (connect, send, answer), how many POSTs run at once, and how
+    # often the sender looks for due ones.
     WEBHOOK_RETRY_SECONDS: str = "5,300,1800,7200,18000,36000,36000"
     WEBHOOK_TIMEOUT_SECONDS: PositiveFloat = 10.0
     WEBHOOK_WORKERS: PositiveInt = 8
+    # Attempts at once to one endpoint, and to all endpoints of one organisation: a slow receiver
+    # holds that many of the WEBHOOK_WORKERS, never all of them.
+    WEBHOOK_ATTEMPTS_PER_ENDPOINT: PositiveInt = 2
+    WEBHOOK_ATTEMPTS_PER_ORGANISATION: PositiveInt = 4
     WEBHOOK_POLL_SECONDS: PositiveFloat = 1.0
     # Pages one job crawls at most, whatever its max_pages (0: no cap). Read by the crawler
     # (crawler/settings.py); here so that a bad value stops `make run` with a message naming it.
     MAX_PAGES_PER_JOB: NonNegativeInt = 100_000
+    # Per-organisation caps (control_api/limits.py): over one is 409 `limit_reached`; 0 turns it off.
+    ORG_MAX_SCHEDULES: NonNegativeInt = 200
+    ORG_MAX_TRIGGERS: NonNegativeInt = 200
+    ORG_MAX_WEBHOOKS: NonNegativeInt = 20
+    ORG_MAX_JOBS_IN_FLIGHT: NonNegativeInt = 100  # `created` (waiting for a slot included) or `running`
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False

@@ -7,6 +7,8 @@ from flask import Blueprint, Flask, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from control_api.limits import LimitReached
+
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("errors", __name__)
@@ -19,6 +21,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     414: "uri_too_long",
@@ -69,6 +72,11 @@ def handle_http_exception(error: HTTPException):
     headers = dict(error.get_headers()) if status == 405 else {}
     headers.pop("Content-Type", None)
     return error_response(status, HTTP_CODES.get(status, "http_error"), messages.get(status, error.description), headers)
+
+
+@bp.app_errorhandler(LimitReached)
+def handle_limit_reached(error: LimitReached):
+    return error_response(409, "limit_reached", error.message)
 
 
 @bp.app_errorhandler(OperationalError)

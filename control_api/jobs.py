@@ -32,7 +32,8 @@ def scheduler():
     return current_app.extensions["scheduler"]
 
 
-CREATE_CONFLICT = "Your organisation already has a created or running job on this domain (job_already_running)"
+CREATE_CONFLICT = ("Your organisation already has a created or running job on this domain (job_already_running), "
+                   "or as many jobs in flight as it may have (limit_reached)")
 
 
 @bp.post("", responses={201: CreatedJob, **errors(400, 409, 413, 415, 422, e409=CREATE_CONFLICT)})

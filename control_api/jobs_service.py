@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from contract.options import JobOptions
 from contract.targets import Target
+from control_api import limits
 from control_api.errors import ApiError
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schemas import CreateJobRequest, ListJobsQuery
@@ -56,7 +57,9 @@ def insert_job(
     session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
 ) -> Job:
     """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
-    organisation already has a `created` or `running` job on the domain."""
+    organisation already has a `created` or `running` job on the domain; LimitReached when it has
+    ORG_MAX_JOBS_IN_FLIGHT such jobs on any domains."""
+    limits.check_room(session, organisation_id, limits.JOBS_IN_FLIGHT)  # locks the organisation first
     domain = get_or_create_domain(session, target.name)
     # The domain row stays locked until this transaction commits, so that of parallel creates for one
     # domain each sees the jobs of those before it (PostgreSQL, READ COMMITTED: the query below takes

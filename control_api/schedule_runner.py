@@ -5,7 +5,9 @@ PostgreSQL, so several loops share the work and never wait for each other), move
 the next time on its cadence after now, and inserts the run's job. Whoever commits that transaction
 ran the run; a loop that looks later finds `next_run_at` in the future. A run missed while no loop
 was running is started once, not once per missed interval. A run that falls due while the previous
-job is still active starts nothing and is counted on the schedule (`skipped_runs`, `last_skipped_at`).
+job is still active, or while the organisation has ORG_MAX_JOBS_IN_FLIGHT jobs in flight
+(control_api/limits.py), starts nothing and is counted on the schedule (`skipped_runs`,
+`last_skipped_at`); it is not queued for later, the next run comes on the cadence.
 
 We keep the due time in a column of our own rather than using APScheduler: its 3.x SQLAlchemy job
 store has no multi-process claim (two schedulers on one store both fire a job), its 4.x data stores
@@ -34,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 from contract.vocabulary import SourceDetail
 from control_api import jobs_service
 from control_api.database import session_scope
+from control_api.limits import LimitReached
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from control_api.schedules_service import next_run_after, previous_job_active, start_run
 from db.models import Job, Schedule, utcnow
@@ -96,14 +99,18 @@ class ScheduleRunner:
             schedule = session.get(Schedule, schedule_id)
             schedule.next_run_at = next_run_after(schedule.next_run_at, schedule.interval_hours, now)
             busy = previous_job_active(session, schedule)
+            reason = None
             if busy is None:
                 try:
                     return RunOutcome(schedule.id, job=start_run(session, schedule, SourceDetail.RECURRING))
                 except jobs_service.JobAlreadyRunning as exc:
                     busy = exc.job_id
+                except LimitReached as exc:  # the organisation's jobs in flight: this run is skipped, not queued
+                    reason = exc.message
             schedule.skipped_runs += 1
             schedule.last_skipped_at = now
-            return RunOutcome(schedule.id, skipped_because=f"job {busy} on {schedule.domain.name} is still active")
+            reason = reason or f"job {busy} on {schedule.domain.name} is still active"
+            return RunOutcome(schedule.id, skipped_because=reason)
 
     def run_forever(self) -> Iterator[list[RunOutcome]]:
         while True:

@@ -34,8 +34,10 @@ bp.before_request(authenticate)
 
 NOT_FOUND = "No such schedule in your organisation"
 
+LIMIT = "The organisation has as many as it may have (limit_reached, naming the limit)"
 
-@bp.post("", responses={201: ScheduleOut, **errors(400, 413, 415, 422)})
+
+@bp.post("", responses={201: ScheduleOut, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
 def create_schedule(query: NoQuery, body: CreateScheduleRequest):
     """Create a recurring crawl"""
     target = target_of(body.domain)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from contract.targets import Target, parse_domain
 from contract.vocabulary import JobStatus, SourceDetail, SourceType
-from control_api import jobs_service
+from control_api import jobs_service, limits
 from control_api.schemas import CreateJobRequest
 from control_api.source_schemas import CreateScheduleRequest, UpdateScheduleRequest
 from db.models import Job, Schedule, utcnow
@@ -33,7 +33,9 @@ def next_run_after(due: datetime, interval_hours: int, now: datetime) -> datetim
 
 
 def create_schedule(session: Session, organisation_id: int, target: Target, request: CreateScheduleRequest) -> Schedule:
-    """The first recurring run falls due one interval from now (POST .../run starts one at once)."""
+    """The first recurring run falls due one interval from now (POST .../run starts one at once).
+    Raises LimitReached when the organisation has ORG_MAX_SCHEDULES already."""
+    limits.check_room(session, organisation_id, limits.SCHEDULES)
     now = utcnow()
     schedule = Schedule(
         id=str(uuid.uuid4()),

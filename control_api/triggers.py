@@ -37,8 +37,10 @@ hooks_bp = APIBlueprint("hooks", __name__, url_prefix="/hooks", abp_tags=[Tag(na
 
 NOT_FOUND = "No such trigger in your organisation"
 
+LIMIT = "The organisation has as many as it may have (limit_reached, naming the limit)"
 
-@bp.post("", responses={201: CreatedTrigger, **errors(400, 413, 415, 422)})
+
+@bp.post("", responses={201: CreatedTrigger, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
 def create_trigger(query: NoQuery, body: CreateTriggerRequest):
     """Create a publish hook; its URL is shown only in this answer"""
     target = target_of(body.domain)
@@ -80,7 +82,8 @@ def delete_trigger(path: TriggerPath, query: NoQuery):
     return Response(status=204)
 
 
-HOOK_ERRORS = errors(404, 413, 429, 503, e404="Unknown or deleted trigger", e413="Body over 1 MB")
+HOOK_ERRORS = errors(404, 409, 413, 429, 503, e404="Unknown or deleted trigger", e413="Body over 1 MB",
+                     e409="The organisation has as many jobs in flight as it may have (limit_reached)")  # fmt: skip
 
 
 @hooks_bp.post("/<secret>", responses={202: HookAccepted, **HOOK_ERRORS})

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from contract.targets import Target
 from contract.vocabulary import SourceType
-from control_api import jobs_service
+from control_api import jobs_service, limits
 from control_api.schedules_service import previous_job_active, stored_target
 from control_api.schemas import CreateJobRequest
 from control_api.source_schemas import CreateTriggerRequest
@@ -32,7 +32,9 @@ def secret_hash(secret: str) -> str:
 
 
 def create_trigger(session: Session, organisation_id: int, target: Target, request: CreateTriggerRequest) -> tuple[Trigger, str]:
-    """The new trigger and its secret (256 random bits), which is not stored and so shown only now."""
+    """The new trigger and its secret (256 random bits), which is not stored and so shown only now.
+    Raises LimitReached when the organisation has ORG_MAX_TRIGGERS already."""
+    limits.check_room(session, organisation_id, limits.TRIGGERS)
     secret = secrets.token_urlsafe(32)
     trigger = Trigger(
         id=str(uuid.uuid4()),

@@ -4,8 +4,12 @@
 the reconciler: a receiver that takes its full timeout, or a thousand messages at once, then never
 delays failing dead crawls or answering the API, and a crash of either leaves the other running.
 
-Each tick it takes the due messages, as many as it has free workers (a bounded thread pool, so one
-slow receiver holds one worker, not the queue). Taking a message moves its `next_attempt_at` past
+Each tick it takes the due messages, as many as it has free workers (a bounded thread pool), and
+at most WEBHOOK_ATTEMPTS_PER_ENDPOINT attempts at once to one endpoint and
+WEBHOOK_ATTEMPTS_PER_ORGANISATION to one organisation's endpoints: a slow or dead receiver holds
+that many workers, never all of them, so the other organisations' messages keep going. Every
+attempt ends by its wall-clock deadline, WEBHOOK_TIMEOUT_SECONDS, however slowly the receiver
+answers (control_api/webhook_deadline.py). Taking a message moves its `next_attempt_at` past
 the attempt's timeout, in a transaction that skips rows another sender holds (`FOR UPDATE SKIP
 LOCKED` on PostgreSQL; SQLite has one writer at a time), so two senders never send one attempt
 twice; a sender that dies mid-attempt leaves the message due again once that lease runs out. Every
@@ -40,6 +44,8 @@ from standardwebhooks import Webhook
 from contract.addresses import ForbiddenTarget, UnresolvableHost
 from contract.vocabulary import WebhookEvent
 from control_api import presenters, results_service
+from control_api.webhook_deadline import AttemptDeadline, HTTPPool, HTTPSPool
+from control_api.webhook_inflight import InFlight, Taken
 from control_api.webhook_schemas import IssueCounts, WebhookJob, WebhookPayload
 from control_api.webhooks_service import check_webhook_url
 from db.models import Job, WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
@@ -50,6 +56,11 @@ USER_AGENT = "crawl-service-webhooks/1.0"
 LEASE_MARGIN = timedelta(seconds=60)  # on top of the timeout: how long a taken message stays ours
 MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer we read (and ignore) before closing
 CHANGE_EVENTS = (WebhookEvent.JOB_COMPLETED, WebhookEvent.JOB_REGRESSED)  # their payloads carry `changes`
+CANDIDATES_PER_WORKER = 4  # due messages looked at per free worker, so capped endpoints do not hide the rest
+
+
+class DeadlinePassed(Exception):
+    """The attempt was cut at its wall-clock deadline."""
 
 
 class DeliveryRefused(Exception):
@@ -64,6 +75,8 @@ class WebhookSender:
     workers: int = 8
     poll_interval: float = 1.0
     allow_private: bool = False
+    per_endpoint: int = 2
+    per_organisation: int = 4
 
     @classmethod
     def from_app(cls, app: Flask) -> WebhookSender:
@@ -72,22 +85,29 @@ class WebhookSender:
             engine=app.extensions["db_engine"], retry_delays=config["WEBHOOK_RETRY_DELAYS"],
             timeout=config["WEBHOOK_TIMEOUT_SECONDS"], workers=config["WEBHOOK_WORKERS"],
             poll_interval=config["WEBHOOK_POLL_SECONDS"], allow_private=config["ALLOW_PRIVATE_TARGETS"],
+            per_endpoint=config["WEBHOOK_ATTEMPTS_PER_ENDPOINT"],
+            per_organisation=config["WEBHOOK_ATTEMPTS_PER_ORGANISATION"],
         )  # fmt: skip
 
     # --- the loop ---------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; then finish the attempts in flight."""
-        in_flight: set[Future] = set()
+        in_flight: dict[Future, Taken] = {}
+        counts = self.in_flight()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
             while not stop.is_set():
-                in_flight = {future for future in in_flight if not future.done()}
+                for future in [future for future in in_flight if future.done()]:
+                    counts.remove(in_flight.pop(future))
                 try:
-                    taken = self.take_due(self.workers - len(in_flight)) if len(in_flight) < self.workers else []
+                    free = self.workers - len(in_flight)
+                    taken = self.take_due(free, counts) if free > 0 else []
                 except SQLAlchemyError as exc:  # the database restarting: wait it out, do not die
                     logger.warning("webhook sender: database unavailable (%s)", getattr(exc, "orig", exc))
                     taken = []
-                in_flight |= {pool.submit(self.deliver, message_id) for message_id in taken}
+                for message in taken:
+                    counts.add(message)
+                    in_flight[pool.submit(self.deliver, message.message_id)] = message
                 if not taken:
                     stop.wait(self.poll_interval)
 
@@ -96,25 +116,40 @@ class WebhookSender:
         out while its message waits for a worker); returns how many attempts were made."""
         attempts = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="webhook") as pool:
-            while taken := self.take_due(self.workers):
-                list(pool.map(self.deliver, taken))
+            while taken := self.take_due(self.workers, self.in_flight()):
+                list(pool.map(self.deliver, [message.message_id for message in taken]))
                 attempts += len(taken)
         return attempts
 
-    def take_due(self, limit: int) -> list[str]:
-        """Lease up to `limit` due messages to this sender; returns their ids."""
+    def in_flight(self) -> InFlight:
+        return InFlight(self.per_endpoint, self.per_organisation)
+
+    def take_due(self, limit: int, in_flight: InFlight) -> list[Taken]:
+        """Lease up to `limit` due messages to this sender, none that would put its endpoint or its
+        organisation over their caps given what is `in_flight` (not changed here)."""
         now = utcnow()
         lease_until = now + timedelta(seconds=self.timeout) + LEASE_MARGIN
+        query = (
+            select(WebhookMessage.id, WebhookMessage.next_attempt_at, WebhookMessage.endpoint_id,
+                   WebhookEndpoint.organisation_id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
+            .where(WebhookMessage.next_attempt_at <= now)
+            .order_by(WebhookMessage.next_attempt_at)
+            .limit(limit * CANDIDATES_PER_WORKER)
+            .with_for_update(skip_locked=True, of=WebhookMessage)  # PostgreSQL; SQLite renders no locking clause
+        )  # fmt: skip
+        if full := in_flight.full_endpoints():
+            query = query.where(WebhookMessage.endpoint_id.not_in(full))
+        if full := in_flight.full_organisations():
+            query = query.where(WebhookEndpoint.organisation_id.not_in(full))
+        picked = in_flight.copy()
         with Session(self.engine) as session, session.begin():
-            due = session.execute(
-                select(WebhookMessage.id, WebhookMessage.next_attempt_at)
-                .where(WebhookMessage.next_attempt_at <= now)
-                .order_by(WebhookMessage.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders no locking clause
-            ).all()
             taken = []
-            for message_id, planned in due:
+            for message_id, planned, endpoint_id, organisation_id in session.execute(query).all():
+                if len(taken) == limit:
+                    break
+                if not picked.has_room(endpoint_id, organisation_id):
+                    continue
                 # Conditional, so that on SQLite too a message another sender took meanwhile is left alone.
                 leased = session.execute(
                     update(WebhookMessage)
@@ -122,7 +157,8 @@ class WebhookSender:
                     .values(next_attempt_at=lease_until)
                 ).rowcount
                 if leased:
-                    taken.append(message_id)
+                    taken.append(Taken(message_id, endpoint_id, organisation_id))
+                    picked.add(taken[-1])
         return taken
 
     # --- one attempt ------------------------------------------------------------------------------
@@ -138,6 +174,8 @@ class WebhookSender:
                 status_code = self.post(url, body, self.headers(message_id, secret, body))
             except DeliveryRefused as exc:
                 error = str(exc)
+            except DeadlinePassed:  # however the receiver trickled its answer, to its owner this is a timeout
+                error = f"no answer within {self.timeout:g} s"
             except Exception as exc:  # whatever the URL or the receiver did, it is this attempt's failure
                 error = describe_failure(exc, self.timeout)
             self._record(message_id, status_code, error)
@@ -183,13 +221,21 @@ class WebhookSender:
             host_header += f":{parts.port}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname, "ca_certs": certifi.where()}
-        pool_class = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
-        with pool_class(address, port, timeout=urllib3.Timeout(total=self.timeout), retries=False, maxsize=1,
-                        **(tls if https else {})) as pool:  # fmt: skip
-            response = pool.urlopen("POST", target, body=body.encode("utf-8"), headers={**headers, "Host": host_header},
-                                    redirect=False, assert_same_host=False, preload_content=False)  # fmt: skip
-            response.read(MAX_ANSWER_BYTES)
-            response.release_conn()
+        pool_class = HTTPSPool if https else HTTPPool
+        with AttemptDeadline(self.timeout) as deadline, pool_class(
+            address, port, timeout=urllib3.Timeout(total=self.timeout), retries=False, maxsize=1, deadline=deadline,
+            **(tls if https else {}),
+        ) as pool:  # fmt: skip
+            try:
+                response = pool.urlopen("POST", target, body=body.encode("utf-8"),
+                                        headers={**headers, "Host": host_header}, redirect=False,
+                                        assert_same_host=False, preload_content=False)  # fmt: skip
+                response.read(MAX_ANSWER_BYTES)
+                response.release_conn()
+            except Exception:
+                if deadline.expired:
+                    raise DeadlinePassed() from None
+                raise
             return response.status
 
     def _record(self, message_id: str, status_code: int | None, error: str | None) -> None:

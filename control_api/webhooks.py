@@ -32,8 +32,11 @@ bp.before_request(authenticate)
 
 NOT_FOUND = errors(404, e404="No such webhook in your organisation")
 
+LIMIT = "The organisation has as many as it may have (limit_reached, naming the limit)"
 
-@bp.post("", responses={201: CreatedWebhook, **errors(413, 415, 422, e422="The URL's host resolves to a private address")})
+
+@bp.post("", responses={201: CreatedWebhook, **errors(409, 413, 415, 422, e409=LIMIT,
+                                                      e422="The URL's host resolves to a private address")})
 def create_webhook(query: NoQuery, body: CreateWebhookRequest):
     """Create a webhook; its secret is shown only in this response"""
     webhooks_service.check_url_allowed(body.url)

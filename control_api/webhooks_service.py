@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
+from control_api import limits
 from control_api.errors import ApiError
 from control_api.webhook_schemas import CreateWebhookRequest, PageQuery
 from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
@@ -58,6 +59,8 @@ def check_url_allowed(url: str) -> None:
 
 
 def create_webhook(session: Session, organisation_id: int, request: CreateWebhookRequest) -> WebhookEndpoint:
+    """Raises LimitReached when the organisation has ORG_MAX_WEBHOOKS already."""
+    limits.check_room(session, organisation_id, limits.WEBHOOKS)
     endpoint = WebhookEndpoint(
         id=str(uuid.uuid4()), organisation_id=organisation_id, url=request.url, events=list(request.events),
         secret=new_secret(), created_at=utcnow(),

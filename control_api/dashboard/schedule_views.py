@@ -10,6 +10,7 @@ from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.database import session_scope
 from control_api.errors import ApiError
+from control_api.limits import LimitReached
 from control_api.scheduler import SchedulerUnavailable
 from control_api.source_schemas import UpdateScheduleRequest
 from control_api.targets import target_of
@@ -63,9 +64,13 @@ def new_schedule():
         target = target_of(form.request.domain)
     except ApiError as exc:
         return _form_page(form.refused(exc, "domain"), exc.status)
-    with session_scope() as session:
-        schedule = schedules_service.create_schedule(session, g.organisation_id, target, form.request)
-        domain = schedule.domain.name
+    try:
+        with session_scope() as session:
+            schedule = schedules_service.create_schedule(session, g.organisation_id, target, form.request)
+            domain = schedule.domain.name
+    except LimitReached as exc:
+        form.errors["form"] = exc.message
+        return _form_page(form, 409)
     flash(f"Schedule for {domain} created: every {form.request.interval_hours} h"
           f"{'' if form.request.enabled else ' once enabled'}.")  # fmt: skip
     return redirect(url_for(".schedules"))
@@ -101,6 +106,9 @@ def run_schedule_now(schedule_id: str):
         except jobs_service.JobAlreadyRunning as exc:
             flash(f"Job {exc.job_id} ({exc.status}) is already crawling this schedule's domain; wait for it to finish "
                   "or cancel it.", "error")  # fmt: skip
+            return redirect(url_for(".schedules"))
+        except LimitReached as exc:
+            flash(exc.message, "error")
             return redirect(url_for(".schedules"))
     try:
         jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)

@@ -11,6 +11,7 @@ from control_api.dashboard.blueprint import bp
 from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
+from control_api.limits import LimitReached
 from control_api.targets import target_of
 from db.models import Trigger
 
@@ -44,9 +45,13 @@ def new_trigger():
         target = target_of(form.request.domain)
     except ApiError as exc:
         return _form_page(form.refused(exc, "domain"), exc.status)
-    with session_scope() as session:
-        trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, form.request)
-        created = {"name": trigger.name, "domain": trigger.domain.name, "url": triggers_service.hook_url(secret)}
+    try:
+        with session_scope() as session:
+            trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, form.request)
+            created = {"name": trigger.name, "domain": trigger.domain.name, "url": triggers_service.hook_url(secret)}
+    except LimitReached as exc:
+        form.errors["form"] = exc.message
+        return _form_page(form, 409)
     # Rendered here, not after a redirect: the URL is in no cookie and no log, and this page is no-store.
     return render_template("dashboard/trigger_created.html", nav_section="triggers", trigger=created), 201
 

@@ -17,6 +17,7 @@ from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
 from control_api.database import engine, session_scope
 from control_api.errors import ApiError
+from control_api.limits import LimitReached
 from control_api.schemas import JOB_STATUSES, RANGES, ListJobsQuery
 from control_api.validation import validation_error
 
@@ -88,6 +89,9 @@ def new_job():
         job = jobs_service.start_job(session_scope, scheduler, g.organisation_id, form.request)
     except ApiError as exc:
         return render_template("dashboard/new_job.html", nav_section="new_job", form=form.refused(exc)), exc.status
+    except LimitReached as exc:
+        form.errors["form"] = exc.message
+        return render_template("dashboard/new_job.html", nav_section="new_job", form=form), 409
     flash(f"Crawl of {job.domain.name} started.")
     return redirect(url_for(".job", job_id=job.id))
 

@@ -11,6 +11,7 @@ from control_api.dashboard.blueprint import bp
 from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
+from control_api.limits import LimitReached
 from control_api.webhook_schemas import ListDeliveriesQuery, ListWebhooksQuery
 
 DELIVERIES_SHOWN = 50
@@ -41,9 +42,14 @@ def new_webhook():
         webhooks_service.check_url_allowed(form.request.url)
     except ApiError as exc:
         return _form_page(form.refused(exc, "url"), exc.status)
-    with session_scope() as session:
-        endpoint = webhooks_service.create_webhook(session, g.organisation_id, form.request)
-        created = {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "secret": endpoint.secret}
+    try:
+        with session_scope() as session:
+            endpoint = webhooks_service.create_webhook(session, g.organisation_id, form.request)
+            created = {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events),
+                       "secret": endpoint.secret}  # fmt: skip
+    except LimitReached as exc:
+        form.errors["form"] = exc.message
+        return _form_page(form, 409)
     # Rendered here, not after a redirect, so the secret is in no cookie; this page is no-store.
     return render_template("dashboard/webhook_created.html", nav_section="webhooks", webhook=created), 201
 

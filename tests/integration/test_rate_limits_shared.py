@@ -6,7 +6,8 @@ AUTH_FAILURES_PER_MINUTE. Once with the default storage (our own database), once
 from __future__ import annotations
 
 import json
-import threading
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
@@ -26,14 +27,12 @@ pytestmark = pytest.mark.integration
 TOKEN_LIMIT = 12
 FAILURE_LIMIT = 5
 REDIS_URL = "redis://127.0.0.1:6379/15"
-HOLD_SECONDS = 2.0  # how long the slow scrapyd keeps a worker busy answering /healthz
 
 
 class SlowScrapyd(BaseHTTPRequestHandler):
-    """A scrapyd that takes HOLD_SECONDS to answer: a /healthz request holds its worker that long."""
+    """A scrapyd that says it is up, for /healthz."""
 
     def do_GET(self) -> None:
-        time.sleep(HOLD_SECONDS)
         body = json.dumps({"status": "ok", "pending": 0, "running": 0}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -84,25 +83,40 @@ class Gunicorn:
     def on_each_worker(self, first, then) -> tuple[list[requests.Response], list[requests.Response]]:
         """Run `first` on one worker and `then` on the other.
 
-        A sync worker answers one request at a time, so while one is held answering a slow
-        /healthz, every other request goes to the other one: hold one worker, run `first`; hold
-        the other one (the first is still held); release the first and run `then` on it.
+        Workers share the listening socket, and the API's worker reads requests in an event loop
+        even while its threads are busy, so keeping one busy no longer steers requests to the
+        other: one worker is stopped (SIGSTOP) while the other answers `first`, then the other way
+        round for `then`.
         """
-        held = [threading.Thread(target=requests.get, args=(f"{self.url}/healthz",), kwargs={"timeout": 30})
-                for _ in range(2)]  # fmt: skip
-        held[0].start()
-        time.sleep(0.3)
-        first_responses = first()
-        held[1].start()
-        time.sleep(0.3)
-        held[0].join()
-        then_responses = then()
-        held[1].join()
-        workers = [pid for pid, _status, path in (line.split() for line in self.access_log.read_text().splitlines())
-                   if path == "/v1/jobs"]  # fmt: skip
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        assert len(children) == 2, children
+        one, other = (int(pid) for pid in children)
+        first_responses = self._while_stopped(other, first)
+        # A worker writes its access-log line just after the answer: let `one` write its last before it stops.
+        self._logged(len(first_responses))
+        then_responses = self._while_stopped(one, then)
+        workers = self._logged(len(first_responses) + len(then_responses))
         by_first, by_then = set(workers[: len(first_responses)]), set(workers[len(first_responses) :])
         assert len(by_first) == len(by_then) == 1 and by_first != by_then, workers
         return first_responses, then_responses
+
+    def _logged(self, count: int, timeout: float = 10.0) -> list[str]:
+        """The pids of the access log's /v1/jobs lines, once there are `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = [pid for pid, _status, path in (line.split() for line in self.access_log.read_text().splitlines())
+                       if path == "/v1/jobs"]  # fmt: skip
+            if len(workers) >= count or time.monotonic() > deadline:
+                return workers
+            time.sleep(0.05)
+
+    @staticmethod
+    def _while_stopped(pid: int, run):
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            return run()
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 @pytest.fixture(params=["database", "redis"])
