@@ -1,5 +1,10 @@
-"""The schema: organisations, their API tokens, domains, crawl jobs and per-URL tasks, and where
-jobs come from (recurring schedules, publish-hook triggers).
+"""The schema: organisations, their API tokens and dashboard sessions, domains, crawl jobs and
+per-URL tasks, the scrapyd nodes and rate-limit counts, where jobs come from (recurring schedules,
+publish-hook triggers) and where their news goes (webhook endpoints, the outbox and its attempts).
+
+One module on purpose, past the usual ~300 lines: it is one `Base.metadata`, which Alembic's
+autogenerate, the migrations' tests and every foreign key read as a whole; each class is a table
+and nothing else (queries live in db/changes.py, db/webhooks.py and the services).
 
 A job carries its own progress counters and stats sums, updated by the crawler in the same
 transaction as each batch of task rows, so reading a job never scans its tasks.

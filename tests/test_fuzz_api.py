@@ -8,7 +8,6 @@ requests reach the views, and once without one. SPEC: "Errors [core]", "Beyond t
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import os
 from urllib.parse import unquote
@@ -31,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from control_api import create_app
 from db.engine import PROJECT_ROOT
-from db.models import BrokenLinkReferrer, Task, utcnow
+from db.models import BrokenLinkReferrer, Task, url_hash, utcnow
 
 # The document is read from the app itself, over WSGI. It is the same for every app instance, so a
 # throwaway app (in-memory SQLite, never queried) serves it at collection time; each test then sends
@@ -108,7 +107,7 @@ def flatmap_body(context, body):
 def _task(job_id: str, url: str, **fields) -> Task:
     defaults = dict(found_via="link", status="completed", http_status=200, response_time_ms=120, ttfb_ms=40,
                     content_type="text/html", bytes=1024, cache_status="HIT", depth=1, referrer="https://example.com/")  # fmt: skip
-    return Task(job_id=job_id, url=url, url_hash=hashlib.sha1(url.encode()).hexdigest()[:16], **{**defaults, **fields})
+    return Task(job_id=job_id, url=url, url_hash=url_hash(url), **{**defaults, **fields})
 
 
 @pytest.fixture
@@ -137,8 +136,8 @@ def seeded(make_org, make_job, engine):
             _task(done, "https://example.com/boom", status="failed", http_status=500, is_server_error=True),
             _task(done, "https://example.com/sitemap.xml", kind="sitemap", found_via="sitemap", content_type="application/xml"),
         ])
-        url_hash = hashlib.sha1(b"https://example.com/missing").hexdigest()[:16]
-        session.add(BrokenLinkReferrer(job_id=done, target_url_hash=url_hash, referrer="https://example.com/"))
+        missing_hash = url_hash("https://example.com/missing")
+        session.add(BrokenLinkReferrer(job_id=done, target_url_hash=missing_hash, referrer="https://example.com/"))
     SEEDED_JOB_IDS[:] = list(jobs.values())
     yield org
     SEEDED_JOB_IDS.clear()

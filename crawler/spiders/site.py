@@ -6,6 +6,11 @@ before a Request is built, so a link seen on every page costs one dict lookup. R
 followed here, not by RedirectMiddleware, so every hop is recorded and loops are caught instead
 of being dropped by a duplicate filter. Every URL ends as exactly one record (completed, failed or
 skipped); `crawler/pipelines.py` writes them.
+
+One module past the usual ~300 lines because it is one thing, Scrapy's spider: the callbacks that
+turn a response or a failure into a record share the spider's state (frontier, role, schemes), and
+what could leave has left (discovery in sitemaps.py/links.py/frontier.py, redirects, warming, the
+process roles in roles.py).
 """
 from __future__ import annotations
 
