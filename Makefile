@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 .PHONY: run test install install-dev browser migrate bench node clean
 
 run: install
-	$(BIN)/python -m control_api.service
+	$(BIN)/python -m control_api.processes.supervisor
 
 # A crawler machine: a scrapyd node for this project (docs/deploy.md), e.g.
 # make node NODE_ARGS="--bind 0.0.0.0 --port 6800 --max-proc 4" with DATABASE_URL and SCRAPYD_USERNAME/PASSWORD set.
 node: install
-	$(BIN)/python -m control_api.scrapyd_node $(NODE_ARGS)
+	$(BIN)/python -m control_api.processes.scrapyd_node $(NODE_ARGS)
 
 test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -23,7 +23,7 @@ import psycopg2
 
 from bench.report import Figure, Table
 from bench.server import free_port, log
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 JOBS, TASKS, REQUESTS, WARMUP = 10_000, 1_000_000, 1_000, 50
@@ -56,8 +56,8 @@ def _fill(url: str) -> tuple[list[str], str]:
     """Insert the organisation, its jobs and their tasks; returns (job ids, the org's API token)."""
     from sqlalchemy.orm import Session
 
-    from control_api.jobs_service import get_or_create_domain
-    from control_api.tokens import create_organisation
+    from control_api.jobs.service import get_or_create_domain
+    from control_api.organisations.tokens import create_organisation
     from db.engine import make_engine
 
     engine = make_engine(url)

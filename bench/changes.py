@@ -60,8 +60,8 @@ def _load(url: str) -> tuple[str, str, float]:
     from sqlalchemy import insert
     from sqlalchemy.orm import Session
 
-    from control_api.jobs_service import get_or_create_domain
-    from control_api.tokens import create_organisation
+    from control_api.jobs.service import get_or_create_domain
+    from control_api.organisations.tokens import create_organisation
     from db import migrate
     from db.engine import make_engine
     from db.models import Job, Task

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import proc
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 
 @dataclass
@@ -115,9 +115,9 @@ def make_job(database_url: str, origin: str, concurrency: int) -> tuple[str, dic
     from sqlalchemy.orm import Session
 
     from contract.targets import parse_domain
-    from control_api.jobs_service import get_or_create_domain, spider_arguments
+    from control_api.jobs.service import get_or_create_domain, spider_arguments
     from contract.options import JobOptions
-    from control_api.tokens import create_organisation
+    from control_api.organisations.tokens import create_organisation
     from db.engine import make_engine
     from db.models import Job, utcnow
 

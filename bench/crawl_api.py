@@ -1,7 +1,7 @@
 """A whole crawl through the service: POST /v1/jobs -> scrapyd -> crawler -> `completed`.
 
 The API runs in-process (Flask app, test client, as the integration tests do) against a real
-scrapyd node started with `control_api.scrapyd_node.start_node`; both share a fresh SQLite
+scrapyd node started with `control_api.processes.scrapyd_node.start_node`; both share a fresh SQLite
 database. What this adds over the crawl phase alone is everything a user waits for: scheduling,
 scrapyd's queue poll, the crawler process start-up (Python, Scrapy, imports) and the job's
 lifecycle writes.
@@ -52,9 +52,9 @@ class ApiCrawler:
         from sqlalchemy.orm import Session
 
         from control_api import create_app
-        from control_api.scheduler import ScrapydClient
-        from control_api.scrapyd_node import start_node, wait_until_ready
-        from control_api.tokens import create_organisation
+        from control_api.nodes.scrapyd_client import ScrapydClient
+        from control_api.processes.scrapyd_node import start_node, wait_until_ready
+        from control_api.organisations.tokens import create_organisation
         from db import migrate
 
         migrate.upgrade(self.database_url)

@@ -5,7 +5,7 @@
 
 A layout `NxS` is N scrapyd nodes of S slots (max_proc) each, all on this machine, sharing one
 PostgreSQL database (it must exist; it is migrated). The API runs in-process (Flask test client)
-with capacity-aware dispatch (control_api/dispatcher.py); one thread runs the dispatch rounds as
+with capacity-aware dispatch (control_api/nodes/dispatcher.py); one thread runs the dispatch rounds as
 `reconcile --loop` would (every 0.3 s). The site is the test suite's blog.site.test (two pages and
 robots.txt, tests/sites), so a job is mostly the crawler process's start-up, scheduling and the
 lifecycle writes: the per-job overhead that more nodes spread. Each job's rows are then counted, and
@@ -30,10 +30,10 @@ HOST_MAP = "blog.site.test=127.0.0.1,site.test=127.0.0.1"
 def run_layout(database_url: str, nodes: int, slots: int, jobs: int, workdir: Path) -> dict:
     from control_api import create_app
     from control_api.database import session_scope
-    from control_api.dispatcher import dispatch_waiting
-    from control_api.scheduler import SchedulerUnavailable
-    from control_api.scrapyd_node import start_node, wait_until_ready
-    from control_api.tokens import create_organisation
+    from control_api.nodes.dispatcher import dispatch_waiting
+    from control_api.nodes.scrapyd_client import SchedulerUnavailable
+    from control_api.processes.scrapyd_node import start_node, wait_until_ready
+    from control_api.organisations.tokens import create_organisation
     from tests.integration.conftest import free_port
     from tests.sites.server import SiteServer
 
@@ -108,9 +108,9 @@ def measure_prune(database_url: str, rows: int, batch: int) -> dict:
     from datetime import timedelta
 
     from contract.options import JobOptions
-    from control_api.jobs_service import get_or_create_domain
-    from control_api.retention import prune
-    from control_api.tokens import create_organisation
+    from control_api.jobs.service import get_or_create_domain
+    from control_api.jobs.retention import prune
+    from control_api.organisations.tokens import create_organisation
     from crawler.jobstore import task_row
     from crawler.records import TaskInfo, new_record
     from db.engine import make_engine

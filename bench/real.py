@@ -31,7 +31,7 @@ from bench.service import Service
 from bench.site import ensure_site, write_sitemaps
 from bench.trees import ensure_trees, html_files
 from bench.vhosts import Vhost, Vhosts
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 OURS, OURS_ONE, SERVICE, LINKINATOR, WGET = ("ours", "ours, CRAWL_PROCESSES=1", "ours via the service (make run)",
                                              "linkinator", "wget --spider -r")  # fmt: skip

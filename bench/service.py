@@ -1,4 +1,4 @@
-"""`make run`'s stack for the bench: `python -m control_api.service` (scrapyd + gunicorn + the
+"""`make run`'s stack for the bench: `python -m control_api.processes.supervisor` (scrapyd + gunicorn + the
 reconciler, supervised) with its own VAR_DIR, ports and SQLite database, driven over HTTP as a
 user would: POST /v1/jobs, then GET /v1/jobs/ID until the job is terminal.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from bench.server import free_port, log
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -60,7 +60,7 @@ class Service:
             "SCRAPYD_TIMEOUT": "60",
         })  # fmt: skip
         with self.output.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", "control_api.processes.supervisor"], cwd=PROJECT_ROOT, env=env,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         token = self._wait_for_token()
         self.session.headers["Authorization"] = f"Bearer {token}"

@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.crawl_api import ApiCrawler
 from bench.server import SiteServer, free_port, log
 from bench.site import ensure_site, write_sitemaps
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
 
@@ -42,7 +42,7 @@ class Node:
         self.saved: dict[str, str | None] = {}
 
     def __enter__(self) -> ApiCrawler:
-        from control_api.scrapyd_node import wait_for_launcher
+        from control_api.processes.scrapyd_node import wait_for_launcher
 
         for name, value in self.env.items():  # start_node passes our environment on to scrapyd
             self.saved[name] = os.environ.get(name)

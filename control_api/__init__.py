@@ -18,8 +18,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False
 
-    from control_api import cli, dashboard, database, errors, health, jobs, log_redaction, openapi, rate_limits, results
-    from control_api.scheduler import ScrapydClient
+    from control_api import cli, dashboard, database, errors, health, log_redaction, openapi, rate_limits
+    from control_api.jobs import routes as jobs
+    from control_api.jobs.results import routes as results
+    from control_api.nodes.scrapyd_client import ScrapydClient
 
     log_redaction.init_app(app)
     database.init_app(app)
@@ -32,15 +34,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_api(health.bp)
     dashboard.init_app(app)
-    from control_api import schedules, triggers  # where jobs come from
+    from control_api.schedules import routes as schedules  # where jobs come from
+    from control_api.triggers import routes as triggers
 
     app.register_api(schedules.bp)
     app.register_api(triggers.bp)
     app.register_api(triggers.hooks_bp)
-    from control_api import webhooks
+    from control_api.webhooks import routes as webhooks
 
     app.register_api(webhooks.bp)
-    from control_api import changes  # what changed between crawls
+    from control_api.jobs.changes import routes as changes  # what changed between crawls
 
     app.register_api(changes.bp)
     return app

@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 
 from control_api.database import session_scope
-from control_api.tokens import create_organisation, revoke_token
+from control_api.organisations.tokens import create_organisation, revoke_token
 from db import migrate
 
 
@@ -58,9 +58,9 @@ def reconcile_command(loop: bool) -> None:
 
     from flask import current_app
 
-    from control_api.dispatcher import dispatch_waiting
-    from control_api.reconciler import Reconciler
-    from control_api.scheduler import SchedulerUnavailable
+    from control_api.nodes.dispatcher import dispatch_waiting
+    from control_api.nodes.reconciler import Reconciler
+    from control_api.nodes.scrapyd_client import SchedulerUnavailable
 
     config = current_app.config
     reconciler = Reconciler.from_app(current_app)
@@ -92,7 +92,7 @@ def _prune_and_report() -> None:
     from flask import current_app
 
     from control_api.database import engine
-    from control_api.retention import prune
+    from control_api.jobs.retention import prune
 
     config = current_app.config
     report = prune(engine(), float(config["RETENTION_DAYS"]), int(config["RETENTION_BATCH"]))
@@ -120,7 +120,7 @@ def nodes_command() -> None:
     from flask import current_app
     from sqlalchemy import select
 
-    from control_api.dispatcher import jobs_on, probe_nodes
+    from control_api.nodes.dispatcher import jobs_on, probe_nodes
     from db.models import Job, ScrapydNode
 
     client = current_app.extensions["scheduler"]
@@ -156,7 +156,7 @@ def run_schedules_command(loop: bool) -> None:
     """Start the runs of the schedules that are due (on SQLite, one such command at a time)."""
     from flask import current_app
 
-    from control_api.schedule_runner import AnotherSchedulerRunning, ScheduleRunner, single_scheduler_on_sqlite
+    from control_api.schedules.recurring_loop import AnotherSchedulerRunning, ScheduleRunner, single_scheduler_on_sqlite
 
     runner = ScheduleRunner.from_app(current_app)
     try:
@@ -170,8 +170,8 @@ def run_schedules_command(loop: bool) -> None:
 @click.command("deliver-webhooks")
 @click.option("--loop", is_flag=True, help="Keep running (SIGTERM finishes the attempts in flight, then stops).")
 def deliver_webhooks_command(loop: bool) -> None:
-    """Send the webhook messages that are due (control_api/webhook_sender.py)."""
-    from control_api.webhook_sender import run_sender
+    """Send the webhook messages that are due (control_api/webhooks/sender.py)."""
+    from control_api.webhooks.sender import run_sender
 
     run_sender(loop)
 

@@ -15,7 +15,8 @@ from pydantic import Field, NonNegativeFloat, field_validator, NonNegativeInt, P
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_api.credentials import read_credentials
-from db.engine import DEFAULT_SQLITE_PATH, PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
+from db.engine import DEFAULT_SQLITE_PATH
 
 
 class ConfigError(click.ClickException):
@@ -45,7 +46,7 @@ class Config(BaseSettings):
     ALLOW_PRIVATE_TARGETS: bool = False
     API_MAX_BODY_BYTES: PositiveInt = 64 * 1024  # Flask's MAX_CONTENT_LENGTH
     # A request must arrive whole (headers and body) within this many seconds, else 408: the API's
-    # gunicorn worker reads requests before a thread sees them (control_api/gunicorn_worker.py).
+    # gunicorn worker reads requests before a thread sees them (control_api/processes/gunicorn_worker.py).
     API_REQUEST_SECONDS: PositiveFloat = 30.0
     RATE_LIMIT_PER_MINUTE: NonNegativeInt = 600  # per token; 0 turns the limit off
     AUTH_FAILURES_PER_MINUTE: NonNegativeInt = 20  # per client address; 0 turns the limit off
@@ -53,10 +54,10 @@ class Config(BaseSettings):
     REDIS_URL: str | None = None
     RECONCILE_SECONDS: PositiveFloat = 10.0
     RECONCILE_GRACE_SECONDS: NonNegativeFloat = 30.0
-    # How often `reconcile --loop` hands waiting jobs to free slots (control_api/dispatcher.py).
+    # How often `reconcile --loop` hands waiting jobs to free slots (control_api/nodes/dispatcher.py).
     DISPATCH_SECONDS: PositiveFloat = 1.0
     # Per-URL rows (tasks, broken-link referrers) of jobs that ended longer ago are deleted, in
-    # transactions of RETENTION_BATCH rows, every RETENTION_SECONDS (control_api/retention.py). 0 keeps them.
+    # transactions of RETENTION_BATCH rows, every RETENTION_SECONDS (control_api/jobs/retention.py). 0 keeps them.
     RETENTION_DAYS: NonNegativeFloat = 90.0
     RETENTION_BATCH: PositiveInt = 5000
     RETENTION_SECONDS: PositiveFloat = 3600.0
@@ -72,7 +73,7 @@ class Config(BaseSettings):
     # The service's address as CMSs reach it, for trigger URLs; else the request's own host URL.
     PUBLIC_BASE_URL: str | None = None
     HOOK_MAX_BODY_BYTES: PositiveInt = 1024 * 1024  # POST /hooks/<secret>: any body up to this, ignored
-    # Outgoing webhooks (control_api/webhook_sender.py): seconds to wait before each retry of a
+    # Outgoing webhooks (control_api/webhooks/sender.py): seconds to wait before each retry of a
     # delivery that failed (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about a day in all), the
     # wall-clock deadline of one POST (connect, send, answer), how many POSTs run at once, and how
     # often the sender looks for due ones.
@@ -87,7 +88,7 @@ class Config(BaseSettings):
     # Pages one job crawls at most, whatever its max_pages (0: no cap). Read by the crawler
     # (crawler/settings.py); here so that a bad value stops `make run` with a message naming it.
     MAX_PAGES_PER_JOB: NonNegativeInt = 100_000
-    # Per-organisation caps (control_api/limits.py): over one is 409 `limit_reached`; 0 turns it off.
+    # Per-organisation caps (control_api/organisations/limits.py): over one is 409 `limit_reached`; 0 turns it off.
     ORG_MAX_SCHEDULES: NonNegativeInt = 200
     ORG_MAX_TRIGGERS: NonNegativeInt = 200
     ORG_MAX_WEBHOOKS: NonNegativeInt = 20
@@ -146,7 +147,7 @@ class Config(BaseSettings):
 
 
 class ServiceConfig(Config):
-    """What `make run` (control_api/service.py) reads on top of the API's configuration."""
+    """What `make run` (control_api/processes/supervisor.py) reads on top of the API's configuration."""
 
     API_HOST: str = "127.0.0.1"
     API_PORT: int = Field(default=8000, ge=1, le=65535)

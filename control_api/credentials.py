@@ -7,7 +7,7 @@ read every organisation's crawl logs. `make run` therefore always starts it with
 password: SCRAPYD_USERNAME / SCRAPYD_PASSWORD when set, else a pair generated on the first run and
 kept in var/scrapyd/credentials (mode 0600) so that restarts, the reconcile CLI and the operator
 (for scrapyd's web UI) use the same pair. The development token is kept so that the jobs made
-before a restart stay visible with the same token after it (control_api/service.py).
+before a restart stay visible with the same token after it (control_api/processes/supervisor.py).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import os
 import secrets
 from pathlib import Path
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 DEFAULT_PATH = PROJECT_ROOT / "var" / "scrapyd" / "credentials"
 DEFAULT_SECRET_KEY_PATH = PROJECT_ROOT / "var" / "secret-key"

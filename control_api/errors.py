@@ -7,14 +7,14 @@ from flask import Blueprint, Flask, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from control_api.limits import LimitReached
+from control_api.organisations.limits import LimitReached
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("errors", __name__)
 
 # Codes for the HTTP errors Werkzeug raises on its own (routing, body size, methods) and those
-# gunicorn answers before the app sees the request (control_api/gunicorn_worker.py).
+# gunicorn answers before the app sees the request (control_api/processes/gunicorn_worker.py).
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from control_api.database import engine
-from control_api.presenters import json_response
-from control_api.scheduler import SchedulerUnavailable, ask_each
-from control_api.schemas import Health
+from control_api.jobs.presenters import json_response
+from control_api.nodes.scrapyd_client import SchedulerUnavailable, ask_each
+from control_api.jobs.schemas import Health
 
 bp = APIBlueprint("health", __name__)
 

@@ -4,9 +4,9 @@
 base64 characters are 24 of the secret's 256 bits), not enough to call it.
 
 `RedactHookPaths` is a logging filter that renders a record and rewrites its text. It sits on
-gunicorn's access and error loggers (`RedactingLogger`, named by control_api/gunicorn_conf.py) and
+gunicorn's access and error loggers (`RedactingLogger`, named by control_api/processes/gunicorn_conf.py) and
 on werkzeug's request log (`flask run`), through `init_app`. Our own log lines never print a hook
-path (control_api/triggers.py logs nothing; the rate limiter counts calls under the secret's hash).
+path (control_api/triggers/routes.py logs nothing; the rate limiter counts calls under the secret's hash).
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.launcher.protocol import FALLBACK_ENV, SOCKET_ENV
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 

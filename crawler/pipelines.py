@@ -24,7 +24,7 @@ from twisted.internet import task, threads
 
 from crawler import signals as crawl_signals
 from crawler.frontier import TOTAL_TASKS_STAT
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contract.paths import PROJECT_ROOT
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "crawl.db"
 
 

@@ -183,7 +183,7 @@ class Job(Base):
     cache_hit_pages_after_warming: Mapped[Counter]
     total_bytes: Mapped[Counter]  # wire bytes: the compressed size when the server compressed
     # When retention deleted the job's per-URL rows (tasks, broken-link referrers); the counters and
-    # stats above stay as they were (control_api/retention.py).
+    # stats above stay as they were (control_api/jobs/retention.py).
     tasks_pruned_at: Mapped[OptionalTimestamp]
     # What changed since the organisation's previous completed crawl of the domain (a
     # contract.changes.Comparison), computed once by the crawler in the transaction that completes
@@ -269,8 +269,8 @@ class BrokenLinkReferrer(Base):
 
 class ScrapydNode(Base):
     """What the dispatcher and the reconciler, in any process, know of one scrapyd node: its row is
-    the lock that serialises dispatch to it (control_api/dispatcher.py), and `unreachable_since`
-    marks a node that stopped answering (control_api/reconciler.py) until it answers again."""
+    the lock that serialises dispatch to it (control_api/nodes/dispatcher.py), and `unreachable_since`
+    marks a node that stopped answering (control_api/nodes/reconciler.py) until it answers again."""
 
     __tablename__ = "scrapyd_nodes"
 
@@ -295,7 +295,7 @@ class RateLimitHit(Base):
 
 class Schedule(Base):
     """A recurring crawl. `next_run_at` is the claim: the scheduler loop that moves it forward, in
-    the transaction that also inserts the run's job, is the one that runs it (control_api/schedule_runner.py)."""
+    the transaction that also inserts the run's job, is the one that runs it (control_api/schedules/recurring_loop.py)."""
 
     __tablename__ = "schedules"
     __table_args__ = (Index("ix_schedules_enabled_next_run", "enabled", "next_run_at"),)
@@ -337,7 +337,7 @@ class Trigger(Base):
     domain: Mapped[Domain] = relationship(lazy="joined")
 
 class WebhookEndpoint(Base):
-    """A URL of an organisation told about its jobs' state changes (control_api/webhooks.py)."""
+    """A URL of an organisation told about its jobs' state changes (control_api/webhooks/routes.py)."""
 
     __tablename__ = "webhook_endpoints"
     __table_args__ = (Index("ix_webhook_endpoints_organisation_created", "organisation_id", "created_at"),)
@@ -356,7 +356,7 @@ class WebhookEndpoint(Base):
 
 class WebhookMessage(Base):
     """One event for one endpoint: the transactional outbox. Written in the same transaction as the
-    job's state change (db/webhooks.py), sent and retried by the sender (control_api/webhook_sender.py)
+    job's state change (db/webhooks.py), sent and retried by the sender (control_api/webhooks/sender.py)
     until a 2xx or the retry schedule runs out. Its id is the `webhook-id` of every attempt."""
 
     __tablename__ = "webhook_messages"

@@ -4,7 +4,7 @@ Whoever moves a job (the crawler when it starts and finishes, the API when it ca
 dispatch, the reconciler when a crawler died) calls `record_job_event` in the SAME transaction as
 the status update. So a message exists exactly when the change was committed: no event for a change
 rolled back, no change without its event, even if a process dies right after. The sender
-(control_api/webhook_sender.py) delivers the messages later, with retries.
+(control_api/webhooks/sender.py) delivers the messages later, with retries.
 
 One message per subscribed endpoint of the job's organisation; the unique (endpoint, job, event)
 constraint makes each event fire once per job even if it were recorded twice.

@@ -14,10 +14,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy.orm import Session
 
-from control_api.jobs_service import get_or_create_domain
-from control_api.scheduler import SchedulerUnavailable
+from control_api.jobs.service import get_or_create_domain
+from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from contract.options import JobOptions
-from control_api.tokens import create_organisation
+from control_api.organisations.tokens import create_organisation
 from db import migrate
 from db.engine import make_engine
 from db.models import Job, utcnow

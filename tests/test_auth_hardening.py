@@ -21,7 +21,8 @@ import redis
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from control_api import create_app, rate_limits, tokens
+from control_api import create_app, rate_limits
+from control_api.organisations import tokens
 from control_api.errors import ApiError
 from db.engine import make_engine
 from db.models import ApiToken, Organisation
@@ -149,7 +150,7 @@ def test_token_is_not_logged_when_a_request_fails_unexpectedly(app, org, all_log
     def boom(*args, **kwargs):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr("control_api.jobs_service.list_jobs", boom)
+    monkeypatch.setattr("control_api.jobs.service.list_jobs", boom)
 
     response = app.test_client().get("/v1/jobs", headers=org.headers)
 

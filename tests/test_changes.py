@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from contract.changes import ChangeKind
-from control_api.webhook_sender import payload
+from control_api.webhooks.sender import payload
 from crawler.jobstore import JobStore
 from crawler.records import TaskInfo, new_record
 from db.models import BrokenLinkReferrer, Job, Task, WebhookMessage, url_hash

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 SKIPPING_TESTS = {
     "test_in_the_body.py": """

@@ -11,7 +11,8 @@ import pytest
 
 from control_api import create_app
 from control_api.config import Config, ConfigError, ServiceConfig
-from db.engine import DEFAULT_SQLITE_PATH, PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
+from db.engine import DEFAULT_SQLITE_PATH
 
 VARIABLES = ("DATABASE_URL", "SCRAPYD_URL", "SCRAPYD_USERNAME", "SCRAPYD_PASSWORD", "SCRAPYD_PROJECT", "SCRAPYD_TIMEOUT",
              "SCRAPYD_HANDOVER_TIMEOUT",
@@ -171,7 +172,7 @@ def test_operator_command_prints_the_bad_variable_not_a_traceback(tmp_path):
 def test_make_run_stops_with_the_bad_variable_named_not_a_traceback(tmp_path):
     env = operator_env(VAR_DIR=str(tmp_path / "var"), API_PORT="eighty")
 
-    result = subprocess.run([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "control_api.processes.supervisor"], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
 
     assert result.returncode != 0

@@ -12,7 +12,7 @@ from scrapy.exceptions import UsageError
 
 from contract.options import OPTION_FIELDS, JobOptions
 from crawler.spiders.site import SiteSpider
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 
 def non_default(name: str):

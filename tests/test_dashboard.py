@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api import results_service
+from control_api.jobs.results import service as results_service
 from control_api.credentials import ensure_secret_key
 from control_api.dashboard.charts import RESPONSE_TIME_BOUNDS
-from control_api.tokens import revoke_token
+from control_api.organisations.tokens import revoke_token
 from db.models import Job, Task, utcnow
 from tests.helpers import make_test_app
 
@@ -356,7 +356,7 @@ def test_failed_sign_ins_count_against_the_apis_per_address_limit(database_url, 
 def test_a_pruned_jobs_page_says_retention_removed_its_results_and_its_downloads_are_410(client, org, make_job, engine):
     """The API answers 410 `tasks_pruned` for the rows retention deleted; the dashboard says the same
     instead of "Broken links (0) None." and an empty CSV."""
-    from control_api.retention import prune
+    from control_api.jobs.retention import prune
     from tests.test_retention import add_rows
 
     ended_long_ago = utcnow() - timedelta(days=100)

@@ -1,4 +1,4 @@
-"""The dispatcher's decisions (control_api/dispatcher.py) with scrapyd nodes faked: capacity, the
+"""The dispatcher's decisions (control_api/nodes/dispatcher.py) with scrapyd nodes faked: capacity, the
 waiting line, fairness across organisations, cancel of a waiting job, several dispatchers at once.
 tests/integration/test_nodes.py proves the same on real scrapyd nodes."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_api import jobs_service
-from control_api.dispatcher import dispatch_waiting
-from control_api.scheduler import SchedulerSilent, SchedulerUnavailable, SchedulerUnreachable
+from control_api.jobs import service as jobs_service
+from control_api.nodes.dispatcher import dispatch_waiting
+from control_api.nodes.scrapyd_client import SchedulerSilent, SchedulerUnavailable, SchedulerUnreachable
 from db.models import Job, utcnow
 
 A, B, C = "http://node-a.invalid", "http://node-b.invalid", "http://node-c.invalid"

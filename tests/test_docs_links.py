@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 PAGES = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
 INLINE_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session
 
 from control_api import create_app
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from db.models import BrokenLinkReferrer, Task, url_hash, utcnow
 
 # The document is read from the app itself, over WSGI. It is the same for every app instance, so a

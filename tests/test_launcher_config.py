@@ -1,4 +1,4 @@
-"""Which runner a scrapyd node gets (control_api/scrapyd_node.py), and the launcher's wire format."""
+"""Which runner a scrapyd node gets (control_api/processes/scrapyd_node.py), and the launcher's wire format."""
 from __future__ import annotations
 
 import socket
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from control_api.scrapyd_node import PLAIN_RUNNER, PREFORK_RUNNER, launcher_choice, wait_for_launcher, write_config
+from control_api.processes.scrapyd_node import PLAIN_RUNNER, PREFORK_RUNNER, launcher_choice, wait_for_launcher, write_config
 from crawler.launcher.protocol import recv_frame, send_frame
 
 

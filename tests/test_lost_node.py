@@ -1,4 +1,4 @@
-"""The reconciler and a scrapyd node that stops answering (control_api/reconciler.py): its silent
+"""The reconciler and a scrapyd node that stops answering (control_api/nodes/reconciler.py): its silent
 running jobs fail with pages kept, the jobs it never started wait again for another node, and a
 crawler that still reports keeps its job. tests/integration/test_nodes.py kills a real node."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.reconciler import Reconciler
-from control_api.scheduler import SchedulerUnavailable
+from control_api.nodes.reconciler import Reconciler
+from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from crawler.jobstore import task_row
 from crawler.records import TaskInfo, new_record
 from db.models import Job, ScrapydNode, Task, utcnow

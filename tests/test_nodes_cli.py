@@ -1,10 +1,10 @@
 """Operator view of the nodes (`flask --app control_api nodes`) and a crawler machine's refusals
-(`python -m control_api.scrapyd_node` beyond loopback needs PostgreSQL)."""
+(`python -m control_api.processes.scrapyd_node` beyond loopback needs PostgreSQL)."""
 from __future__ import annotations
 
 import pytest
 
-from control_api.scrapyd_node import refuse_sqlite_beyond_loopback
+from control_api.processes.scrapyd_node import refuse_sqlite_beyond_loopback
 
 
 def test_nodes_lists_each_node_its_slots_and_its_running_jobs(app, runner, scheduler, org, make_job):

@@ -2,7 +2,7 @@
 `limit_reached` whose message names the limit and its value, from the API, the dashboard's forms,
 a trigger URL and a schedule's run; the scheduler loop skips and records a run instead. Another
 organisation is not affected, and parallel creates do not slip past a cap. SPEC: "Limits that hold
-against hostile sites and clients"; control_api/limits.py.
+against hostile sites and clients"; control_api/organisations/limits.py.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from control_api.reconciler import Reconciler
+from control_api.nodes.reconciler import Reconciler
 from crawler.jobstore import task_row
 from crawler.records import TaskInfo, new_record
 from db.models import Job, Task

@@ -1,7 +1,7 @@
 """RequestBuffer: a request is handed on once whole, or once it is sure to be refused, never before."""
 from __future__ import annotations
 
-from control_api.request_buffer import RequestBuffer
+from control_api.processes.request_buffer import RequestBuffer
 
 HEAD = b"POST /hooks/x HTTP/1.1\r\nHost: api\r\n"
 

@@ -1,4 +1,4 @@
-"""Retention (control_api/retention.py): per-URL rows of jobs that ended long ago are deleted in
+"""Retention (control_api/jobs/retention.py): per-URL rows of jobs that ended long ago are deleted in
 batches; the job, its counters and stats stay and say the rows were pruned; its per-URL endpoints
 answer 410 tasks_pruned."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from control_api.retention import prune
+from control_api.jobs.retention import prune
 from crawler.jobstore import task_row
 from crawler.records import TaskInfo, new_record
 from db.models import BrokenLinkReferrer, Job, Task, utcnow

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from control_api.schedule_runner import ScheduleRunner
+from control_api.schedules.recurring_loop import ScheduleRunner
 from db.models import Job, Schedule, utcnow
 from tests.helpers import assert_error, make_test_app
 
@@ -207,7 +207,7 @@ def test_a_run_due_while_the_previous_job_is_active_is_skipped_and_recorded(app,
     previous = client.post(f"/v1/schedules/{schedule['id']}/run", headers=org.headers).get_json()  # stays `created`
     due = iso(schedule["next_run_at"])
 
-    with caplog.at_level("INFO", logger="control_api.schedule_runner"):
+    with caplog.at_level("INFO", logger="control_api.schedules.recurring_loop"):
         [outcome] = run_due_at(app, scheduler, due + timedelta(seconds=1), schedule["id"])
 
     assert outcome.job is None and previous["id"] in outcome.skipped_because

@@ -1,10 +1,10 @@
-"""What `make run` prints (control_api/service.py): the database URL never shows its password
+"""What `make run` prints (control_api/processes/supervisor.py): the database URL never shows its password
 (SPEC: "database passwords are masked in what `make run` prints")."""
 from __future__ import annotations
 
 import pytest
 
-from control_api.service import masked_url
+from control_api.processes.supervisor import masked_url
 
 
 @pytest.mark.parametrize(("url", "printed"), [

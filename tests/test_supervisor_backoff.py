@@ -1,4 +1,4 @@
-"""`make run`'s supervisor (control_api/service.py) with a real child that keeps crashing: it is
+"""`make run`'s supervisor (control_api/processes/supervisor.py) with a real child that keeps crashing: it is
 restarted after 1 s, then 2 s, 4 s ... doubling to 30 s at most, and after 1 s again once it has
 stayed up a minute (docs/reliability.md, "Supervision")."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from control_api.service import BACKOFF_MAX, STABLE_AFTER, TICK, Component, Supervisor
+from control_api.processes.supervisor import BACKOFF_MAX, STABLE_AFTER, TICK, Component, Supervisor
 
 CRASH = ["/bin/sh", "-c", "exit 3"]  # a real process that dies at once, as a crashing component does
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.reconciler import Reconciler
+from control_api.nodes.reconciler import Reconciler
 from crawler.jobstore import ClaimLost, JobStore
 from db.models import WebhookMessage
 from db.webhooks import record_job_event

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from control_api.webhook_sender import WebhookSender
+from control_api.webhooks.sender import WebhookSender
 from db.models import WebhookMessage, utcnow
 
 

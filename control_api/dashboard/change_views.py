@@ -10,7 +10,8 @@ from flask import abort, g, render_template, request
 from sqlalchemy.orm import Session
 
 from contract.changes import ChangeKind
-from control_api import changes_service, jobs_service
+from control_api.jobs.changes import service as changes_service
+from control_api.jobs import service as jobs_service
 from control_api.dashboard import charts
 from control_api.dashboard.blueprint import bp
 from control_api.database import session_scope

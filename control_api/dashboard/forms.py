@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from contract.options import JobOptions
 from control_api.errors import ApiError
-from control_api.schemas import CreateJobRequest
+from control_api.jobs.schemas import CreateJobRequest
 
 NUMBER_FIELDS = ("max_pages", "concurrency", "slow_page_threshold_ms")
 CHECKBOXES = ("use_sitemap", "find_links", "allow_cross_subdomain_links", "check_resources")

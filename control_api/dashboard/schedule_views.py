@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from control_api import jobs_service, schedules_service
+from control_api.jobs import service as jobs_service
+from control_api.schedules import service as schedules_service
 from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.limits import LimitReached
-from control_api.scheduler import SchedulerUnavailable
-from control_api.source_schemas import UpdateScheduleRequest
-from control_api.targets import target_of
+from control_api.organisations.limits import LimitReached
+from control_api.nodes.scrapyd_client import SchedulerUnavailable
+from control_api.schedules.schemas import UpdateScheduleRequest
+from control_api.jobs.targets import target_of
 from db.models import Schedule
 
 PAGE_SIZE = 20

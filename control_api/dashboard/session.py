@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 
 from control_api.database import session_scope
 from control_api.rate_limits import rate_limits
-from control_api.tokens import find_active_token
+from control_api.organisations.tokens import find_active_token
 from db.models import ApiToken, DashboardSession, Organisation, utcnow
 
 FAILURES = "failed authentications a minute from one address"

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from control_api import schedules_service, triggers_service
+from control_api.schedules import service as schedules_service
+from control_api.triggers import service as triggers_service
 from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.limits import LimitReached
-from control_api.targets import target_of
+from control_api.organisations.limits import LimitReached
+from control_api.jobs.targets import target_of
 from db.models import Trigger
 
 NOT_FOUND = "There is no such trigger in your organisation."

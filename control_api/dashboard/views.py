@@ -9,7 +9,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
-from control_api import jobs_service, presenters, results_service
+from control_api.jobs import service as jobs_service
+from control_api.jobs import presenters
+from control_api.jobs.results import service as results_service
 from control_api.dashboard import change_views, charts
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
@@ -17,8 +19,8 @@ from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
 from control_api.database import engine, session_scope
 from control_api.errors import ApiError
-from control_api.limits import LimitReached
-from control_api.schemas import JOB_STATUSES, RANGES, ListJobsQuery
+from control_api.organisations.limits import LimitReached
+from control_api.jobs.schemas import JOB_STATUSES, RANGES, ListJobsQuery
 from control_api.validation import validation_error
 
 PAGE_SIZE = 20

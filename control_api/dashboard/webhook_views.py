@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from control_api import webhooks_service
+from control_api.webhooks import service as webhooks_service
 from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.limits import LimitReached
-from control_api.webhook_schemas import ListDeliveriesQuery, ListWebhooksQuery
+from control_api.organisations.limits import LimitReached
+from control_api.webhooks.schemas import ListDeliveriesQuery, ListWebhooksQuery
 
 DELIVERIES_SHOWN = 50
 NOT_FOUND = "There is no such webhook in your organisation."

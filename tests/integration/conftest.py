@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from db.models import Task
 from tests.helpers import make_test_app
 from tests.sites.server import SiteServer
@@ -42,7 +42,7 @@ def serve_in_thread(handler) -> Iterator[str]:
 
 def gunicorn_command(port: int, *access_log: str) -> list[str]:
     """The API under gunicorn as `make run` starts it (its config, two workers), on this port."""
-    return [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:control_api.gunicorn_conf",
+    return [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:control_api.processes.gunicorn_conf",
             "--workers", "2", "--bind", f"127.0.0.1:{port}", *(access_log or ("--access-logfile", "-")),
             "control_api:create_app()"]  # fmt: skip
 

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import tasks_of
 from tests.integration.test_crawl_options import adhoc_crawl
 from tests.sites.behaviour import BEHAVIOUR_HOST_MAP, CDN_RESOURCES

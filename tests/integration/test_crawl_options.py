@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 import requests
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import HOST_MAP, free_port, run_crawl, tasks_of, wait_for_job
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from subprocess import Popen
 import pytest
 import requests
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import free_port, gunicorn_command, stop_process
 from tests.sites.pages import REFERRERS, SITE, fill
 

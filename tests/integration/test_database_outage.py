@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from db.models import Job
 from tests.integration.conftest import HOST_MAP, tasks_of
 from tests.integration.test_reliability import wait_for_rows

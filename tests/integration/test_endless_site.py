@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+from control_api.nodes.reconciler import Reconciler
+from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from db.models import Task
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, tasks_of, wait_for_job

@@ -17,8 +17,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+from control_api.nodes.reconciler import Reconciler
+from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from db.models import Job
 from tests.helpers import make_test_app
 from tests.integration.conftest import crawl_pid, free_port, stop_process, tasks_of, wait_for_job
@@ -112,7 +112,7 @@ def test_d1_a_crawl_scrapyd_starts_after_its_job_was_cancelled_writes_nothing(ow
     frozen (a cancel whose cancel.json is lost). Thawed, scrapyd runs the crawl it was handed anyway,
     and that crawler must find the job not its own and exit without a row. (It used to be a failed
     create that scrapyd ran once thawed: rows and counters written into a failed job.)"""
-    from control_api import jobs_service
+    from control_api.jobs import service as jobs_service
     from control_api.database import session_scope
 
     org = make_org()

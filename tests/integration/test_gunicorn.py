@@ -1,5 +1,5 @@
 """The API behind the WSGI server it ships with: gunicorn started the way `make run` starts it
-(`--config python:control_api.gunicorn_conf`, two workers) on an ephemeral loopback port, and spoken
+(`--config python:control_api.processes.gunicorn_conf`, two workers) on an ephemeral loopback port, and spoken
 to over raw sockets so that chunked bodies and malformed requests reach it byte for byte; the test
 client cannot send those. SPEC: "Errors [core]" (one JSON shape, 413 body too large, no HTML pages).
 """
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from db.models import Job
 from tests.integration.conftest import free_port, gunicorn_command, serve_in_thread, stop_process
 

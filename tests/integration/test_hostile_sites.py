@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import run_crawl, tasks_of
 from tests.sites.hostile import BOMB_SIZE, HostileServer
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from tests.helpers import make_test_app
 from tests.integration.conftest import HOST_MAP, free_port, stop_process, tasks_of, wait_for_job
 from tests.sites.behaviour import BEHAVIOUR_HOST_MAP, DEPTHS

@@ -12,9 +12,9 @@ import time
 import pytest
 import requests
 
-from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
-from db.engine import PROJECT_ROOT
+from control_api.nodes.reconciler import Reconciler
+from control_api.processes.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import (HOST_MAP, crawl_pid, forked, free_port, run_crawl, stop_process,
                                        tasks_of, wait_for_job)  # fmt: skip
 from tests.integration.test_finished_is_final import own_node  # noqa: F401 - a fixture

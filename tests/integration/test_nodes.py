@@ -6,7 +6,7 @@ Capacity-aware dispatch, the waiting line and fairness across organisations, can
 that runs a job, and a node killed mid-crawl (scrapyd and its crawls, SIGKILL to the process group):
 its jobs fail once silent for the grace period (a few reconcile rounds later) with their pages,
 later jobs run on the others, and it is used again once restarted; the jobs a lost node never
-started run on the others. control_api/dispatcher.py and control_api/reconciler.py describe the rules."""
+started run on the others. control_api/nodes/dispatcher.py and control_api/nodes/reconciler.py describe the rules."""
 from __future__ import annotations
 
 import os
@@ -23,8 +23,8 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_api.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
-from db.engine import PROJECT_ROOT
+from control_api.processes.scrapyd_node import LAUNCHER_SOCKET, start_node, wait_for_launcher, wait_until_ready
+from contract.paths import PROJECT_ROOT
 from db.models import Job
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, tasks_of, wait_for_job

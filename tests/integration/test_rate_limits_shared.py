@@ -19,7 +19,7 @@ import redis
 import requests
 from sqlalchemy import text
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import free_port, gunicorn_command, serve_in_thread, stop_process
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from control_api.reconciler import Reconciler
-from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+from control_api.nodes.reconciler import Reconciler
+from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 from tests.helpers import make_test_app
 from tests.integration.conftest import ScrapydNode, crawl_pid, free_port, stop_process, tasks_of, wait_for_job
 from tests.integration.test_crawl_options import adhoc_crawl
@@ -135,7 +135,7 @@ def test_create_with_scrapyd_down_is_201_and_the_dispatcher_hands_the_job_over_o
     """Nothing listens at SCRAPYD_URL: the job waits as `created` (it used to be 503 and `failed`);
     once scrapyd is up, a dispatch round (`reconcile --loop` runs one every second) sends it."""
     from control_api.database import session_scope
-    from control_api.dispatcher import dispatch_waiting
+    from control_api.nodes.dispatcher import dispatch_waiting
 
     port = free_port()
     app = make_test_app(database_url, SCRAPYD_URLS=[f"http://127.0.0.1:{port}"])

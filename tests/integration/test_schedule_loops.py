@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from db.models import Job, Schedule, utcnow
 from tests.integration.conftest import stop_process
 from tests.skips import only_on_postgresql, only_on_sqlite

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from control_api import create_app
-from control_api.scheduler import SchedulerUnavailable, ScrapydClient
-from control_api.scrapyd_node import start_node, wait_until_ready, write_config
+from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
+from control_api.processes.scrapyd_node import start_node, wait_until_ready, write_config
 from tests.integration.conftest import free_port, stop_process
 
 pytestmark = pytest.mark.integration

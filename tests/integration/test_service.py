@@ -1,4 +1,4 @@
-"""`make run`'s service as a user runs it (`python -m control_api.service`): scrapyd is closed to
+"""`make run`'s service as a user runs it (`python -m control_api.processes.supervisor`): scrapyd is closed to
 everybody but the API and the operator, crawl logs are served per organisation, and a component
 that dies is restarted while /healthz says what is down (docs/reliability.md, D3 and D4), and the
 local development organisation keeps its token across restarts."""
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import HOST_MAP, free_port
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ class Service:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self.output = tmp_path / f"service-{run}.out"
         with self.output.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", "control_api.processes.supervisor"], env=env,
                                             cwd=tmp_path if var_dir else PROJECT_ROOT,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         self.token = self._wait_for_token()

@@ -16,7 +16,7 @@ from subprocess import Popen
 import pytest
 import requests
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import free_port, gunicorn_command, serve_in_thread, stop_process
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Where jobs come from, on `make run`'s service as a user runs it (`python -m control_api.service`):
+"""Where jobs come from, on `make run`'s service as a user runs it (`python -m control_api.processes.supervisor`):
 the scheduler loop is one of its supervised components, a schedule's run-now job crawls to its end,
 and a POST to a trigger URL starts a crawl. SPEC: "Where jobs come from"; README "Recurring crawls,
 webhooks and publish hooks"."""

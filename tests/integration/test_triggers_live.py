@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from db.models import Job
 from tests.integration.conftest import free_port, gunicorn_command, stop_process, wait_for_job
 

@@ -1,7 +1,7 @@
 """One organisation's slow webhook receiver cannot delay another's deliveries: the sender as `make
 run` runs it (`flask deliver-webhooks --loop`), a receiver on loopback that answers one byte at a
 time with a dozen messages waiting for it, and another organisation's healthy receiver.
-SPEC: "Limits that hold against hostile sites and clients"; control_api/webhook_sender.py.
+SPEC: "Limits that hold against hostile sites and clients"; control_api/webhooks/sender.py.
 """
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 from standardwebhooks import Webhook
 
-from control_api.webhooks_service import new_secret
-from db.engine import PROJECT_ROOT
+from control_api.webhooks.service import new_secret
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import free_port, run_crawl
 from tests.integration.test_service import Service
 

@@ -1,0 +1,76 @@
+"""What changed since an earlier crawl (GET /v1/jobs/{id}/changes) and one URL's history across
+crawls (GET /v1/domains/{domain_id}/history). SPEC "What changed since the last crawl"."""
+from __future__ import annotations
+
+from flask import g
+from flask_openapi3 import APIBlueprint, Tag
+
+from control_api.jobs.changes import service as changes_service
+from control_api.jobs import service as jobs_service
+from control_api.auth import authenticate
+from control_api.jobs.changes.schemas import Changes, ChangesQuery, DomainPath, HistoryQuery, UrlHistory
+from control_api.database import session_scope
+from control_api.errors import ApiError
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.jobs.presenters import json_response
+from control_api.jobs.schemas import JobPath, Pagination
+
+bp = APIBlueprint(
+    "changes", __name__, url_prefix="/v1",
+    abp_tags=[Tag(name="changes")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400, 404),
+)  # fmt: skip
+bp.before_request(authenticate)
+
+NOT_FOUND = "No such job (or `since` job) in your organisation, or no earlier completed crawl to compare with"
+CONFLICT = "Either job is not finished yet (job_not_finished)"
+GONE = "Either job's per-URL rows were deleted by retention (tasks_pruned)"
+NOT_COMPARABLE = "`since` is not an earlier crawl of the same domain (not_comparable)"
+
+
+@bp.get("/jobs/<job_id>/changes", responses={200: Changes, **errors(409, 410, 422, e404=NOT_FOUND, e409=CONFLICT,
+                                                                        e410=GONE, e422=NOT_COMPARABLE)})  # fmt: skip
+def job_changes(path: JobPath, query: ChangesQuery):
+    """What changed since an earlier crawl: counts per kind, and with `kind` that kind's URLs"""
+    with session_scope() as session:
+        jobs = _pair(session, path.job_id, query.since)
+        comparison = changes_service.comparison(session, jobs)
+        body = {"job_id": jobs.job.id, **comparison.model_dump()}
+        if query.kind is not None:
+            offset, total = query.effective_offset, getattr(comparison.summary, query.kind)
+            items = changes_service.rows(session, jobs, query.kind, query.limit, offset)
+            body.update(kind=query.kind, items=items,
+                        pagination=Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total))  # fmt: skip
+    return json_response(Changes.model_validate(body))
+
+
+@bp.get("/domains/<domain_id>/history", responses={200: UrlHistory, **errors(e404="Your organisation has no crawl of this domain")})
+def url_history(path: DomainPath, query: HistoryQuery):
+    """One URL across your crawls of a domain, newest first"""
+    offset = query.effective_offset
+    with session_scope() as session:
+        try:
+            entries, total = changes_service.url_history(session, g.organisation_id, path.domain_id, query.url, query.limit, offset)
+        except changes_service.DomainNotFound:
+            raise ApiError(404, "domain_not_found", f"Your organisation has no crawl of domain {path.domain_id}.") from None
+    pagination = Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(entries) < total)
+    return json_response(UrlHistory.model_validate({"domain_id": path.domain_id, "url": query.url, "history": entries,
+                                                    "pagination": pagination}))  # fmt: skip
+
+
+def _pair(session, job_id: str, since_id: str | None) -> changes_service.Pair:
+    """The two jobs, or the API error that says why they cannot be compared."""
+    try:
+        return changes_service.pair(session, g.organisation_id, job_id, since_id)
+    except jobs_service.JobNotFound as exc:
+        raise ApiError(404, "job_not_found", f"No job with id '{exc}'.") from None
+    except changes_service.NoEarlierCrawl:
+        raise ApiError(404, "no_earlier_crawl", f"Job {job_id} has no earlier completed crawl of its domain to compare "
+                       "with (a first crawl); pass `since` to compare with another earlier job.") from None  # fmt: skip
+    except changes_service.NotComparable as exc:
+        raise ApiError(422, "not_comparable", f"since: {exc}; compare crawls of one domain, the earlier as `since`.") from None
+    except changes_service.NotFinished as exc:
+        raise ApiError(409, "job_not_finished", f"Job {exc.job.id} is {exc.job.status}: compare once both jobs have "
+                       "finished.") from None  # fmt: skip
+    except changes_service.RowsPruned as exc:
+        raise ApiError(410, "tasks_pruned", f"Job {exc.job.id}'s per-URL results were deleted on "
+                       f"{exc.job.tasks_pruned_at:%Y-%m-%d} (retention): there is nothing to compare.") from None  # fmt: skip

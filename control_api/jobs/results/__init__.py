@@ -1,0 +1,1 @@
+"""A job's per-URL results: the task list, the issues report and the exports."""

@@ -1,0 +1,120 @@
+"""Schemas of a job's crawl results: the tasks list and its query, the issues report and the export
+query (the job schemas are in control_api/jobs/schemas.py)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from contract.record import RedirectHop, TaskRecord
+from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
+from control_api.jobs.schemas import PageQuery, Pagination, QueryModel, comma_list, refuse_nul
+
+TASK_STATUSES = tuple(TaskStatus)
+CACHE_STATUSES = (*CacheStatus, "none")
+ISSUE_TYPES = ("broken_link", "slow", "redirect_chain", "server_error")
+TASK_SORTS = ("id", "url", "response_time_ms", "ttfb_ms", "http_status", "bytes", "depth")
+TASK_KINDS = tuple(TaskKind)
+
+
+class TaskOut(TaskRecord):
+    """A task as the API serves it: the per-URL record plus its row id, issue list and time."""
+
+    id: int
+    issues: list[str]
+    fetched_at: datetime
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+    pagination: Pagination
+
+
+class ListTasksQuery(PageQuery):
+    """Query string of GET /v1/jobs/{id}/tasks."""
+
+    limit: int = Field(50, ge=1, le=1000)
+    status: str | None = Field(None, description="completed, failed, skipped; comma-separated.")
+    cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
+    issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
+    kind: TaskKind | None = None
+    path: str | None = Field(None, max_length=2048, description="Substring of the URL.")
+    sort: str = Field("id", description="Field to sort by, '-' prefix for descending, e.g. -response_time_ms.")
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, value: str | None) -> str | None:
+        comma_list(value, TASK_STATUSES, "status")
+        return value
+
+    @field_validator("cache_status")
+    @classmethod
+    def _cache_statuses(cls, value: str | None) -> str | None:
+        comma_list(value, CACHE_STATUSES, "cache_status")
+        return value
+
+    no_nul = field_validator("path")(refuse_nul)
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, value: str) -> str:
+        if value.removeprefix("-") not in TASK_SORTS:
+            raise ValueError(f"unknown sort {value!r}; expected one of {', '.join(TASK_SORTS)} (prefix - for descending)")
+        return value
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return comma_list(self.status, TASK_STATUSES, "status")
+
+    @property
+    def cache_statuses(self) -> tuple[str, ...]:
+        return comma_list(self.cache_status, CACHE_STATUSES, "cache_status")
+
+
+class BrokenLink(BaseModel):
+    url: str
+    http_status: int | None
+    error: str | None
+    referrers: list[str]
+    referrer_count: int
+
+
+class SlowPage(BaseModel):
+    url: str
+    response_time_ms: int
+    ttfb_ms: int | None
+
+
+class RedirectChain(BaseModel):
+    url: str
+    final_url: str | None
+    hops: int
+    chain: list[RedirectHop]
+    error_type: str | None
+
+
+class ServerError(BaseModel):
+    url: str
+    http_status: int
+    referrer: str | None
+
+
+class IssueCounts(BaseModel):
+    broken_links: int
+    slow_pages: int
+    redirect_chains: int
+    server_errors: int
+
+
+class IssuesReport(BaseModel):
+    slow_page_threshold_ms: int
+    counts: IssueCounts
+    broken_links: list[BrokenLink]
+    slow_pages: list[SlowPage]
+    redirect_chains: list[RedirectChain]
+    server_errors: list[ServerError]
+
+
+class ExportQuery(QueryModel):
+    format: Literal["csv", "jsonl"] = "jsonl"

@@ -1,0 +1,243 @@
+"""Reading what the crawler recorded: per-URL tasks (filtered, sorted, paginated), the issues
+report, and a streamed export. Every query is scoped to one job through its indexes."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select
+from sqlalchemy.orm import Session
+
+from contract.record import EXPORT_COLUMNS
+from control_api.jobs.results.schemas import ListTasksQuery
+from db.models import BrokenLinkReferrer, Job, Task
+
+ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has the totals
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffice or Sheets evaluate a cell
+
+
+class TasksPruned(Exception):
+    """The job's per-URL rows were deleted by retention (control_api/jobs/retention.py): the API answers
+    410 `tasks_pruned`, the dashboard a page that says so, with this one message."""
+
+    def __init__(self, job: Job):
+        super().__init__(f"Job {job.id}'s per-URL results were removed by retention on {job.tasks_pruned_at:%Y-%m-%d}; "
+                         "its progress and stats are still on the job.")  # fmt: skip
+        self.job = job
+
+
+def require_rows(job: Job) -> Job:
+    """The job, while its per-URL rows are kept; TasksPruned once retention deleted them."""
+    if job.tasks_pruned_at is not None:
+        raise TasksPruned(job)
+    return job
+
+
+def task_issues(task: Task) -> list[str]:
+    issues = []
+    if task.is_broken:
+        issues.append("broken_link")
+    if task.is_slow:
+        issues.append("slow")
+    if task.redirect_hops >= 2 or task.error_type in ("redirect_loop", "too_many_redirects"):
+        issues.append("redirect_chain")
+    if task.is_server_error:
+        issues.append("server_error")
+    return issues
+
+
+def _issue_condition(issue: str):
+    return {
+        "broken_link": Task.is_broken.is_(True),
+        "slow": Task.is_slow.is_(True),
+        "redirect_chain": or_(Task.redirect_hops >= 2, Task.error_type.in_(("redirect_loop", "too_many_redirects"))),
+        "server_error": Task.is_server_error.is_(True),
+    }[issue]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filtered_tasks(job_id: str, query: ListTasksQuery) -> Select:
+    conditions = [Task.job_id == job_id]
+    if query.statuses:
+        conditions.append(Task.status.in_(query.statuses))
+    if query.cache_statuses:
+        known = [status for status in query.cache_statuses if status != "none"]
+        options = [Task.cache_status.in_(known)] if known else []
+        if "none" in query.cache_statuses:
+            options.append(Task.cache_status.is_(None))
+        conditions.append(or_(*options))
+    if query.issue:
+        conditions.append(_issue_condition(query.issue))
+    if query.kind:
+        conditions.append(Task.kind == query.kind)
+    if query.path:
+        conditions.append(Task.url.like(f"%{_escape_like(query.path)}%", escape="\\"))
+    return select(Task).where(*conditions)
+
+
+def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> tuple[list[Task], int, int]:
+    base = filtered_tasks(job_id, query)
+    total = session.scalar(select(func.count()).select_from(base.subquery()))
+    column = getattr(Task, query.sort.removeprefix("-"))
+    order = (column.desc() if query.sort.startswith("-") else column.asc()).nulls_last()  # same on both databases
+    offset = query.effective_offset
+    rows = session.scalars(base.order_by(order, Task.id).limit(query.limit).offset(offset)).all()
+    return list(rows), total, offset
+
+
+def _broken_condition(job: Job):
+    has_referrer = exists().where(
+        BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
+    )
+    return and_(Task.job_id == job.id, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+
+
+def _slow_condition(job: Job):
+    return and_(Task.job_id == job.id, Task.is_slow.is_(True))
+
+
+def issue_counts(session: Session, job: Job) -> dict[str, int]:
+    """The numbers of broken links and slow pages, counted as the issues report counts them."""
+    return {
+        "broken_links": session.scalar(select(func.count()).select_from(Task).where(_broken_condition(job))),
+        "slow_pages": session.scalar(select(func.count()).select_from(Task).where(_slow_condition(job))),
+    }
+
+
+def issues_report(session: Session, job: Job) -> dict[str, Any]:
+    job_tasks = Task.job_id == job.id
+    broken_condition = _broken_condition(job)
+    chain_condition = and_(job_tasks, _issue_condition("redirect_chain"))
+    slow_condition = _slow_condition(job)
+    server_condition = and_(job_tasks, Task.is_server_error.is_(True))
+
+    def count(condition) -> int:
+        return session.scalar(select(func.count()).select_from(Task).where(condition))
+
+    broken = session.scalars(select(Task).where(broken_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
+    referrers: dict[str, list[str]] = defaultdict(list)
+    if broken:
+        rows = session.execute(
+            select(BrokenLinkReferrer.target_url_hash, BrokenLinkReferrer.referrer)
+            .where(BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash.in_([t.url_hash for t in broken]))
+            .order_by(BrokenLinkReferrer.id)
+        )
+        for target, referrer in rows:
+            if referrer not in referrers[target]:
+                referrers[target].append(referrer)
+    return {
+        "slow_page_threshold_ms": job.options.get("slow_page_threshold_ms", 3000),
+        "counts": {
+            "broken_links": count(broken_condition),
+            "slow_pages": count(slow_condition),
+            "redirect_chains": count(chain_condition),
+            "server_errors": count(server_condition),
+        },
+        "broken_links": [
+            {"url": t.url, "http_status": t.http_status, "error": t.error,
+             "referrers": referrers[t.url_hash], "referrer_count": len(referrers[t.url_hash])}
+            for t in broken
+        ],  # fmt: skip
+        "slow_pages": [
+            {"url": t.url, "response_time_ms": t.response_time_ms, "ttfb_ms": t.ttfb_ms}
+            for t in session.scalars(select(Task).where(slow_condition).order_by(Task.response_time_ms.desc()).limit(ISSUE_LIST_LIMIT))
+        ],
+        "redirect_chains": [
+            {"url": t.url, "final_url": t.final_url, "hops": t.redirect_hops, "chain": t.redirect_chain or [], "error_type": t.error_type}
+            for t in session.scalars(select(Task).where(chain_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT))
+        ],
+        "server_errors": [
+            {"url": t.url, "http_status": t.http_status, "referrer": t.referrer}
+            for t in session.scalars(select(Task).where(server_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT))
+        ],
+    }
+
+
+def response_time_histogram(session: Session, job_id: str, bounds: tuple[int, ...]) -> list[int]:
+    """How many of the job's timed pages and resources fall in each response-time bucket: under
+    bounds[0] ms, [bounds[0], bounds[1]), ..., and bounds[-1] ms or more (len(bounds) + 1 counts).
+    One grouped query; the buckets are literals, so PostgreSQL sees the same expression in the
+    select and the GROUP BY."""
+    bucket = case(
+        *((Task.response_time_ms < literal_column(str(int(bound))), literal_column(str(index))) for index, bound in enumerate(bounds)),
+        else_=literal_column(str(len(bounds))),
+    )  # fmt: skip
+    rows = session.execute(
+        select(bucket, func.count())
+        .where(Task.job_id == job_id, Task.kind != "sitemap", Task.response_time_ms.is_not(None))
+        .group_by(bucket)
+    )
+    counts = [0] * (len(bounds) + 1)
+    for index, count in rows:
+        counts[int(index)] = count
+    return counts
+
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "no response", "skipped")
+
+
+def status_breakdown(session: Session, job_id: str) -> dict[str, int]:
+    """The job's pages and resources by HTTP status class (after redirects); `no response` for a
+    network error, timeout or refusal, `skipped` for URLs not fetched."""
+    def label(text: str):
+        return literal_column(f"'{text}'")
+
+    status_class = case(
+        (Task.status == "skipped", label("skipped")),
+        (Task.http_status.is_(None), label("no response")),
+        (Task.http_status < literal_column("300"), label("2xx")),
+        (Task.http_status < literal_column("400"), label("3xx")),
+        (Task.http_status < literal_column("500"), label("4xx")),
+        else_=label("5xx"),
+    )
+    rows = session.execute(
+        select(status_class, func.count()).where(Task.job_id == job_id, Task.kind != "sitemap").group_by(status_class)
+    )
+    counts = dict.fromkeys(STATUS_CLASSES, 0)
+    for name, count in rows:
+        counts[name] = count
+    return counts
+
+
+def _export_row(task: Task) -> dict[str, Any]:
+    return {column: getattr(task, column) for column in EXPORT_COLUMNS}
+
+
+def _csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, prefixed with `'` so that it shows as text
+    (OWASP "CSV injection"): crawled sites control URLs, content types and error text. Numbers and
+    booleans are ours (booleans spelled true/false, as in JSON); JSON lines are for scripts and
+    stay literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_lines(session: Session, job_id: str, fmt: str, batch: int = 1000) -> Iterator[str]:
+    """Stream rows in batches through a server-side cursor: memory stays flat at any job size."""
+    result = session.execute(
+        select(Task).where(Task.job_id == job_id).order_by(Task.id).execution_options(stream_results=True, yield_per=batch)
+    ).scalars()
+    if fmt == "jsonl":
+        for task in result:
+            yield json.dumps(_export_row(task), ensure_ascii=False) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    for count, task in enumerate(result, 1):
+        writer.writerow({column: _csv_cell(value) for column, value in _export_row(task).items()})
+        if count % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

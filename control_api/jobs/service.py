@@ -1,0 +1,242 @@
+"""The job domain layer: create, list, read and cancel jobs. Views call these; SQL and scrapyd
+calls live here, not in views."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from contract.options import JobOptions
+from contract.targets import Target
+from control_api.organisations import limits
+from control_api.errors import ApiError
+from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
+from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
+from control_api.jobs.targets import target_of
+from contract.vocabulary import JobStatus
+from db.models import Domain, Job, utcnow
+from db.webhooks import record_job_event
+
+logger = logging.getLogger(__name__)
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class JobFinished(Exception):
+    """Cancel of a job that already completed or failed."""
+
+    def __init__(self, job: Job):
+        super().__init__(job.status)
+        self.job = job
+
+
+class JobAlreadyRunning(Exception):
+    """A create for a domain on which the organisation already has an active job."""
+
+    def __init__(self, job_id: str, status: str):
+        super().__init__(job_id)
+        self.job_id = job_id
+        self.status = status
+
+
+def get_or_create_domain(session: Session, name: str) -> Domain:
+    """Race-safe: parallel creates for one domain end with one row (INSERT .. ON CONFLICT DO NOTHING)."""
+    dialect_insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    session.execute(dialect_insert(Domain).values(name=name, created_at=utcnow()).on_conflict_do_nothing())
+    return session.scalars(select(Domain).where(Domain.name == name)).one()
+
+
+def insert_job(
+    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
+) -> Job:
+    """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
+    organisation already has a `created` or `running` job on the domain; LimitReached when it has
+    ORG_MAX_JOBS_IN_FLIGHT such jobs on any domains."""
+    limits.check_room(session, organisation_id, limits.JOBS_IN_FLIGHT)  # locks the organisation first
+    domain = get_or_create_domain(session, target.name)
+    # The domain row stays locked until this transaction commits, so that of parallel creates for one
+    # domain each sees the jobs of those before it (PostgreSQL, READ COMMITTED: the query below takes
+    # its snapshot after the lock is granted). SQLite has no row locks and needs none: the domain
+    # INSERT above already holds its one write lock. Locked for every create, concurrent or not, so
+    # that a create allowing concurrency cannot slip past one that does not.
+    session.execute(select(Domain.id).where(Domain.id == domain.id).with_for_update())
+    if not request.allow_concurrent:
+        active = session.execute(
+            select(Job.id, Job.status)
+            .where(Job.organisation_id == organisation_id, Job.domain_id == domain.id, Job.status.in_(JobStatus.active()))
+            .order_by(Job.created_at)
+            .limit(1)
+        ).first()
+        if active is not None:
+            raise JobAlreadyRunning(active.id, active.status)
+    job = Job(
+        id=str(uuid.uuid4()),
+        organisation_id=organisation_id,
+        domain_id=domain.id,
+        domain=domain,
+        status=JobStatus.CREATED.value,
+        start_scheme=target.scheme,
+        options=request.options.model_dump(),
+        source_type=request.source_type,
+        source_detail=request.source_detail,
+        schedule_id=schedule_id,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest) -> Job:
+    """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
+    dashboard's form both do. Refusals are ApiErrors whose message names the field, so that both
+    say the same thing (the dashboard shows it next to the field)."""
+    target = target_of(request.domain)
+    with session_factory() as session:
+        try:
+            job = insert_job(session, organisation_id, target, request)
+        except JobAlreadyRunning as exc:
+            raise ApiError(
+                409, "job_already_running",
+                f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
+                'or send "allow_concurrent": true to start another.',
+            ) from None  # fmt: skip
+    try:
+        schedule_job(session_factory, client, job)
+    except SchedulerUnavailable as exc:
+        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+    return job
+
+
+def spider_arguments(job: Job) -> tuple[dict, dict]:
+    """scrapyd `schedule.json` spider arguments and Scrapy settings for a job: the options travel as
+    one JSON argument that the spider validates with the same contract model."""
+    options = JobOptions.model_validate(job.options)
+    args = {"domain": job.domain.name, "options": options.model_dump_json()}
+    if job.start_scheme:
+        args["scheme"] = job.start_scheme
+    if job.claim:
+        args["claim"] = job.claim
+    return args, options.scrapy_settings()
+
+
+def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
+    """Offer a stored `created` job to the dispatcher (control_api/nodes/dispatcher.py), which hands the
+    waiting jobs, fairly across organisations, to nodes with a free slot. The job is then on its
+    way to a node (`scrapyd_node` set), or waits as `created` for a slot, or for a node that answers;
+    the next dispatch round (`reconcile --loop`) sends it. scrapyd is asked with the short handover
+    timeout (SCRAPYD_HANDOVER_TIMEOUT): what calls this is an API request, which a frozen scrapyd
+    must not hold. Only a node that refuses the job fails it: SchedulerUnavailable is raised.
+    """
+    from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
+
+    try:
+        dispatch_waiting(session_factory, client.for_handover())
+    except SchedulerUnavailable as exc:  # no node answered: the job waits for the next round
+        logger.warning("job %s waits for a scrapyd node that answers: %s", job.id, exc)
+    with session_factory() as session:
+        current = session.execute(
+            select(Job.status, Job.scrapyd_node, Job.claim, Job.dispatched_at, Job.error, Job.completed_at)
+            .where(Job.id == job.id)
+        ).one()
+    job.status, job.scrapyd_node, job.claim, job.dispatched_at, job.error, job.completed_at = current
+    if job.status == JobStatus.FAILED.value:  # its node refused schedule.json
+        raise SchedulerUnavailable((job.error or "").removeprefix(SCHEDULE_FAILED))
+    return job
+
+
+def get_job(session: Session, organisation_id: int, job_id: str, for_update: bool = False) -> Job:
+    if "\x00" in job_id:  # no job id has one, and PostgreSQL refuses NUL in a query parameter
+        raise JobNotFound(job_id)
+    query = select(Job).where(Job.id == job_id, Job.organisation_id == organisation_id)
+    if for_update:
+        query = query.with_for_update(of=Job)
+    job = session.scalars(query).one_or_none()
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def created_since(range_name: str, tz_offset_minutes: int, now: datetime | None = None) -> datetime | None:
+    """Start of a `range` window in UTC. `today` and `Nd` are whole local days (today and the N-1
+    before it), local time being UTC minus `tz_offset_minutes` as JavaScript reports it."""
+    now = now or datetime.now(timezone.utc)
+    if range_name == "all":
+        return None
+    if range_name == "24h":
+        return now - timedelta(hours=24)
+    local_offset = timedelta(minutes=-tz_offset_minutes)
+    local_now = now + local_offset
+    local_midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = 1 if range_name == "today" else int(range_name.rstrip("d"))
+    return local_midnight - timedelta(days=days - 1) - local_offset
+
+
+@dataclass
+class JobPage:
+    jobs: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.jobs) < self.total
+
+
+def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> JobPage:
+    conditions = [Job.organisation_id == organisation_id]
+    if query.statuses:
+        conditions.append(Job.status.in_(query.statuses))
+    if query.schedule_id is not None:
+        conditions.append(Job.schedule_id == query.schedule_id)
+    since = created_since(query.range, query.tzOffset)
+    if since is not None:
+        conditions.append(Job.created_at >= since)
+    total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
+    offset = query.effective_offset
+    jobs = session.scalars(
+        select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc()).limit(query.limit).offset(offset)
+    ).all()
+    return JobPage(jobs=list(jobs), total=total, limit=query.limit, offset=offset)
+
+
+def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job, bool]:
+    """Mark the job cancelled. Returns (job, newly_cancelled); raises JobFinished for completed/failed."""
+    job = get_job(session, organisation_id, job_id, for_update=True)
+    if job.status == JobStatus.CANCELLED.value:
+        return job, False
+    if job.is_terminal:
+        raise JobFinished(job)
+    # Conditional update: a crawler finishing at the same instant cannot be overwritten, nor overwrite us.
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_([JobStatus.CREATED.value, JobStatus.RUNNING.value]))
+        .values(status=JobStatus.CANCELLED.value, cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(job)
+    if result.rowcount == 0 and job.status != JobStatus.CANCELLED.value:
+        raise JobFinished(job)
+    if result.rowcount == 1:
+        record_job_event(session, job.id, JobStatus.CANCELLED, now)
+    return job, result.rowcount == 1
+
+
+def stop_spider(client: ScrapydClient, job: Job) -> None:
+    """Best effort, with the short handover timeout: the spider also polls the database and stops
+    itself within seconds when it sees `cancelled`."""
+    if not job.scrapyd_node:
+        return
+    try:
+        client.for_handover().cancel(job.scrapyd_node, job.id)
+    except SchedulerUnavailable as exc:
+        logger.warning("cancel of job %s did not reach scrapyd (%s); the spider will stop on its own", job.id, exc)

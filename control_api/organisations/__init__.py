@@ -1,0 +1,1 @@
+"""Organisations: their API tokens and their caps (jobs, schedules, triggers, webhooks)."""

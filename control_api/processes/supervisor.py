@@ -1,0 +1,273 @@
+"""`make run`: migrate the database, then start and supervise scrapyd, the API, the reconciler and
+the scheduler loop (control_api/schedules/recurring_loop.py) and the webhook sender (control_api/webhooks/sender.py).
+
+Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
+to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
+every half second to a state file that /healthz reads, so the API answers 503 `degraded` naming
+what is down meanwhile. Ctrl-C or SIGTERM stops everything.
+
+scrapyd listens on loopback with basic-auth credentials (control_api/credentials.py), so only the
+API and the operator can schedule crawls or read their logs; everything under var/ is created
+readable by this user only. A crawler orphaned by a dead scrapyd keeps its job only while it keeps
+renewing its claim (crawler/jobstore.py), so supervision never has to hunt for orphans.
+
+The organisation "Local development" and its API token are made on the first run and kept in
+var/dev-token (0600); later runs print the same token while the database still accepts it, so the
+jobs made before a restart are still listed after it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from dotenv import load_dotenv
+
+from control_api.config import ConfigError, ServiceConfig
+from contract.paths import PROJECT_ROOT
+
+logger = logging.getLogger("control_api.processes.supervisor")
+
+BACKOFF_START, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+TICK = 0.5
+DEV_ORGANISATION = "Local development"
+# `scheme://user:password@host`: the password runs to the last `@` before the path (it may hold `@`, `/`, `:`).
+PASSWORD_IN_AUTHORITY = re.compile(r"^([a-zA-Z][\w+.-]*://[^:/@]*:)[^\s]*@(?=[^@]*$)")
+PASSWORD_IN_QUERY = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
+def wait_for_http(url: str, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}; see the output above")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start within {timeout:.0f} s")
+
+
+@dataclass
+class Component:
+    """A child process kept alive: restarted after it dies, with back-off."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None  # monotonic time of the next start while it is down
+    backoff: float = BACKOFF_START
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.process = self.launch()
+        self.started_at, self.restart_at = time.monotonic(), None
+
+    @property
+    def state(self) -> str:
+        return "up" if self.process is not None and self.process.poll() is None else "down"
+
+    def check(self, now: float) -> None:
+        """Notice a death and plan the restart; restart when its time has come."""
+        if self.restart_at is None and self.state == "down":
+            code = self.process.returncode if self.process else None
+            if now - self.started_at > STABLE_AFTER:
+                self.backoff = BACKOFF_START
+            logger.error("%s exited (code %s); restarting in %.0f s", self.name, code, self.backoff)
+            self.restart_at = now + self.backoff
+            self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+        elif self.restart_at is not None and now >= self.restart_at:
+            self.restarts += 1
+            logger.warning("restarting %s (restart %d)", self.name, self.restarts)
+            try:
+                self.start()
+            except OSError as exc:
+                logger.error("could not start %s: %s", self.name, exc)
+                self.restart_at = now + self.backoff
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Supervisor:
+    components: list[Component]
+    state_file: Path
+    stopping: bool = field(default=False)
+
+    def write_state(self) -> None:
+        state = {
+            "updated_at": time.time(),
+            "pid": os.getpid(),
+            "components": {
+                c.name: {"state": c.state, "pid": c.process.pid if c.process else None, "restarts": c.restarts}
+                for c in self.components
+            },
+        }
+        partial = self.state_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(state))
+        partial.replace(self.state_file)  # atomic: /healthz never reads half a file
+
+    def run(self) -> None:
+        while not self.stopping:
+            now = time.monotonic()
+            for component in self.components:
+                component.check(now)
+            self.write_state()
+            time.sleep(TICK)
+
+    def stop(self) -> None:
+        for component in self.components:
+            component.stop()
+        for component in self.components:
+            component.wait()
+        self.state_file.unlink(missing_ok=True)
+
+
+def main() -> None:
+    load_dotenv()  # into the environment, which scrapyd, its crawlers and the API inherit
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = ServiceConfig()
+    except ConfigError as exc:
+        raise SystemExit(exc.format_message()) from None
+    os.umask(0o077)  # the database, scrapyd's logs and the credentials: this user's only
+    var = settings.VAR_DIR
+    var.mkdir(parents=True, exist_ok=True)
+    var.chmod(0o700)
+    (var / "run").mkdir(exist_ok=True)
+    os.environ.setdefault("SCRAPYD_CREDENTIALS_FILE", str(var / "scrapyd" / "credentials"))
+    os.environ.setdefault("SECRET_KEY_FILE", str(var / "secret-key"))  # the dashboard's, when SECRET_KEY is unset
+
+    from control_api.credentials import ensure_credentials, ensure_secret_key, read_dev_token, write_dev_token
+
+    if not os.environ.get("SCRAPYD_USERNAME"):
+        os.environ["SCRAPYD_USERNAME"], os.environ["SCRAPYD_PASSWORD"] = ensure_credentials()
+    if not settings.SECRET_KEY:
+        ensure_secret_key()  # made here once, so the API's workers all read the same key
+    host, port = settings.API_HOST, str(settings.API_PORT)
+    state_file = var / "run" / f"supervisor-{port}.json"
+    os.environ["SUPERVISOR_STATE_FILE"] = str(state_file)  # inherited by the API: /healthz reads it
+
+    from control_api import create_app
+    from control_api.database import session_scope
+    from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+    from control_api.organisations.tokens import development_token
+    from db import migrate
+
+    app = create_app()
+    config = app.config
+    migrate.upgrade(config["DATABASE_URL"])
+    print(f"Database ready: {masked_url(config['DATABASE_URL'])}")
+
+    scrapyd_url = config["SCRAPYD_URLS"][0]
+    scrapyd_parts = urlsplit(scrapyd_url)
+    username, password = config["SCRAPYD_USERNAME"], config["SCRAPYD_PASSWORD"]
+    bin_dir = Path(sys.executable).parent
+    scrapyd = Component("scrapyd", lambda: start_node(
+        var / "scrapyd", scrapyd_parts.port or 6800,
+        bind=settings.SCRAPYD_BIND or scrapyd_parts.hostname or "127.0.0.1",
+        poll_interval=settings.SCRAPYD_POLL_INTERVAL, username=username, password=password,
+        max_proc=config["SCRAPYD_SLOTS"].get(scrapyd_url, 0),  # its `#slots=N`, so the two agree
+    ))  # fmt: skip
+    api = Component("api", lambda: subprocess.Popen(
+        [str(bin_dir / "gunicorn"), "--config", "python:control_api.processes.gunicorn_conf",
+         "--workers", str(settings.API_WORKERS), "--bind", f"{host}:{port}",
+         # One control socket per instance: two services on one machine must not share gunicorn's default.
+         "--control-socket", str(var / "run" / f"gunicorn-{port}.ctl"),
+         "--access-logfile", "-", "control_api:create_app()"],
+        cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    reconciler = Component("reconciler", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "reconcile", "--loop"], cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhook_sender.py).
+    webhooks = Component("webhooks", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "deliver-webhooks", "--loop"], cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.nice(10),
+    ))  # fmt: skip
+    schedules = Component("schedules", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "run-schedules", "--loop"], cwd=PROJECT_ROOT,
+    ))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, reconciler, schedules, webhooks], state_file)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
+    try:
+        scrapyd.start()
+        wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
+        if not wait_for_launcher(var / "scrapyd"):
+            logger.warning("the crawler launcher did not start (see var/scrapyd/launcher.log); crawls start without it")
+        api.start()
+        wait_for_http(f"http://{host}:{port}/healthz", api.process, "the API")
+        token_file = var / "dev-token"
+        with app.app_context(), session_scope() as session:
+            token, organisation_id, new = development_token(session, read_dev_token(token_file), DEV_ORGANISATION)
+        write_dev_token(token_file, token, organisation_id)
+        reconciler.start()
+        schedules.start()
+        print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
+                      password)  # fmt: skip
+        # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
+        # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
+        webhooks.start()
+        supervisor.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        supervisor.stop()
+        print("Stopped scrapyd, the API, the reconciler, the scheduler loop and the webhook sender.")
+
+
+def masked_url(url: str) -> str:
+    """The database URL with its password (in the authority, or a `password=` query parameter as
+    libpq takes it) replaced by `***`: what `make run` prints reaches terminals and CI logs."""
+    masked = PASSWORD_IN_AUTHORITY.sub(r"\1***@", url)
+    return PASSWORD_IN_QUERY.sub(r"\1***", masked)
+
+
+def print_welcome(host: str, port: str, scrapyd_url: str, token: str, token_file: Path, new_token: bool,
+                  allow_private: bool, username: str, password: str) -> None:  # fmt: skip
+    print(f"""
+Crawl service is running.
+  Dashboard:  http://{host}:{port}/app   (sign in with the API token below)
+  API:        http://{host}:{port}/v1/jobs   (OpenAPI: http://{host}:{port}/v1/openapi.json, docs: http://{host}:{port}/docs)
+  Health:     http://{host}:{port}/healthz   (503 "degraded" while a component restarts)
+  scrapyd UI: {scrapyd_url}/   user {username}, password {password}
+              (kept in {os.environ["SCRAPYD_CREDENTIALS_FILE"]}, readable by you only)
+  Private/loopback targets are {"ALLOWED (ALLOW_PRIVATE_TARGETS=1)" if allow_private else "refused; set ALLOW_PRIVATE_TARGETS=1 to crawl localhost"}.
+
+Your API token for the organisation "{DEV_ORGANISATION}" ({"new" if new_token else "the same as last time"}; kept in {token_file}, readable by you only):
+{token}
+
+Start a crawl:
+  curl -s -X POST http://{host}:{port}/v1/jobs -H "Authorization: Bearer {token}" \\
+       -H "Content-Type: application/json" -d '{{"domain": "example.com", "options": {{"max_pages": 100}}}}'
+Then: curl -s http://{host}:{port}/v1/jobs/JOB_ID -H "Authorization: Bearer {token}"
+Crawl log: curl -s http://{host}:{port}/v1/jobs/JOB_ID/log -H "Authorization: Bearer {token}"
+Ctrl-C stops everything.
+""", flush=True)
+
+
+if __name__ == "__main__":
+    main()

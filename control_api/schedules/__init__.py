@@ -1,0 +1,1 @@
+"""Schedules: recurring crawls of a domain, and the loop that starts them when due."""

@@ -1,0 +1,152 @@
+"""The schedule domain layer: create, list, read, change and delete recurring crawls, and start one
+of their runs (now, or because it fell due). Views and the scheduler loop call these."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from contract.targets import Target, parse_domain
+from contract.vocabulary import JobStatus, SourceDetail, SourceType
+from control_api.jobs import service as jobs_service
+from control_api.organisations import limits
+from control_api.jobs.schemas import CreateJobRequest
+from control_api.schedules.schemas import CreateScheduleRequest, UpdateScheduleRequest
+from db.models import Job, Schedule, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class ScheduleNotFound(Exception):
+    pass
+
+
+def next_run_after(due: datetime, interval_hours: int, now: datetime) -> datetime:
+    """The first run time on the schedule's cadence that is later than `now`: runs missed while
+    nothing was running collapse into the one being started, they are not caught up one by one."""
+    interval = timedelta(hours=interval_hours)
+    missed = max(0, (now - due) // interval)
+    return due + (missed + 1) * interval
+
+
+def create_schedule(session: Session, organisation_id: int, target: Target, request: CreateScheduleRequest) -> Schedule:
+    """The first recurring run falls due one interval from now (POST .../run starts one at once).
+    Raises LimitReached when the organisation has ORG_MAX_SCHEDULES already."""
+    limits.check_room(session, organisation_id, limits.SCHEDULES)
+    now = utcnow()
+    schedule = Schedule(
+        id=str(uuid.uuid4()),
+        organisation_id=organisation_id,
+        domain=jobs_service.get_or_create_domain(session, target.name),
+        start_scheme=target.scheme,
+        options=request.options.model_dump(),
+        interval_hours=request.interval_hours,
+        enabled=request.enabled,
+        next_run_at=now + timedelta(hours=request.interval_hours),
+        skipped_runs=0,
+        created_at=now,
+    )
+    session.add(schedule)
+    session.flush()
+    return schedule
+
+
+def get_schedule(session: Session, organisation_id: int, schedule_id: str, for_update: bool = False) -> Schedule:
+    if "\x00" in schedule_id:  # PostgreSQL refuses NUL in a query parameter
+        raise ScheduleNotFound(schedule_id)
+    query = select(Schedule).where(Schedule.id == schedule_id, Schedule.organisation_id == organisation_id)
+    if for_update:
+        query = query.with_for_update(of=Schedule)
+    schedule = session.scalars(query).one_or_none()
+    if schedule is None:
+        raise ScheduleNotFound(schedule_id)
+    return schedule
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def list_owned(session: Session, model, organisation_id: int, limit: int, offset: int) -> Page:
+    """A page of an organisation's schedules or triggers, newest first."""
+    owned = model.organisation_id == organisation_id
+    total = session.scalar(select(func.count()).select_from(model).where(owned))
+    rows = session.scalars(
+        select(model).where(owned).order_by(model.created_at.desc(), model.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return Page(items=list(rows), total=total, limit=limit, offset=offset)
+
+
+def update_schedule(session: Session, organisation_id: int, schedule_id: str, request: UpdateScheduleRequest) -> Schedule:
+    """A new interval, or enabling a disabled schedule, restarts the cadence: next run one interval from now."""
+    schedule = get_schedule(session, organisation_id, schedule_id, for_update=True)
+    changed = request.model_fields_set
+    if "options" in changed and request.options is not None:
+        schedule.options = request.options.model_dump()
+    restart = False
+    if "interval_hours" in changed and request.interval_hours is not None:
+        restart = request.interval_hours != schedule.interval_hours
+        schedule.interval_hours = request.interval_hours
+    if "enabled" in changed and request.enabled is not None:
+        restart = restart or (request.enabled and not schedule.enabled)
+        schedule.enabled = request.enabled
+    if restart:
+        schedule.next_run_at = utcnow() + timedelta(hours=schedule.interval_hours)
+    session.flush()
+    return schedule
+
+
+def delete_schedule(session: Session, organisation_id: int, schedule_id: str) -> None:
+    """Its jobs stay, and keep their schedule_id."""
+    session.delete(get_schedule(session, organisation_id, schedule_id, for_update=True))
+
+
+def previous_job_active(session: Session, source) -> str | None:
+    """The id of the schedule's (or trigger's) last job while it is still `created` or `running`."""
+    if source.last_job_id is None:
+        return None
+    status = session.scalar(select(Job.status).where(Job.id == source.last_job_id))
+    return source.last_job_id if status in JobStatus.active() else None
+
+
+def last_job_statuses(session: Session, sources) -> dict[str, str]:
+    """The status of each schedule's (or trigger's) last job, by job id, in one query."""
+    ids = {source.last_job_id for source in sources if source.last_job_id}
+    if not ids:
+        return {}
+    return {job_id: status for job_id, status in session.execute(select(Job.id, Job.status).where(Job.id.in_(ids)))}
+
+
+def stored_target(source) -> Target:
+    """The target a schedule or trigger was created for (its domain was checked then)."""
+    return replace(parse_domain(source.domain.name), scheme=source.start_scheme)
+
+
+def start_run(session: Session, schedule: Schedule, detail: SourceDetail) -> Job:
+    """Insert the run's `created` job (dispatch it after commit, with jobs_service.schedule_job).
+    Raises jobs_service.JobAlreadyRunning while the organisation has an active job on the domain,
+    which includes the schedule's own previous job."""
+    request = CreateJobRequest.model_validate(
+        {"domain": schedule.domain.name, "options": schedule.options,
+         "source_type": SourceType.SCHEDULER.value, "source_detail": detail.value}
+    )  # fmt: skip
+    job = jobs_service.insert_job(session, schedule.organisation_id, stored_target(schedule), request, schedule_id=schedule.id)
+    schedule.last_job_id = job.id
+    return job
+
+
+def run_now(session: Session, organisation_id: int, schedule_id: str) -> Job:
+    schedule = get_schedule(session, organisation_id, schedule_id, for_update=True)
+    return start_run(session, schedule, SourceDetail.RUN_NOW)

@@ -1,0 +1,1 @@
+"""Triggers: secret URLs that start a crawl when called (deploy hooks)."""

@@ -1,0 +1,128 @@
+"""Publish hooks: /v1/triggers (manage them with a bearer token) and POST /hooks/<secret> (call one:
+the secret in the path is the credential, so a CMS can start a crawl with a plain URL)."""
+from __future__ import annotations
+
+from flask import Response, current_app, g, request
+from flask_openapi3 import APIBlueprint, Tag
+
+from control_api.jobs import service as jobs_service
+from control_api.jobs import presenters
+from control_api.triggers import service as triggers_service
+from control_api.auth import authenticate
+from control_api.database import session_scope
+from control_api.errors import ApiError
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.rate_limits import rate_limits
+from control_api.nodes.scrapyd_client import SchedulerUnavailable
+from control_api.jobs.schemas import NoQuery, Pagination
+from control_api.schedules.service import list_owned
+from control_api.schedules.schemas import (
+    CreatedTrigger,
+    CreateTriggerRequest,
+    HookAccepted,
+    HookPath,
+    ListQuery,
+    TriggerList,
+    TriggerOut,
+    TriggerPath,
+)
+from control_api.jobs.targets import target_of
+from db.models import Trigger
+
+bp = APIBlueprint(
+    "triggers", __name__, url_prefix="/v1/triggers",
+    abp_tags=[Tag(name="triggers")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS),
+)  # fmt: skip
+bp.before_request(authenticate)
+
+hooks_bp = APIBlueprint("hooks", __name__, url_prefix="/hooks", abp_tags=[Tag(name="triggers")])
+
+NOT_FOUND = "No such trigger in your organisation"
+
+LIMIT = "The organisation has as many as it may have (limit_reached, naming the limit)"
+
+
+@bp.post("", responses={201: CreatedTrigger, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
+def create_trigger(query: NoQuery, body: CreateTriggerRequest):
+    """Create a publish hook; its URL is shown only in this answer"""
+    target = target_of(body.domain)
+    with session_scope() as session:
+        trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body)
+    created = CreatedTrigger(url=triggers_service.hook_url(secret), **trigger_fields(trigger))
+    return presenters.json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
+
+
+@bp.get("", responses={200: TriggerList, **errors(400)})
+def list_triggers(query: ListQuery):
+    """List triggers, newest first"""
+    with session_scope() as session:
+        page = list_owned(session, Trigger, g.organisation_id, query.limit, query.effective_offset)
+        items = [TriggerOut(**trigger_fields(trigger)) for trigger in page.items]
+    pagination = Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
+    return presenters.json_response(TriggerList(triggers=items, pagination=pagination))
+
+
+@bp.get("/<trigger_id>", responses={200: TriggerOut, **errors(400, 404, e404=NOT_FOUND)})
+def get_trigger(path: TriggerPath, query: NoQuery):
+    """Get a trigger (without its URL, whose secret is not stored)"""
+    with session_scope() as session:
+        try:
+            trigger = triggers_service.get_trigger(session, g.organisation_id, path.trigger_id)
+        except triggers_service.TriggerNotFound:
+            raise _not_found(path.trigger_id) from None
+        return presenters.json_response(TriggerOut(**trigger_fields(trigger)))
+
+
+@bp.delete("/<trigger_id>", responses={204: None, **errors(400, 404, e404=NOT_FOUND)})
+def delete_trigger(path: TriggerPath, query: NoQuery):
+    """Delete a trigger: its URL answers 404 from now on"""
+    with session_scope() as session:
+        try:
+            triggers_service.delete_trigger(session, g.organisation_id, path.trigger_id)
+        except triggers_service.TriggerNotFound:
+            raise _not_found(path.trigger_id) from None
+    return Response(status=204)
+
+
+HOOK_ERRORS = errors(404, 409, 413, 429, 503, e404="Unknown or deleted trigger", e413="Body over 1 MB",
+                     e409="The organisation has as many jobs in flight as it may have (limit_reached)")  # fmt: skip
+
+
+@hooks_bp.post("/<secret>", responses={202: HookAccepted, **HOOK_ERRORS})
+def call_hook(path: HookPath):
+    """Start the trigger's crawl (no bearer token; any body up to 1 MB is accepted and ignored)"""
+    # Guessing secrets costs what guessing tokens costs; each trigger URL has the per-token limit.
+    limits, address = rate_limits(), request.remote_addr or ""
+    failures_per_minute, what = current_app.config["AUTH_FAILURES_PER_MINUTE"], "unknown hook URLs a minute from one address"
+    limits.check("auth-failure", address, failures_per_minute, what)
+    hashed = triggers_service.secret_hash(path.secret)
+    limits.hit("hook", hashed, current_app.config["RATE_LIMIT_PER_MINUTE"], "calls a minute of this hook")
+    _read_and_ignore_body()
+    try:
+        with session_scope() as session:
+            job, job_id = triggers_service.fire(session, path.secret)
+    except triggers_service.TriggerNotFound:
+        limits.hit("auth-failure", address, failures_per_minute, what)
+        raise ApiError(404, "trigger_not_found", "No trigger has this URL (it may have been deleted).") from None
+    if job is not None:
+        try:
+            jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
+        except SchedulerUnavailable as exc:
+            raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+    return presenters.json_response(HookAccepted(job_id=job_id), 202)
+
+
+def _read_and_ignore_body() -> None:
+    """CMSs send their own JSON (or anything else); read it, up to HOOK_MAX_BODY_BYTES, else 413."""
+    request.max_content_length = current_app.config["HOOK_MAX_BODY_BYTES"]
+    request._read_body()  # our JsonRequest's bounded read, chunked bodies included
+
+
+def trigger_fields(trigger: Trigger) -> dict:
+    return {"id": trigger.id, "domain": trigger.domain.name, "options": trigger.options, "name": trigger.name,
+            "last_job_id": trigger.last_job_id, "last_called_at": trigger.last_called_at,
+            "created_at": trigger.created_at}  # fmt: skip
+
+
+def _not_found(trigger_id: str) -> ApiError:
+    return ApiError(404, "trigger_not_found", f"No trigger with id '{trigger_id}'.")

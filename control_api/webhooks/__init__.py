@@ -1,0 +1,1 @@
+"""Webhooks: endpoints told about their organisation's job state changes, and the sender."""

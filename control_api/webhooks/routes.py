@@ -1,0 +1,98 @@
+"""The /v1/webhooks resource: URLs told when a job of the organisation starts, completes, fails or is
+cancelled (Standard Webhooks; the sender is control_api/webhooks/sender.py)."""
+from __future__ import annotations
+
+from flask import Response, g
+from flask_openapi3 import APIBlueprint, Tag
+
+from control_api.webhooks import service as webhooks_service
+from control_api.auth import authenticate
+from control_api.database import session_scope
+from control_api.errors import ApiError
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.jobs.presenters import json_response
+from control_api.jobs.schemas import NoQuery, Pagination
+from control_api.webhooks.schemas import (
+    CreatedWebhook,
+    CreateWebhookRequest,
+    DeliveryList,
+    DeliveryOut,
+    ListDeliveriesQuery,
+    ListWebhooksQuery,
+    WebhookList,
+    WebhookOut,
+    WebhookPath,
+)
+
+bp = APIBlueprint(
+    "webhooks", __name__, url_prefix="/v1/webhooks",
+    abp_tags=[Tag(name="webhooks")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400),
+)  # fmt: skip
+bp.before_request(authenticate)
+
+NOT_FOUND = errors(404, e404="No such webhook in your organisation")
+
+LIMIT = "The organisation has as many as it may have (limit_reached, naming the limit)"
+
+
+@bp.post("", responses={201: CreatedWebhook, **errors(409, 413, 415, 422, e409=LIMIT,
+                                                      e422="The URL's host resolves to a private address")})
+def create_webhook(query: NoQuery, body: CreateWebhookRequest):
+    """Create a webhook; its secret is shown only in this response"""
+    webhooks_service.check_url_allowed(body.url)
+    with session_scope() as session:
+        endpoint = webhooks_service.create_webhook(session, g.organisation_id, body)
+    created = CreatedWebhook.model_validate(endpoint, from_attributes=True)
+    return json_response(created, 201, {"Location": f"/v1/webhooks/{endpoint.id}"})
+
+
+@bp.get("", responses={200: WebhookList})
+def list_webhooks(query: ListWebhooksQuery):
+    """List webhooks, newest first"""
+    with session_scope() as session:
+        page = webhooks_service.list_webhooks(session, g.organisation_id, query)
+        items = [WebhookOut.model_validate(endpoint, from_attributes=True) for endpoint in page.items]
+    return json_response(WebhookList(webhooks=items, pagination=_pagination(page)))
+
+
+@bp.get("/<webhook_id>", responses={200: WebhookOut, **NOT_FOUND})
+def get_webhook(path: WebhookPath, query: NoQuery):
+    """Get a webhook (without its secret)"""
+    with session_scope() as session:
+        endpoint = _find(session, path.webhook_id)
+        return json_response(WebhookOut.model_validate(endpoint, from_attributes=True))
+
+
+@bp.delete("/<webhook_id>", responses={204: None, **NOT_FOUND})
+def delete_webhook(path: WebhookPath, query: NoQuery):
+    """Delete a webhook; its pending deliveries are dropped"""
+    with session_scope() as session:
+        try:
+            webhooks_service.delete_webhook(session, g.organisation_id, path.webhook_id)
+        except webhooks_service.WebhookNotFound:
+            raise _not_found(path.webhook_id) from None
+    return Response(status=204)
+
+
+@bp.get("/<webhook_id>/deliveries", responses={200: DeliveryList, **NOT_FOUND})
+def list_deliveries(path: WebhookPath, query: ListDeliveriesQuery):
+    """Delivery attempts of a webhook, newest first"""
+    with session_scope() as session:
+        page = webhooks_service.list_deliveries(session, _find(session, path.webhook_id), query)
+    items = [DeliveryOut.model_validate(item) for item in page.items]
+    return json_response(DeliveryList(deliveries=items, pagination=_pagination(page)))
+
+
+def _pagination(page: webhooks_service.Page) -> Pagination:
+    return Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
+
+
+def _find(session, webhook_id: str):
+    try:
+        return webhooks_service.get_webhook(session, g.organisation_id, webhook_id)
+    except webhooks_service.WebhookNotFound:
+        raise _not_found(webhook_id) from None
+
+
+def _not_found(webhook_id: str) -> ApiError:
+    return ApiError(404, "webhook_not_found", f"No webhook with id '{webhook_id}'.")

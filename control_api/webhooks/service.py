@@ -1,0 +1,132 @@
+"""The webhook domain layer: create, list, read and delete an organisation's webhooks, and list their
+delivery attempts. Views call these; SQL lives here."""
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
+from control_api.organisations import limits
+from control_api.errors import ApiError
+from control_api.webhooks.schemas import CreateWebhookRequest, PageQuery
+from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64
+
+
+class WebhookNotFound(Exception):
+    pass
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def check_webhook_url(url: str) -> list[str]:
+    """The addresses `url`'s host resolves to, all public; ForbiddenTarget if one is not.
+    UnresolvableHost passes through: the caller decides what a name without addresses means."""
+    parts = urlsplit(url)
+    return check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def refuse_private_url(url: str) -> None:
+    """At creation: the same guard as crawl targets. A name that does not resolve (yet) is accepted,
+    as for crawl targets: each delivery checks again, and records the DNS error if it still fails."""
+    try:
+        check_webhook_url(url)
+    except UnresolvableHost:
+        pass
+
+
+def check_url_allowed(url: str) -> None:
+    """422 for a URL into our own network unless ALLOW_PRIVATE_TARGETS: what /v1/webhooks and the
+    dashboard's form both say."""
+    if current_app.config["ALLOW_PRIVATE_TARGETS"]:
+        return
+    try:
+        refuse_private_url(url)
+    except ForbiddenTarget as exc:
+        raise ApiError(422, "forbidden_target", f"Field 'url': {exc}; webhooks to private addresses are not allowed.") from None
+
+
+def create_webhook(session: Session, organisation_id: int, request: CreateWebhookRequest) -> WebhookEndpoint:
+    """Raises LimitReached when the organisation has ORG_MAX_WEBHOOKS already."""
+    limits.check_room(session, organisation_id, limits.WEBHOOKS)
+    endpoint = WebhookEndpoint(
+        id=str(uuid.uuid4()), organisation_id=organisation_id, url=request.url, events=list(request.events),
+        secret=new_secret(), created_at=utcnow(),
+    )  # fmt: skip
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def get_webhook(session: Session, organisation_id: int, webhook_id: str) -> WebhookEndpoint:
+    if "\x00" in webhook_id:  # no id has one, and PostgreSQL refuses NUL in a query parameter
+        raise WebhookNotFound(webhook_id)
+    endpoint = session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.id == webhook_id, WebhookEndpoint.organisation_id == organisation_id)
+    ).one_or_none()
+    if endpoint is None:
+        raise WebhookNotFound(webhook_id)
+    return endpoint
+
+
+def delete_webhook(session: Session, organisation_id: int, webhook_id: str) -> None:
+    """Its pending messages and its attempts go with it (ON DELETE CASCADE): nothing more is sent."""
+    endpoint = get_webhook(session, organisation_id, webhook_id)
+    session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id))
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def list_webhooks(session: Session, organisation_id: int, query: PageQuery) -> Page:
+    mine = WebhookEndpoint.organisation_id == organisation_id
+    total = session.scalar(select(func.count()).select_from(WebhookEndpoint).where(mine))
+    offset = query.effective_offset
+    rows = session.scalars(
+        select(WebhookEndpoint).where(mine)
+        .order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc()).limit(query.limit).offset(offset)
+    ).all()  # fmt: skip
+    return Page(list(rows), total, query.limit, offset)
+
+
+def list_deliveries(session: Session, endpoint: WebhookEndpoint, query: PageQuery) -> Page:
+    """The endpoint's attempts, newest first, each with its message's event and job."""
+    mine = WebhookAttempt.endpoint_id == endpoint.id
+    total = session.scalar(select(func.count()).select_from(WebhookAttempt).where(mine))
+    offset = query.effective_offset
+    rows = session.execute(
+        select(WebhookAttempt, WebhookMessage.event, WebhookMessage.job_id)
+        .join(WebhookMessage, WebhookMessage.id == WebhookAttempt.message_id)
+        .where(mine)
+        .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
+        .limit(query.limit).offset(offset)
+    ).all()  # fmt: skip
+    items = [
+        {"message_id": attempt.message_id, "event": event, "job_id": job_id, "attempted_at": attempt.attempted_at,
+         "status_code": attempt.status_code, "error": attempt.error, "next_attempt_at": attempt.next_attempt_at,
+         "succeeded": attempt.status_code is not None and 200 <= attempt.status_code < 300}
+        for attempt, event, job_id in rows
+    ]  # fmt: skip
+    return Page(items, total, query.limit, offset)
+
