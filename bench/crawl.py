@@ -5,7 +5,7 @@ Each run is a fresh `python -m scrapy` process against the nginx-served site:
 - pipeline off: an ad-hoc run (`-a domain=http://127.0.0.1:PORT`); without a job id the database
   pipeline and the job lifecycle raise NotConfigured / do nothing, so only the crawl itself runs.
 - pipeline on: the same command plus `-a _job=<id>` and the spider arguments and settings the API
-  would hand scrapyd (`jobs_service.spider_arguments`), against a fresh migrated SQLite database
+  would hand scrapyd (`control_api/nodes/dispatcher.py`'s `spider_arguments`), against a fresh migrated SQLite database
   holding that job's row. Afterwards the job's counters are checked against its task rows.
 - baseline: `scrapy runspider bench/baseline_spider.py` from a directory outside the project, so
   Scrapy's default settings apply.
@@ -115,7 +115,8 @@ def make_job(database_url: str, origin: str, concurrency: int) -> tuple[str, dic
     from sqlalchemy.orm import Session
 
     from contract.targets import parse_domain
-    from control_api.jobs.service import get_or_create_domain, spider_arguments
+    from control_api.jobs.service import get_or_create_domain
+    from control_api.nodes.dispatcher import spider_arguments
     from contract.options import JobOptions
     from control_api.organisations.tokens import create_organisation
     from db.engine import make_engine

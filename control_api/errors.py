@@ -7,6 +7,7 @@ from flask import Blueprint, Flask, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from control_api.domain_errors import Conflict, DomainError, Gone, Invalid, NotAllowed, NotFound, Unavailable
 from control_api.organisations.limits import LimitReached
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,16 @@ HTTP_CODES = {
 }
 
 
+# The HTTP status of each kind of refusal the services raise (control_api/domain_errors.py).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    Invalid: 400, NotFound: 404, Conflict: 409, Gone: 410, NotAllowed: 422, Unavailable: 503,
+}
+
+
+def http_status(error: DomainError) -> int:
+    return next(status for kind, status in DOMAIN_STATUS.items() if isinstance(error, kind))
+
+
 class ApiError(Exception):
     """An error a view raises on purpose; rendered as the one JSON shape."""
 
@@ -57,6 +68,11 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 @bp.app_errorhandler(ApiError)
 def handle_api_error(error: ApiError):
     return error_response(error.status, error.code, error.message, error.headers)
+
+
+@bp.app_errorhandler(DomainError)
+def handle_domain_error(error: DomainError):
+    return error_response(http_status(error), error.code, error.message)
 
 
 @bp.app_errorhandler(HTTPException)

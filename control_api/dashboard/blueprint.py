@@ -10,7 +10,8 @@ from werkzeug.exceptions import HTTPException
 from control_api.dashboard import csrf
 from control_api.dashboard.nav import NAV
 from control_api.dashboard.session import signed_in_organisation
-from control_api.errors import ApiError
+from control_api.domain_errors import DomainError
+from control_api.errors import ApiError, http_status
 
 bp = Blueprint("dashboard", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
 
@@ -71,6 +72,11 @@ def http_error(error: HTTPException):
 def api_error(error: ApiError):
     page = error_page(error.status, "Request refused", error.message)
     return (*page, error.headers)
+
+
+@bp.errorhandler(DomainError)
+def domain_error(error: DomainError):
+    return error_page(http_status(error), "Request refused", error.message)
 
 
 @bp.errorhandler(OperationalError)

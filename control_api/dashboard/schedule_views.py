@@ -10,7 +10,8 @@ from control_api.schedules import service as schedules_service
 from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.database import session_scope
-from control_api.errors import ApiError
+from control_api.domain_errors import DomainError
+from control_api.errors import http_status
 from control_api.organisations.limits import LimitReached
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.schedules.schemas import UpdateScheduleRequest
@@ -63,8 +64,8 @@ def new_schedule():
         return _form_page(form, 400)
     try:
         target = target_of(form.request.domain)
-    except ApiError as exc:
-        return _form_page(form.refused(exc, "domain"), exc.status)
+    except DomainError as exc:
+        return _form_page(form.refused(exc, "domain"), http_status(exc))
     try:
         with session_scope() as session:
             schedule = schedules_service.create_schedule(session, g.organisation_id, target, form.request)

@@ -11,7 +11,8 @@ from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
-from control_api.errors import ApiError
+from control_api.domain_errors import DomainError
+from control_api.errors import http_status
 from control_api.organisations.limits import LimitReached
 from control_api.jobs.targets import target_of
 from db.models import Trigger
@@ -44,8 +45,8 @@ def new_trigger():
         return _form_page(form, 400)
     try:
         target = target_of(form.request.domain)
-    except ApiError as exc:
-        return _form_page(form.refused(exc, "domain"), exc.status)
+    except DomainError as exc:
+        return _form_page(form.refused(exc, "domain"), http_status(exc))
     try:
         with session_scope() as session:
             trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, form.request)

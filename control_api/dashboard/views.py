@@ -18,7 +18,8 @@ from control_api.dashboard.forms import CreateJobForm
 from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
 from control_api.database import engine, session_scope
-from control_api.errors import ApiError
+from control_api.domain_errors import DomainError
+from control_api.errors import http_status
 from control_api.organisations.limits import LimitReached
 from control_api.jobs.schemas import JOB_STATUSES, RANGES, ListJobsQuery
 from control_api.validation import validation_error
@@ -89,8 +90,8 @@ def new_job():
     scheduler = current_app.extensions["scheduler"]
     try:
         job = jobs_service.start_job(session_scope, scheduler, g.organisation_id, form.request)
-    except ApiError as exc:
-        return render_template("dashboard/new_job.html", nav_section="new_job", form=form.refused(exc)), exc.status
+    except DomainError as exc:
+        return render_template("dashboard/new_job.html", nav_section="new_job", form=form.refused(exc)), http_status(exc)
     except LimitReached as exc:
         form.errors["form"] = exc.message
         return render_template("dashboard/new_job.html", nav_section="new_job", form=form), 409

@@ -10,7 +10,8 @@ from control_api.dashboard import source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
-from control_api.errors import ApiError
+from control_api.domain_errors import DomainError
+from control_api.errors import http_status
 from control_api.organisations.limits import LimitReached
 from control_api.webhooks.schemas import ListDeliveriesQuery, ListWebhooksQuery
 
@@ -40,8 +41,8 @@ def new_webhook():
         return _form_page(form, 400)
     try:
         webhooks_service.check_url_allowed(form.request.url)
-    except ApiError as exc:
-        return _form_page(form.refused(exc, "url"), exc.status)
+    except DomainError as exc:
+        return _form_page(form.refused(exc, "url"), http_status(exc))
     try:
         with session_scope() as session:
             endpoint = webhooks_service.create_webhook(session, g.organisation_id, form.request)

@@ -11,10 +11,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from contract.options import JobOptions
 from contract.targets import Target
 from control_api.organisations import limits
-from control_api.errors import ApiError
+from control_api.domain_errors import Conflict, Unavailable
+from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
 from control_api.jobs.targets import target_of
@@ -96,35 +96,23 @@ def insert_job(
 
 def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest) -> Job:
     """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
-    dashboard's form both do. Refusals are ApiErrors whose message names the field, so that both
+    dashboard's form both do. Refusals are domain errors (control_api/domain_errors.py) whose message names the field, so that both
     say the same thing (the dashboard shows it next to the field)."""
     target = target_of(request.domain)
     with session_factory() as session:
         try:
             job = insert_job(session, organisation_id, target, request)
         except JobAlreadyRunning as exc:
-            raise ApiError(
-                409, "job_already_running",
+            raise Conflict(
+                "job_already_running",
                 f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
                 'or send "allow_concurrent": true to start another.',
             ) from None  # fmt: skip
     try:
         schedule_job(session_factory, client, job)
     except SchedulerUnavailable as exc:
-        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+        raise Unavailable("scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
     return job
-
-
-def spider_arguments(job: Job) -> tuple[dict, dict]:
-    """scrapyd `schedule.json` spider arguments and Scrapy settings for a job: the options travel as
-    one JSON argument that the spider validates with the same contract model."""
-    options = JobOptions.model_validate(job.options)
-    args = {"domain": job.domain.name, "options": options.model_dump_json()}
-    if job.start_scheme:
-        args["scheme"] = job.start_scheme
-    if job.claim:
-        args["claim"] = job.claim
-    return args, options.scrapy_settings()
 
 
 def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
@@ -135,8 +123,6 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
     timeout (SCRAPYD_HANDOVER_TIMEOUT): what calls this is an API request, which a frozen scrapyd
     must not hold. Only a node that refuses the job fails it: SchedulerUnavailable is raised.
     """
-    from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
-
     try:
         dispatch_waiting(session_factory, client.for_handover())
     except SchedulerUnavailable as exc:  # no node answered: the job waits for the next round

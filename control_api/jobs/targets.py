@@ -5,7 +5,7 @@ from flask import current_app
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 from contract.targets import InvalidDomain, Target, parse_domain
-from control_api.errors import ApiError
+from control_api.domain_errors import Invalid, NotAllowed
 
 
 def target_of(domain: str) -> Target:
@@ -14,7 +14,7 @@ def target_of(domain: str) -> Target:
     try:
         target = parse_domain(domain)
     except InvalidDomain as exc:
-        raise ApiError(400, "invalid_domain", f"Field 'domain': {exc}.") from None
+        raise Invalid("invalid_domain", f"Field 'domain': {exc}.") from None
     check_target(target)
     return target
 
@@ -27,6 +27,6 @@ def check_target(target: Target) -> None:
     except UnresolvableHost:
         return  # not our network: the crawl fails with a clear DNS error instead
     except ForbiddenTarget as exc:
-        raise ApiError(
-            422, "forbidden_target", f"Field 'domain': {exc}; crawling private addresses is not allowed."
+        raise NotAllowed(
+            "forbidden_target", f"Field 'domain': {exc}; crawling private addresses is not allowed."
         ) from None

@@ -35,6 +35,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from contract.options import JobOptions
 from contract.vocabulary import JobStatus
 from control_api.nodes.scrapyd_client import SchedulerSilent, SchedulerUnavailable, SchedulerUnreachable, ScrapydClient, ask_each
 from db.models import Job, ScrapydNode, utcnow
@@ -197,13 +198,23 @@ def assign(session_factory, client: ScrapydClient) -> list[tuple[str, str, str]]
     return assignments
 
 
+def spider_arguments(job: Job) -> tuple[dict, dict]:
+    """scrapyd `schedule.json` spider arguments and Scrapy settings for a job: the options travel as
+    one JSON argument that the spider validates with the same contract model."""
+    options = JobOptions.model_validate(job.options)
+    args = {"domain": job.domain.name, "options": options.model_dump_json()}
+    if job.start_scheme:
+        args["scheme"] = job.start_scheme
+    if job.claim:
+        args["claim"] = job.claim
+    return args, options.scrapy_settings()
+
+
 def send(session_factory, client: ScrapydClient, job_id: str, node: str, claim: str) -> bool:
     """schedule.json for one assigned job; True when scrapyd took it. When it refuses it, the job is
     `failed` with the reason, as it always was (docs/reliability.md): a crawl that scrapyd starts
     anyway later finds a failed job and writes nothing. No answer raises SchedulerUnreachable or
     SchedulerSilent for dispatch_waiting to handle."""
-    from control_api.jobs.service import spider_arguments
-
     with session_factory() as session:
         job = session.get(Job, job_id)
         args, settings = spider_arguments(job)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 from control_api.organisations import limits
-from control_api.errors import ApiError
+from control_api.domain_errors import NotAllowed
 from control_api.webhooks.schemas import CreateWebhookRequest, PageQuery
 from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
 
@@ -55,7 +55,7 @@ def check_url_allowed(url: str) -> None:
     try:
         refuse_private_url(url)
     except ForbiddenTarget as exc:
-        raise ApiError(422, "forbidden_target", f"Field 'url': {exc}; webhooks to private addresses are not allowed.") from None
+        raise NotAllowed("forbidden_target", f"Field 'url': {exc}; webhooks to private addresses are not allowed.") from None
 
 
 def create_webhook(session: Session, organisation_id: int, request: CreateWebhookRequest) -> WebhookEndpoint:
