@@ -1,5 +1,6 @@
-"""The control API: a Flask app serving /v1/jobs, /v1/schedules, /v1/triggers, /hooks, /v1/openapi.json
-and /healthz, and the dashboard (/app) and API docs (/docs) for browsers."""
+"""The control API: create_app() is the Flask app serving /v1/jobs, /v1/schedules, /v1/triggers,
+/hooks, /v1/openapi.json and /healthz, and the dashboard (/app) and API docs (/docs) for browsers;
+create_loop_app() is what the background loops run on (control_api/processes/background.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -46,4 +47,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from control_api.jobs.changes import routes as changes  # what changed between crawls
 
     app.register_api(changes.bp)
+    return app
+
+
+def create_loop_app(config: dict[str, Any] | None = None) -> Flask:
+    """The configuration, the database and the scrapyd client, with no routes: what the background
+    loops need (control_api/processes/background.py), without importing the views or the dashboard."""
+    app = Flask(__name__)
+    app.config.from_object(Config())
+    if config:
+        app.config.update(config)
+
+    from control_api import database
+    from control_api.nodes.scrapyd_client import ScrapydClient
+
+    database.init_app(app)
+    app.extensions["scheduler"] = ScrapydClient.from_config(app.config)
     return app

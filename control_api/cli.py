@@ -54,52 +54,11 @@ def migrate_command() -> None:
 def reconcile_command(loop: bool) -> None:
     """Fail jobs whose crawler process died (compares the database with scrapyd's listjobs.json),
     hand waiting jobs to free slots, and (with --loop) apply retention."""
-    import time
-
     from flask import current_app
 
-    from control_api.nodes.dispatcher import dispatch_waiting
-    from control_api.nodes.reconciler import Reconciler
-    from control_api.nodes.scrapyd_client import SchedulerUnavailable
+    from control_api.processes.background import reconcile
 
-    config = current_app.config
-    reconciler = Reconciler.from_app(current_app)
-    every = {"reconcile": reconciler.interval, "dispatch": float(config["DISPATCH_SECONDS"]),
-             "prune": float(config["RETENTION_SECONDS"])}  # fmt: skip
-    due = dict.fromkeys(every, 0.0)
-    while True:
-        now = time.monotonic()
-        if now >= due["reconcile"]:
-            for job_id, reason in reconciler.run_once():
-                click.echo(f"{job_id}: failed: {reason}")
-            due["reconcile"] = now + every["reconcile"]
-        if now >= due["dispatch"]:
-            try:
-                for job_id, node in dispatch_waiting(session_scope, reconciler.client):
-                    click.echo(f"{job_id}: dispatched to {node}")
-            except SchedulerUnavailable as exc:  # jobs keep waiting until a node answers
-                click.echo(f"dispatch: {exc}")
-            due["dispatch"] = now + every["dispatch"]
-        if loop and now >= due["prune"]:
-            _prune_and_report()
-            due["prune"] = now + every["prune"]
-        if not loop:
-            break
-        time.sleep(max(0.05, min(due.values()) - time.monotonic()))
-
-
-def _prune_and_report() -> None:
-    from flask import current_app
-
-    from control_api.database import engine
-    from control_api.jobs.retention import prune
-
-    config = current_app.config
-    report = prune(engine(), float(config["RETENTION_DAYS"]), int(config["RETENTION_BATCH"]))
-    if report.jobs:
-        click.echo(f"retention: {report.rows} rows of {report.jobs} jobs deleted in {report.seconds:.1f} s "
-                   f"({report.rows_per_second:.0f} rows/s, {report.transactions} transactions, longest "
-                   f"{report.longest_transaction * 1000:.0f} ms)")  # fmt: skip
+    reconcile(current_app, loop)
 
 
 @click.command("prune")
@@ -107,10 +66,12 @@ def prune_command() -> None:
     """Delete the per-URL rows of jobs that ended more than RETENTION_DAYS ago (in batches)."""
     from flask import current_app
 
+    from control_api.processes.background import prune_and_report
+
     if not float(current_app.config["RETENTION_DAYS"]):
         click.echo("RETENTION_DAYS is 0: every row is kept.")
         return
-    _prune_and_report()
+    prune_and_report(current_app)
     click.echo("Retention applied.")
 
 
@@ -156,24 +117,24 @@ def run_schedules_command(loop: bool) -> None:
     """Start the runs of the schedules that are due (on SQLite, one such command at a time)."""
     from flask import current_app
 
-    from control_api.schedules.recurring_loop import AnotherSchedulerRunning, ScheduleRunner, single_scheduler_on_sqlite
+    from control_api.processes.background import run_schedules
+    from control_api.schedules.recurring_loop import AnotherSchedulerRunning
 
-    runner = ScheduleRunner.from_app(current_app)
     try:
-        with single_scheduler_on_sqlite(current_app.config["DATABASE_URL"]):
-            for outcomes in runner.run_forever() if loop else [runner.run_due()]:
-                for outcome in outcomes:
-                    click.echo(outcome.describe())
+        run_schedules(current_app, loop)
     except AnotherSchedulerRunning as exc:
         raise click.ClickException(f"Refusing to start: {exc}") from None
+
 
 @click.command("deliver-webhooks")
 @click.option("--loop", is_flag=True, help="Keep running (SIGTERM finishes the attempts in flight, then stops).")
 def deliver_webhooks_command(loop: bool) -> None:
     """Send the webhook messages that are due (control_api/webhooks/sender.py)."""
-    from control_api.webhooks.sender import run_sender
+    from flask import current_app
 
-    run_sender(loop)
+    from control_api.processes.background import deliver_webhooks
+
+    deliver_webhooks(current_app, loop)
 
 
 def init_app(app: Flask) -> None:

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Literal
 
 from flask import current_app
 from flask_openapi3 import APIBlueprint
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from control_api.database import engine
-from control_api.jobs.presenters import json_response
+from control_api.responses import json_response
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ask_each
-from control_api.jobs.schemas import Health
 
 bp = APIBlueprint("health", __name__)
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unavailable"]
+    scrapyd: dict[str, str]
+    # Under `make run`: the supervisor and each component it keeps alive (scrapyd, api, reconciler,
+    # schedules, webhooks; the reconciler and the schedule loop share one process).
+    components: dict[str, Literal["up", "down", "starting"]] | None = None
+
 
 # The supervisor rewrites its state file every half second; older than this, it is not running.
 SUPERVISOR_STALE_SECONDS = 10.0

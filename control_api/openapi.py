@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask_openapi3 import Info, OpenAPI
 
-from control_api.jobs.schemas import ErrorResponse
+from control_api.base_schemas import ErrorResponse
 from control_api.validation import JsonRequest, raise_validation_error
 
 bp = Blueprint("openapi", __name__)

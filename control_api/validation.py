@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from control_api.errors import ApiError
-from control_api.jobs.schemas import QueryModel
+from control_api.base_schemas import QueryModel
 
 
 class JsonRequest(Request):

@@ -93,7 +93,8 @@ def url_history(domain_id: int):
         abort(400, "Give the URL whose history you want (?url=...).")
     with session_scope() as session:
         try:
-            entries, total = changes_service.url_history(session, g.organisation_id, domain_id, url, HISTORY_SHOWN, 0)
+            history = changes_service.url_history(session, g.organisation_id, domain_id, url, HISTORY_SHOWN, 0)
+            entries, total = history.items, history.total
         except changes_service.DomainNotFound:
             abort(404, "Your organisation has no crawl of this domain.")
     return render_template("dashboard/url_history.html", nav_section="jobs", url=url, entries=entries, total=total,

@@ -3,21 +3,21 @@
 service layer (jobs_service, results_service) that /v1 calls, scoped to the signed-in organisation."""
 from __future__ import annotations
 
-from flask import (Response, abort, current_app, flash, g, redirect, render_template, request,
-                   stream_with_context, url_for)  # fmt: skip
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
+from control_api.responses import json_response
 from control_api.jobs.results import service as results_service
 from control_api.dashboard import change_views, charts
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
 from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
-from control_api.database import engine, session_scope
+from control_api.database import session_scope
 from control_api.domain_errors import DomainError
 from control_api.errors import http_status
 from control_api.organisations.limits import LimitReached
@@ -70,7 +70,7 @@ def jobs():
         return error_page(400, "Bad filter", validation_error(exc).message)
     with session_scope() as session:
         page = jobs_service.list_jobs(session, g.organisation_id, query)
-        rows = [presenters.job_list_item(job, ("progress", "stats")) for job in page.jobs]
+        rows = [presenters.job_list_item(job, ("progress", "stats")) for job in page.items]
     number = query.page or 1
     return render_template(
         "dashboard/jobs.html", nav_section="jobs", rows=rows, page=page, filters=filters, number=number,
@@ -123,7 +123,7 @@ def job_progress(job_id: str):
     """What the job page's script polls while the crawl runs: status, progress and stats only,
     read from the job's counters (cheap at any size)."""
     with session_scope() as session:
-        return presenters.json_response(presenters.job_detail(_job(session, job_id)))
+        return json_response(presenters.job_detail(_job(session, job_id)))
 
 
 @bp.post("/jobs/<job_id>/cancel")
@@ -149,15 +149,7 @@ def export(job_id: str, fmt: str):
             results_service.require_rows(_job(session, job_id))
         except results_service.TasksPruned as exc:  # the API's 410, as a page: never an empty file
             return error_page(410, "Results removed by retention", str(exc))
-
-    def generate():
-        with Session(engine()) as session:
-            yield from results_service.export_lines(session, job_id, fmt)
-
-    return Response(
-        stream_with_context(generate()), mimetype="text/csv" if fmt == "csv" else "application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.{fmt}"'},
-    )  # fmt: skip
+    return presenters.export_response(job_id, fmt)
 
 
 def _job(session: Session, job_id: str):

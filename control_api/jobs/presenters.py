@@ -1,16 +1,14 @@
-"""Turn Job rows into the response schemas. Progress and stats come from the job's own counters."""
+"""Turn Job rows into the response schemas (progress and stats come from the job's own counters),
+and a job's results into a file download."""
 from __future__ import annotations
 
-from flask import Response
-from pydantic import BaseModel
+from flask import Response, stream_with_context
+from sqlalchemy.orm import Session
 
+from control_api.database import engine
+from control_api.jobs.results.service import export_lines
 from control_api.jobs.schemas import CreatedJob, JobListItem, JobOut, Progress, Stats
 from db.models import Job
-
-
-def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    # exclude_unset: optional objects (include=stats, ...) are absent unless asked for, not null.
-    return Response(model.model_dump_json(exclude_unset=True), status=status, mimetype="application/json", headers=headers)
 
 
 def progress(job: Job) -> Progress:
@@ -87,3 +85,18 @@ def job_list_item(job: Job, includes: tuple[str, ...]) -> JobListItem:
         **extra,
         **_base(job),
     )
+
+
+def export_response(job_id: str, fmt: str) -> Response:
+    """Every task of the job as a CSV or JSON-lines attachment, streamed through a server-side cursor
+    in a session of its own (the request's has ended when the body is sent): what the API's export
+    and the dashboard's download link both answer."""
+
+    def generate():
+        with Session(engine()) as session:
+            yield from export_lines(session, job_id, fmt)
+
+    return Response(
+        stream_with_context(generate()), mimetype="text/csv" if fmt == "csv" else "application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="job-{job_id}.{fmt}"'},
+    )  # fmt: skip

@@ -6,21 +6,13 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
+from control_api.responses import json_response
 from control_api.auth import authenticate
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.jobs.schemas import (
-    CancelledJob,
-    CreatedJob,
-    CreateJobRequest,
-    JobList,
-    JobOut,
-    JobPath,
-    ListJobsQuery,
-    NoQuery,
-    Pagination,
-)
+from control_api.base_schemas import NoQuery
+from control_api.jobs.schemas import CancelledJob, CreatedJob, CreateJobRequest, JobList, JobOut, JobPath, ListJobsQuery
 
 bp = APIBlueprint(
     "jobs", __name__, url_prefix="/v1/jobs",
@@ -41,7 +33,7 @@ CREATE_CONFLICT = ("Your organisation already has a created or running job on th
 def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
     job = jobs_service.start_job(session_scope, scheduler(), g.organisation_id, body)
-    return presenters.json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
+    return json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 
 @bp.get("", responses={200: JobList, **errors(400)})
@@ -49,9 +41,9 @@ def list_jobs(query: ListJobsQuery):
     """List jobs, newest first"""
     with session_scope() as session:
         page = jobs_service.list_jobs(session, g.organisation_id, query)
-        items = [presenters.job_list_item(job, query.includes) for job in page.jobs]
-    pagination = Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
-    return presenters.json_response(JobList(jobs=items, pagination=pagination))
+        items = [presenters.job_list_item(job, query.includes) for job in page.items]
+    pagination = page.pagination()
+    return json_response(JobList(jobs=items, pagination=pagination))
 
 
 @bp.get("/<job_id>", responses={200: JobOut, **errors(400, 404)})
@@ -59,7 +51,7 @@ def get_job(path: JobPath, query: NoQuery):
     """Get a job with progress and stats"""
     with session_scope() as session:
         job = _find(session, path.job_id)
-        return presenters.json_response(presenters.job_detail(job))
+        return json_response(presenters.job_detail(job))
 
 
 CANCEL_RESPONSES = {200: CancelledJob, **errors(400, 404, 409, e409="The job already completed or failed")}
@@ -79,7 +71,7 @@ def cancel_job(path: JobPath, query: NoQuery):
             raise ApiError(409, "job_finished", f"Job {job_id} is already {exc.job.status}; it cannot be cancelled.")
     if newly_cancelled:
         jobs_service.stop_spider(scheduler(), job)
-    return presenters.json_response(CancelledJob(id=job.id, status="cancelled", cancelled_at=job.cancelled_at))
+    return json_response(CancelledJob(id=job.id, status="cancelled", cancelled_at=job.cancelled_at))
 
 
 def _find(session, job_id: str):

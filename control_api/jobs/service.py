@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
 from control_api.jobs.targets import target_of
+from control_api.queries import Page, find_owned, paginate
 from contract.vocabulary import JobStatus
 from db.models import Domain, Job, utcnow
 from db.webhooks import record_job_event
@@ -139,12 +139,7 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
 
 
 def get_job(session: Session, organisation_id: int, job_id: str, for_update: bool = False) -> Job:
-    if "\x00" in job_id:  # no job id has one, and PostgreSQL refuses NUL in a query parameter
-        raise JobNotFound(job_id)
-    query = select(Job).where(Job.id == job_id, Job.organisation_id == organisation_id)
-    if for_update:
-        query = query.with_for_update(of=Job)
-    job = session.scalars(query).one_or_none()
+    job = find_owned(session, Job, organisation_id, job_id, for_update)
     if job is None:
         raise JobNotFound(job_id)
     return job
@@ -165,19 +160,7 @@ def created_since(range_name: str, tz_offset_minutes: int, now: datetime | None 
     return local_midnight - timedelta(days=days - 1) - local_offset
 
 
-@dataclass
-class JobPage:
-    jobs: list[Job]
-    total: int
-    limit: int
-    offset: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.offset + len(self.jobs) < self.total
-
-
-def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> JobPage:
+def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> Page[Job]:
     conditions = [Job.organisation_id == organisation_id]
     if query.statuses:
         conditions.append(Job.status.in_(query.statuses))
@@ -186,12 +169,8 @@ def list_jobs(session: Session, organisation_id: int, query: ListJobsQuery) -> J
     since = created_since(query.range, query.tzOffset)
     if since is not None:
         conditions.append(Job.created_at >= since)
-    total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
-    offset = query.effective_offset
-    jobs = session.scalars(
-        select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc()).limit(query.limit).offset(offset)
-    ).all()
-    return JobPage(jobs=list(jobs), total=total, limit=query.limit, offset=offset)
+    newest_first = select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id.desc())
+    return paginate(session, newest_first, query.limit, query.effective_offset)
 
 
 def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job, bool]:

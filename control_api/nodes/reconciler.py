@@ -26,8 +26,8 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from flask import Flask
 from sqlalchemy import func, select, update
 
 from control_api.database import session_scope
@@ -36,6 +36,9 @@ from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from contract.vocabulary import JobStatus, TaskKind
 from db.models import Job, ScrapydNode, Task, utcnow
 from db.webhooks import record_job_event
+
+if TYPE_CHECKING:
+    from flask import Flask  # from_app's argument only
 
 logger = logging.getLogger(__name__)
 

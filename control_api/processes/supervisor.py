@@ -1,5 +1,6 @@
-"""`make run`: migrate the database, then start and supervise scrapyd, the API, the reconciler and
-the scheduler loop (control_api/schedules/recurring_loop.py) and the webhook sender (control_api/webhooks/sender.py).
+"""`make run`: migrate the database, then start and supervise scrapyd, the API and the background
+loops (control_api/processes/background.py: the reconciler and the recurring-crawl loop share one
+process, the webhook sender has its own).
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -70,6 +71,8 @@ class Component:
     restart_at: float | None = None  # monotonic time of the next start while it is down
     backoff: float = BACKOFF_START
     restarts: int = 0
+    # The names /healthz shows for it: one process may run several loops, each still named.
+    serves: tuple[str, ...] = ()
 
     def start(self) -> None:
         self.process = self.launch()
@@ -122,8 +125,9 @@ class Supervisor:
             "updated_at": time.time(),
             "pid": os.getpid(),
             "components": {
-                c.name: {"state": c.state, "pid": c.process.pid if c.process else None, "restarts": c.restarts}
+                name: {"state": c.state, "pid": c.process.pid if c.process else None, "restarts": c.restarts}
                 for c in self.components
+                for name in c.serves or (c.name,)
             },
         }
         partial = self.state_file.with_suffix(".tmp")
@@ -200,18 +204,16 @@ def main() -> None:
          "--access-logfile", "-", "control_api:create_app()"],
         cwd=PROJECT_ROOT,
     ))  # fmt: skip
-    reconciler = Component("reconciler", lambda: subprocess.Popen(
-        [str(bin_dir / "flask"), "--app", "control_api", "reconcile", "--loop"], cwd=PROJECT_ROOT,
-    ))  # fmt: skip
-    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhook_sender.py).
+    # The reconciler and the recurring-crawl loop: one process, without the web app (processes/background.py).
+    loops = Component("loops", lambda: subprocess.Popen(
+        [sys.executable, "-m", "control_api.processes.background", "reconcile", "schedules"], cwd=PROJECT_ROOT,
+    ), serves=("reconciler", "schedules"))  # fmt: skip
+    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhooks/sender.py).
     webhooks = Component("webhooks", lambda: subprocess.Popen(
-        [str(bin_dir / "flask"), "--app", "control_api", "deliver-webhooks", "--loop"], cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "control_api.processes.background", "webhooks"], cwd=PROJECT_ROOT,
         preexec_fn=lambda: os.nice(10),
     ))  # fmt: skip
-    schedules = Component("schedules", lambda: subprocess.Popen(
-        [str(bin_dir / "flask"), "--app", "control_api", "run-schedules", "--loop"], cwd=PROJECT_ROOT,
-    ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, reconciler, schedules, webhooks], state_file)
+    supervisor = Supervisor([scrapyd, api, loops, webhooks], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
         scrapyd.start()
@@ -224,8 +226,7 @@ def main() -> None:
         with app.app_context(), session_scope() as session:
             token, organisation_id, new = development_token(session, read_dev_token(token_file), DEV_ORGANISATION)
         write_dev_token(token_file, token, organisation_id)
-        reconciler.start()
-        schedules.start()
+        loops.start()
         print_welcome(host, port, scrapyd_url, token, token_file, new, config["ALLOW_PRIVATE_TARGETS"], username,
                       password)  # fmt: skip
         # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed

@@ -9,6 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
+from control_api.responses import json_response
 from control_api.schedules import service as schedules_service
 from control_api.auth import authenticate
 from control_api.database import session_scope
@@ -16,7 +17,8 @@ from control_api.errors import ApiError
 from control_api.jobs.routes import CREATE_CONFLICT
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.jobs.schemas import CreatedJob, NoQuery, Pagination
+from control_api.base_schemas import NoQuery
+from control_api.jobs.schemas import CreatedJob
 from control_api.schedules.schemas import (
     CreateScheduleRequest,
     ListQuery,
@@ -45,7 +47,7 @@ def create_schedule(query: NoQuery, body: CreateScheduleRequest):
     target = target_of(body.domain)
     with session_scope() as session:
         schedule = schedules_service.create_schedule(session, g.organisation_id, target, body)
-    return presenters.json_response(schedule_out(schedule), 201, {"Location": f"/v1/schedules/{schedule.id}"})
+    return json_response(schedule_out(schedule), 201, {"Location": f"/v1/schedules/{schedule.id}"})
 
 
 @bp.get("", responses={200: ScheduleList, **errors(400)})
@@ -54,15 +56,15 @@ def list_schedules(query: ListQuery):
     with session_scope() as session:
         page = schedules_service.list_owned(session, Schedule, g.organisation_id, query.limit, query.effective_offset)
         items = [schedule_out(schedule) for schedule in page.items]
-    pagination = Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
-    return presenters.json_response(ScheduleList(schedules=items, pagination=pagination))
+    pagination = page.pagination()
+    return json_response(ScheduleList(schedules=items, pagination=pagination))
 
 
 @bp.get("/<schedule_id>", responses={200: ScheduleOut, **errors(400, 404, e404=NOT_FOUND)})
 def get_schedule(path: SchedulePath, query: NoQuery):
     """Get a schedule"""
     with session_scope() as session, _found(path.schedule_id):
-        return presenters.json_response(schedule_out(schedules_service.get_schedule(session, g.organisation_id, path.schedule_id)))
+        return json_response(schedule_out(schedules_service.get_schedule(session, g.organisation_id, path.schedule_id)))
 
 
 @bp.patch("/<schedule_id>", responses={200: ScheduleOut, **errors(400, 404, 413, 415, e404=NOT_FOUND)})
@@ -70,7 +72,7 @@ def update_schedule(path: SchedulePath, query: NoQuery, body: UpdateScheduleRequ
     """Change a schedule's options, interval or enabled flag"""
     with session_scope() as session, _found(path.schedule_id):
         schedule = schedules_service.update_schedule(session, g.organisation_id, path.schedule_id, body)
-        return presenters.json_response(schedule_out(schedule))
+        return json_response(schedule_out(schedule))
 
 
 @bp.delete("/<schedule_id>", responses={204: None, **errors(400, 404, e404=NOT_FOUND)})
@@ -95,7 +97,7 @@ def run_schedule_now(path: SchedulePath, query: NoQuery):
         jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
     except SchedulerUnavailable as exc:
         raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
-    return presenters.json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
+    return json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 
 def schedule_out(schedule: Schedule) -> ScheduleOut:

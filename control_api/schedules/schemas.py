@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator
 
 from contract.options import JobOptions
-from control_api.jobs.schemas import PageQuery, Pagination, StrictModel, refuse_nul
+from control_api.base_schemas import PageQuery, Pagination, refuse_nul, StrictModel
 
 DOMAIN_FIELD = Field(max_length=2048, description="Host name (optionally with port) or a pasted URL, reduced to its host.",
                      examples=["example.com"])  # fmt: skip

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract.targets import Target, parse_domain
 from contract.vocabulary import JobStatus, SourceDetail, SourceType
 from control_api.jobs import service as jobs_service
 from control_api.organisations import limits
+from control_api.queries import Page, find_owned, paginate
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.schedules.schemas import CreateScheduleRequest, UpdateScheduleRequest
 from db.models import Job, Schedule, utcnow
@@ -56,37 +57,17 @@ def create_schedule(session: Session, organisation_id: int, target: Target, requ
 
 
 def get_schedule(session: Session, organisation_id: int, schedule_id: str, for_update: bool = False) -> Schedule:
-    if "\x00" in schedule_id:  # PostgreSQL refuses NUL in a query parameter
-        raise ScheduleNotFound(schedule_id)
-    query = select(Schedule).where(Schedule.id == schedule_id, Schedule.organisation_id == organisation_id)
-    if for_update:
-        query = query.with_for_update(of=Schedule)
-    schedule = session.scalars(query).one_or_none()
+    schedule = find_owned(session, Schedule, organisation_id, schedule_id, for_update)
     if schedule is None:
         raise ScheduleNotFound(schedule_id)
     return schedule
 
 
-@dataclass
-class Page:
-    items: list
-    total: int
-    limit: int
-    offset: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.offset + len(self.items) < self.total
-
-
 def list_owned(session: Session, model, organisation_id: int, limit: int, offset: int) -> Page:
     """A page of an organisation's schedules or triggers, newest first."""
-    owned = model.organisation_id == organisation_id
-    total = session.scalar(select(func.count()).select_from(model).where(owned))
-    rows = session.scalars(
-        select(model).where(owned).order_by(model.created_at.desc(), model.id.desc()).limit(limit).offset(offset)
-    ).all()
-    return Page(items=list(rows), total=total, limit=limit, offset=offset)
+    newest_first = select(model).where(model.organisation_id == organisation_id).order_by(
+        model.created_at.desc(), model.id.desc())
+    return paginate(session, newest_first, limit, offset)
 
 
 def update_schedule(session: Session, organisation_id: int, schedule_id: str, request: UpdateScheduleRequest) -> Schedule:

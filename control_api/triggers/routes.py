@@ -6,7 +6,7 @@ from flask import Response, current_app, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from control_api.jobs import service as jobs_service
-from control_api.jobs import presenters
+from control_api.responses import json_response
 from control_api.triggers import service as triggers_service
 from control_api.auth import authenticate
 from control_api.database import session_scope
@@ -14,7 +14,7 @@ from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.rate_limits import rate_limits
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.jobs.schemas import NoQuery, Pagination
+from control_api.base_schemas import NoQuery
 from control_api.schedules.service import list_owned
 from control_api.schedules.schemas import (
     CreatedTrigger,
@@ -49,7 +49,7 @@ def create_trigger(query: NoQuery, body: CreateTriggerRequest):
     with session_scope() as session:
         trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body)
     created = CreatedTrigger(url=triggers_service.hook_url(secret), **trigger_fields(trigger))
-    return presenters.json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
+    return json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
 
 
 @bp.get("", responses={200: TriggerList, **errors(400)})
@@ -58,8 +58,8 @@ def list_triggers(query: ListQuery):
     with session_scope() as session:
         page = list_owned(session, Trigger, g.organisation_id, query.limit, query.effective_offset)
         items = [TriggerOut(**trigger_fields(trigger)) for trigger in page.items]
-    pagination = Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
-    return presenters.json_response(TriggerList(triggers=items, pagination=pagination))
+    pagination = page.pagination()
+    return json_response(TriggerList(triggers=items, pagination=pagination))
 
 
 @bp.get("/<trigger_id>", responses={200: TriggerOut, **errors(400, 404, e404=NOT_FOUND)})
@@ -70,7 +70,7 @@ def get_trigger(path: TriggerPath, query: NoQuery):
             trigger = triggers_service.get_trigger(session, g.organisation_id, path.trigger_id)
         except triggers_service.TriggerNotFound:
             raise _not_found(path.trigger_id) from None
-        return presenters.json_response(TriggerOut(**trigger_fields(trigger)))
+        return json_response(TriggerOut(**trigger_fields(trigger)))
 
 
 @bp.delete("/<trigger_id>", responses={204: None, **errors(400, 404, e404=NOT_FOUND)})
@@ -109,7 +109,7 @@ def call_hook(path: HookPath):
             jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
         except SchedulerUnavailable as exc:
             raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
-    return presenters.json_response(HookAccepted(job_id=job_id), 202)
+    return json_response(HookAccepted(job_id=job_id), 202)
 
 
 def _read_and_ignore_body() -> None:

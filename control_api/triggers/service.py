@@ -18,6 +18,7 @@ from contract.targets import Target
 from contract.vocabulary import SourceType
 from control_api.jobs import service as jobs_service
 from control_api.organisations import limits
+from control_api.queries import find_owned
 from control_api.schedules.service import previous_job_active, stored_target
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.schedules.schemas import CreateTriggerRequest
@@ -60,11 +61,7 @@ def hook_url(secret: str) -> str:
 
 
 def get_trigger(session: Session, organisation_id: int, trigger_id: str) -> Trigger:
-    if "\x00" in trigger_id:  # PostgreSQL refuses NUL in a query parameter
-        raise TriggerNotFound(trigger_id)
-    trigger = session.scalars(
-        select(Trigger).where(Trigger.id == trigger_id, Trigger.organisation_id == organisation_id)
-    ).one_or_none()
+    trigger = find_owned(session, Trigger, organisation_id, trigger_id)
     if trigger is None:
         raise TriggerNotFound(trigger_id)
     return trigger

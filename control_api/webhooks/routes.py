@@ -10,8 +10,8 @@ from control_api.auth import authenticate
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.jobs.presenters import json_response
-from control_api.jobs.schemas import NoQuery, Pagination
+from control_api.responses import json_response
+from control_api.base_schemas import NoQuery
 from control_api.webhooks.schemas import (
     CreatedWebhook,
     CreateWebhookRequest,
@@ -52,7 +52,7 @@ def list_webhooks(query: ListWebhooksQuery):
     with session_scope() as session:
         page = webhooks_service.list_webhooks(session, g.organisation_id, query)
         items = [WebhookOut.model_validate(endpoint, from_attributes=True) for endpoint in page.items]
-    return json_response(WebhookList(webhooks=items, pagination=_pagination(page)))
+    return json_response(WebhookList(webhooks=items, pagination=page.pagination()))
 
 
 @bp.get("/<webhook_id>", responses={200: WebhookOut, **NOT_FOUND})
@@ -80,11 +80,7 @@ def list_deliveries(path: WebhookPath, query: ListDeliveriesQuery):
     with session_scope() as session:
         page = webhooks_service.list_deliveries(session, _find(session, path.webhook_id), query)
     items = [DeliveryOut.model_validate(item) for item in page.items]
-    return json_response(DeliveryList(deliveries=items, pagination=_pagination(page)))
-
-
-def _pagination(page: webhooks_service.Page) -> Pagination:
-    return Pagination(limit=page.limit, offset=page.offset, total=page.total, has_next=page.has_next)
+    return json_response(DeliveryList(deliveries=items, pagination=page.pagination()))
 
 
 def _find(session, webhook_id: str):

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from contract.changes import Comparison
 from contract.vocabulary import WebhookEvent
-from control_api.jobs.schemas import JobOut, PageQuery, Pagination, StrictModel, refuse_nul
+from control_api.base_schemas import PageQuery, Pagination, refuse_nul, StrictModel
+from control_api.jobs.schemas import JobOut
 
 # The event names as a Literal: a strict model takes a JSON string for it (an Enum field would want
 # an enum member), and the OpenAPI document lists the names.

@@ -5,18 +5,19 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 from control_api.organisations import limits
 from control_api.domain_errors import NotAllowed
-from control_api.webhooks.schemas import CreateWebhookRequest, PageQuery
+from control_api.base_schemas import PageQuery
+from control_api.queries import Page, find_owned, paginate
+from control_api.webhooks.schemas import CreateWebhookRequest
 from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
 
 SECRET_PREFIX = "whsec_"
@@ -71,11 +72,7 @@ def create_webhook(session: Session, organisation_id: int, request: CreateWebhoo
 
 
 def get_webhook(session: Session, organisation_id: int, webhook_id: str) -> WebhookEndpoint:
-    if "\x00" in webhook_id:  # no id has one, and PostgreSQL refuses NUL in a query parameter
-        raise WebhookNotFound(webhook_id)
-    endpoint = session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.id == webhook_id, WebhookEndpoint.organisation_id == organisation_id)
-    ).one_or_none()
+    endpoint = find_owned(session, WebhookEndpoint, organisation_id, webhook_id)
     if endpoint is None:
         raise WebhookNotFound(webhook_id)
     return endpoint
@@ -87,46 +84,26 @@ def delete_webhook(session: Session, organisation_id: int, webhook_id: str) -> N
     session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id))
 
 
-@dataclass
-class Page:
-    items: list[Any]
-    total: int
-    limit: int
-    offset: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.offset + len(self.items) < self.total
-
-
 def list_webhooks(session: Session, organisation_id: int, query: PageQuery) -> Page:
-    mine = WebhookEndpoint.organisation_id == organisation_id
-    total = session.scalar(select(func.count()).select_from(WebhookEndpoint).where(mine))
-    offset = query.effective_offset
-    rows = session.scalars(
-        select(WebhookEndpoint).where(mine)
-        .order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc()).limit(query.limit).offset(offset)
-    ).all()  # fmt: skip
-    return Page(list(rows), total, query.limit, offset)
+    newest_first = select(WebhookEndpoint).where(WebhookEndpoint.organisation_id == organisation_id).order_by(
+        WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())
+    return paginate(session, newest_first, query.limit, query.effective_offset)
 
 
 def list_deliveries(session: Session, endpoint: WebhookEndpoint, query: PageQuery) -> Page:
     """The endpoint's attempts, newest first, each with its message's event and job."""
-    mine = WebhookAttempt.endpoint_id == endpoint.id
-    total = session.scalar(select(func.count()).select_from(WebhookAttempt).where(mine))
-    offset = query.effective_offset
-    rows = session.execute(
+    newest_first = (
         select(WebhookAttempt, WebhookMessage.event, WebhookMessage.job_id)
         .join(WebhookMessage, WebhookMessage.id == WebhookAttempt.message_id)
-        .where(mine)
+        .where(WebhookAttempt.endpoint_id == endpoint.id)
         .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
-        .limit(query.limit).offset(offset)
-    ).all()  # fmt: skip
-    items = [
-        {"message_id": attempt.message_id, "event": event, "job_id": job_id, "attempted_at": attempt.attempted_at,
-         "status_code": attempt.status_code, "error": attempt.error, "next_attempt_at": attempt.next_attempt_at,
-         "succeeded": attempt.status_code is not None and 200 <= attempt.status_code < 300}
-        for attempt, event, job_id in rows
-    ]  # fmt: skip
-    return Page(items, total, query.limit, offset)
+    )  # fmt: skip
+    return paginate(session, newest_first, query.limit, query.effective_offset).map(_delivery)
+
+
+def _delivery(row) -> dict[str, Any]:
+    attempt, event, job_id = row
+    return {"message_id": attempt.message_id, "event": event, "job_id": job_id, "attempted_at": attempt.attempted_at,
+            "status_code": attempt.status_code, "error": attempt.error, "next_attempt_at": attempt.next_attempt_at,
+            "succeeded": attempt.status_code is not None and 200 <= attempt.status_code < 300}  # fmt: skip
 

@@ -12,8 +12,9 @@ from control_api.jobs.changes.schemas import Changes, ChangesQuery, DomainPath, 
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.jobs.presenters import json_response
-from control_api.jobs.schemas import JobPath, Pagination
+from control_api.responses import json_response
+from control_api.queries import Page
+from control_api.jobs.schemas import JobPath
 
 bp = APIBlueprint(
     "changes", __name__, url_prefix="/v1",
@@ -37,24 +38,22 @@ def job_changes(path: JobPath, query: ChangesQuery):
         body = {"job_id": jobs.job.id, **comparison.model_dump()}
         if query.kind is not None:
             offset, total = query.effective_offset, getattr(comparison.summary, query.kind)
-            items = changes_service.rows(session, jobs, query.kind, query.limit, offset)
-            body.update(kind=query.kind, items=items,
-                        pagination=Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total))  # fmt: skip
+            page = Page(changes_service.rows(session, jobs, query.kind, query.limit, offset), total, query.limit, offset)
+            body.update(kind=query.kind, items=page.items, pagination=page.pagination())
     return json_response(Changes.model_validate(body))
 
 
 @bp.get("/domains/<domain_id>/history", responses={200: UrlHistory, **errors(e404="Your organisation has no crawl of this domain")})
 def url_history(path: DomainPath, query: HistoryQuery):
     """One URL across your crawls of a domain, newest first"""
-    offset = query.effective_offset
     with session_scope() as session:
         try:
-            entries, total = changes_service.url_history(session, g.organisation_id, path.domain_id, query.url, query.limit, offset)
+            page = changes_service.url_history(session, g.organisation_id, path.domain_id, query.url, query.limit,
+                                               query.effective_offset)  # fmt: skip
         except changes_service.DomainNotFound:
             raise ApiError(404, "domain_not_found", f"Your organisation has no crawl of domain {path.domain_id}.") from None
-    pagination = Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(entries) < total)
-    return json_response(UrlHistory.model_validate({"domain_id": path.domain_id, "url": query.url, "history": entries,
-                                                    "pagination": pagination}))  # fmt: skip
+    return json_response(UrlHistory.model_validate({"domain_id": path.domain_id, "url": query.url, "history": page.items,
+                                                    "pagination": page.pagination()}))  # fmt: skip
 
 
 def _pair(session, job_id: str, since_id: str | None) -> changes_service.Pair:

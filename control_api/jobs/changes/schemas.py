@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from contract.changes import ChangeKind, Comparison
 from contract.vocabulary import CacheStatus, TaskStatus
-from control_api.jobs.schemas import PageQuery, Pagination, refuse_nul
+from control_api.base_schemas import PageQuery, Pagination, refuse_nul
 
 
 class ChangesQuery(PageQuery):

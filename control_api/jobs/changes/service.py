@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract.changes import ChangeKind, Comparison
 from control_api.jobs import service as jobs_service
+from control_api.queries import Page, paginate
 from db import changes
 from db.models import Job, Task, url_hash
 
@@ -91,7 +92,7 @@ def domain_jobs(session: Session, organisation_id: int, domain_id: int) -> list[
 
 
 def url_history(session: Session, organisation_id: int, domain_id: int, url: str, limit: int, offset: int
-                ) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+                ) -> Page[dict[str, Any]]:  # fmt: skip
     """One URL across the organisation's crawls of a domain, newest crawl first: what each crawl
     recorded for it. Crawls whose rows retention deleted have none, so they are not in it. Through
     the jobs index, then one (job_id, url_hash) index look-up per job."""
@@ -102,15 +103,15 @@ def url_history(session: Session, organisation_id: int, domain_id: int, url: str
         raise DomainNotFound(domain_id)
     where = (Job.organisation_id == organisation_id, Job.domain_id == domain_id, Task.job_id == Job.id,
              Task.url_hash == url_hash(url), Task.url == url, Task.kind != "sitemap")  # fmt: skip
-    total = session.scalar(select(func.count()).select_from(Task).join(Job, Task.job_id == Job.id).where(*where))
-    found = session.execute(
+    newest_first = (
         select(Job.id, Job.created_at, Task).join(Job, Task.job_id == Job.id).where(*where)
-        .order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
-    ).all()  # fmt: skip
-    entries = [
-        {"job_id": job_id, "job_created_at": created_at, "fetched_at": task.fetched_at, "status": task.status,
-         "http_status": task.http_status, "response_time_ms": task.response_time_ms, "cache_status": task.cache_status,
-         "is_broken": task.is_broken, "is_slow": task.is_slow}
-        for job_id, created_at, task in found
-    ]  # fmt: skip
-    return entries, total
+        .order_by(Job.created_at.desc(), Job.id.desc())
+    )  # fmt: skip
+    return paginate(session, newest_first, limit, offset).map(_history_entry)
+
+
+def _history_entry(row) -> dict[str, Any]:
+    job_id, created_at, task = row
+    return {"job_id": job_id, "job_created_at": created_at, "fetched_at": task.fetched_at, "status": task.status,
+            "http_status": task.http_status, "response_time_ms": task.response_time_ms, "cache_status": task.cache_status,
+            "is_broken": task.is_broken, "is_slow": task.is_slow}  # fmt: skip

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from flask import Response, current_app, g, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
-from sqlalchemy.orm import Session
 
 from control_api.jobs import service as jobs_service
 from control_api.jobs.results import service as results_service
 from control_api.auth import authenticate
-from control_api.database import engine, session_scope
+from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors, streamed
-from control_api.jobs.presenters import json_response
+from control_api.jobs.presenters import export_response
+from control_api.responses import json_response
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.jobs.results.schemas import ExportQuery, IssuesReport, ListTasksQuery, TaskList, TaskOut
-from control_api.jobs.schemas import JobPath, NoQuery, Pagination
+from control_api.base_schemas import NoQuery
+from control_api.jobs.schemas import JobPath
 
 bp = APIBlueprint(
     "results", __name__, url_prefix="/v1/jobs/<job_id>",
@@ -47,10 +48,9 @@ def list_tasks(path: JobPath, query: ListTasksQuery):
     """Per-URL results, filtered, sorted and paginated"""
     with session_scope() as session:
         _job_with_rows(session, path.job_id)
-        tasks, total, offset = results_service.list_tasks(session, path.job_id, query)
-        items = [TaskOut.model_validate({**_columns(task), "issues": results_service.task_issues(task)}) for task in tasks]
-    pagination = Pagination(limit=query.limit, offset=offset, total=total, has_next=offset + len(items) < total)
-    return json_response(TaskList(tasks=items, pagination=pagination))
+        page = results_service.list_tasks(session, path.job_id, query).map(
+            lambda task: TaskOut.model_validate({**_columns(task), "issues": results_service.task_issues(task)}))
+    return json_response(TaskList(tasks=page.items, pagination=page.pagination()))
 
 
 @bp.get("/issues", responses={200: IssuesReport, **errors(410, e410=PRUNED)})
@@ -68,17 +68,7 @@ def export(path: JobPath, query: ExportQuery):
     job_id = path.job_id
     with session_scope() as session:
         _job_with_rows(session, job_id)
-
-    def generate():
-        with Session(engine()) as session:
-            yield from results_service.export_lines(session, job_id, query.format)
-
-    mimetype = "text/csv" if query.format == "csv" else "application/x-ndjson"
-    filename = f"job-{job_id}.{query.format}"
-    return Response(
-        stream_with_context(generate()), mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )  # fmt: skip
+    return export_response(job_id, query.format)
 
 
 @bp.get("/log", responses={200: streamed("The crawl log", "text/plain"), **errors(404, e404="No such job, or it has no log")})

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from contract.record import RedirectHop, TaskRecord
 from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
-from control_api.jobs.schemas import PageQuery, Pagination, QueryModel, comma_list, refuse_nul
+from control_api.base_schemas import comma_list, PageQuery, Pagination, QueryModel, refuse_nul
 
 TASK_STATUSES = tuple(TaskStatus)
 CACHE_STATUSES = (*CacheStatus, "none")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from contract.record import EXPORT_COLUMNS
 from control_api.jobs.results.schemas import ListTasksQuery
+from control_api.queries import Page, paginate
 from db.models import BrokenLinkReferrer, Job, Task
 
 ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has the totals
@@ -82,14 +83,10 @@ def filtered_tasks(job_id: str, query: ListTasksQuery) -> Select:
     return select(Task).where(*conditions)
 
 
-def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> tuple[list[Task], int, int]:
-    base = filtered_tasks(job_id, query)
-    total = session.scalar(select(func.count()).select_from(base.subquery()))
+def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> Page[Task]:
     column = getattr(Task, query.sort.removeprefix("-"))
     order = (column.desc() if query.sort.startswith("-") else column.asc()).nulls_last()  # same on both databases
-    offset = query.effective_offset
-    rows = session.scalars(base.order_by(order, Task.id).limit(query.limit).offset(offset)).all()
-    return list(rows), total, offset
+    return paginate(session, filtered_tasks(job_id, query).order_by(order, Task.id), query.limit, query.effective_offset)
 
 
 def _broken_condition(job: Job):
