@@ -13,7 +13,8 @@ from werkzeug.datastructures import MultiDict
 from contract.options import JobOptions
 from contract.vocabulary import WebhookEvent
 from control_api.errors import ApiError
-from control_api.schedules.schemas import CreateScheduleRequest, CreateTriggerRequest
+from control_api.schedules.schemas import CreateScheduleRequest
+from control_api.triggers.schemas import CreateTriggerRequest
 from control_api.webhooks.schemas import CreateWebhookRequest
 
 INTERVAL_CHOICES = (1, 6, 12, 24, 48, 168)  # offered in the form's list; any 1..168 is accepted

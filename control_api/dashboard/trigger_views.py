@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from control_api.responses import public_url
 from control_api.schedules import service as schedules_service
 from control_api.triggers import service as triggers_service
 from control_api.dashboard import source_forms
@@ -50,7 +51,7 @@ def new_trigger():
     try:
         with session_scope() as session:
             trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, form.request)
-            created = {"name": trigger.name, "domain": trigger.domain.name, "url": triggers_service.hook_url(secret)}
+            created = {"name": trigger.name, "domain": trigger.domain.name, "url": public_url(triggers_service.hook_path(secret))}
     except LimitReached as exc:
         form.errors["form"] = exc.message
         return _form_page(form, 409)

@@ -1,13 +1,14 @@
-"""Request and response schemas of the job sources: schedules (/v1/schedules) and publish-hook
-triggers (/v1/triggers, /hooks/<secret>). `domain` and `options` are validated exactly as for a job."""
+"""Request and response schemas of schedules (/v1/schedules), recurring crawls of a domain. `domain`
+and `options` are validated exactly as for a job; triggers (control_api/triggers/schemas.py) take
+the same domain field and list query."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from contract.options import JobOptions
-from control_api.base_schemas import PageQuery, Pagination, refuse_nul, StrictModel
+from control_api.base_schemas import PageQuery, Pagination, StrictModel
 
 DOMAIN_FIELD = Field(max_length=2048, description="Host name (optionally with port) or a pasted URL, reduced to its host.",
                      examples=["example.com"])  # fmt: skip
@@ -56,43 +57,3 @@ class ListQuery(PageQuery):
     """Query string of GET /v1/schedules and GET /v1/triggers: pagination as for jobs."""
 
     limit: int = Field(10, ge=1, le=100)
-
-
-class CreateTriggerRequest(StrictModel):
-    domain: str = DOMAIN_FIELD
-    options: JobOptions = Field(default_factory=JobOptions)
-    name: str = Field(min_length=1, max_length=255, description="Becomes the `source_detail` of the jobs it starts.",
-                      examples=["webflow-publish"])  # fmt: skip
-
-    no_nul = field_validator("name")(refuse_nul)
-
-
-class TriggerOut(BaseModel):
-    id: str
-    domain: str
-    options: JobOptions
-    name: str
-    last_job_id: str | None
-    last_called_at: datetime | None
-    created_at: datetime
-
-
-class CreatedTrigger(TriggerOut):
-    url: str = Field(description="POST here to start a crawl. Shown only now: only a hash of its secret is stored.")
-
-
-class TriggerList(BaseModel):
-    triggers: list[TriggerOut]
-    pagination: Pagination
-
-
-class TriggerPath(BaseModel):
-    trigger_id: str = Field(description="The trigger's id (a UUID).")
-
-
-class HookPath(BaseModel):
-    secret: str = Field(description="The secret part of the trigger's URL (any other string is simply unknown: 404).")
-
-
-class HookAccepted(BaseModel):
-    job_id: str = Field(description="The crawl started by this call, or the trigger's crawl still created or running.")

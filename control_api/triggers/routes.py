@@ -6,7 +6,7 @@ from flask import Response, current_app, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from control_api.jobs import service as jobs_service
-from control_api.responses import json_response
+from control_api.responses import json_response, public_url
 from control_api.triggers import service as triggers_service
 from control_api.auth import authenticate
 from control_api.database import session_scope
@@ -16,12 +16,12 @@ from control_api.rate_limits import rate_limits
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.base_schemas import NoQuery
 from control_api.schedules.service import list_owned
-from control_api.schedules.schemas import (
+from control_api.schedules.schemas import ListQuery
+from control_api.triggers.schemas import (
     CreatedTrigger,
     CreateTriggerRequest,
     HookAccepted,
     HookPath,
-    ListQuery,
     TriggerList,
     TriggerOut,
     TriggerPath,
@@ -48,7 +48,7 @@ def create_trigger(query: NoQuery, body: CreateTriggerRequest):
     target = target_of(body.domain)
     with session_scope() as session:
         trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body)
-    created = CreatedTrigger(url=triggers_service.hook_url(secret), **trigger_fields(trigger))
+    created = CreatedTrigger(url=public_url(triggers_service.hook_path(secret)), **trigger_fields(trigger))
     return json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
 
 

@@ -10,7 +10,6 @@ import hashlib
 import secrets
 import uuid
 
-from flask import current_app, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,7 @@ from control_api.organisations import limits
 from control_api.queries import find_owned
 from control_api.schedules.service import previous_job_active, stored_target
 from control_api.jobs.schemas import CreateJobRequest
-from control_api.schedules.schemas import CreateTriggerRequest
+from control_api.triggers.schemas import CreateTriggerRequest
 from db.models import Job, Trigger, utcnow
 
 
@@ -53,11 +52,10 @@ def create_trigger(session: Session, organisation_id: int, target: Target, reque
     return trigger, secret
 
 
-def hook_url(secret: str) -> str:
-    """The URL a CMS calls: PUBLIC_BASE_URL (behind a proxy, the address the world uses), else the
-    host this request came to. /v1/triggers and the dashboard both show it, once, at creation."""
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-    return f"{base.rstrip('/')}/hooks/{secret}"
+def hook_path(secret: str) -> str:
+    """The path a CMS calls; /v1/triggers and the dashboard both show it, once, at creation, as a
+    whole URL (control_api/responses.py's public_url)."""
+    return f"/hooks/{secret}"
 
 
 def get_trigger(session: Session, organisation_id: int, trigger_id: str) -> Trigger:
