@@ -175,13 +175,13 @@ def main() -> None:
     state_file = var / "run" / f"supervisor-{port}.json"
     os.environ["SUPERVISOR_STATE_FILE"] = str(state_file)  # inherited by the API: /healthz reads it
 
-    from control_api import create_app
+    from control_api import create_loop_app
     from control_api.database import session_scope
     from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
     from control_api.organisations.tokens import development_token
     from db import migrate
 
-    app = create_app()
+    app = create_loop_app()  # configuration and database only: the web app runs in gunicorn
     config = app.config
     migrate.upgrade(config["DATABASE_URL"])
     print(f"Database ready: {masked_url(config['DATABASE_URL'])}")
