@@ -11,8 +11,8 @@ from flask import current_app, g, request
 
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.rate_limits import rate_limits
 from control_api.organisations.tokens import find_active_token
+from control_api.rate_limits import rate_limits
 
 REALM = "crawl-service"
 

@@ -14,8 +14,8 @@ import click
 from pydantic import Field, NonNegativeFloat, field_validator, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from control_api.credentials import read_credentials
 from contract.paths import PROJECT_ROOT
+from control_api.credentials import read_credentials
 from db.engine import DEFAULT_SQLITE_PATH
 
 

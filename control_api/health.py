@@ -17,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from control_api.database import engine
-from control_api.responses import json_response
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ask_each
+from control_api.responses import json_response
 
 bp = APIBlueprint("health", __name__)
 

@@ -15,8 +15,8 @@ from gunicorn.http.errors import ParseException
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from control_api.errors import ApiError
 from control_api.base_schemas import QueryModel
+from control_api.errors import ApiError
 
 
 class JsonRequest(Request):

@@ -4,15 +4,15 @@ from __future__ import annotations
 from flask import current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.jobs import service as jobs_service
-from control_api.jobs import presenters
-from control_api.responses import json_response
 from control_api.auth import authenticate
+from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.base_schemas import NoQuery
+from control_api.jobs import presenters
+from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CancelledJob, CreatedJob, CreateJobRequest, JobList, JobOut, JobPath, ListJobsQuery
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.responses import json_response
 
 bp = APIBlueprint(
     "jobs", __name__, url_prefix="/v1/jobs",

@@ -11,14 +11,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contract.targets import Target
-from control_api.organisations import limits
+from contract.vocabulary import JobStatus
 from control_api.domain_errors import Conflict, Unavailable
-from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
-from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
 from control_api.jobs.targets import target_of
+from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
+from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
+from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
-from contract.vocabulary import JobStatus
 from db.models import Domain, Job, utcnow
 from db.webhooks import record_job_event
 

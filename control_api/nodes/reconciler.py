@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from contract.vocabulary import JobStatus, TaskKind
 from control_api.database import session_scope
 from control_api.nodes.dispatcher import ensure_node_rows
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
-from contract.vocabulary import JobStatus, TaskKind
 from db.models import Job, ScrapydNode, Task, utcnow
 from db.webhooks import record_job_event
 

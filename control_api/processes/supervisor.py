@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 import requests
 from dotenv import load_dotenv
 
-from control_api.config import ConfigError, ServiceConfig
 from contract.paths import PROJECT_ROOT
+from control_api.config import ConfigError, ServiceConfig
 
 logger = logging.getLogger("control_api.processes.supervisor")
 

@@ -34,10 +34,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from contract.vocabulary import SourceDetail
-from control_api.jobs import service as jobs_service
 from control_api.database import session_scope
-from control_api.organisations.limits import LimitReached
+from control_api.jobs import service as jobs_service
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
+from control_api.organisations.limits import LimitReached
 from control_api.schedules.service import next_run_after, previous_job_active, start_run
 from db.models import Job, Schedule, utcnow
 

@@ -7,18 +7,19 @@ from contextlib import contextmanager
 from flask import Response, current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.jobs import service as jobs_service
-from control_api.jobs import presenters
-from control_api.responses import json_response
-from control_api.schedules import service as schedules_service
 from control_api.auth import authenticate
+from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
 from control_api.errors import ApiError
+from control_api.jobs import presenters
+from control_api.jobs import service as jobs_service
 from control_api.jobs.routes import CREATE_CONFLICT
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.base_schemas import NoQuery
 from control_api.jobs.schemas import CreatedJob
+from control_api.jobs.targets import target_of
+from control_api.nodes.scrapyd_client import SchedulerUnavailable
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.responses import json_response
+from control_api.schedules import service as schedules_service
 from control_api.schedules.schemas import (
     CreateScheduleRequest,
     ListQuery,
@@ -27,7 +28,6 @@ from control_api.schedules.schemas import (
     SchedulePath,
     UpdateScheduleRequest,
 )
-from control_api.jobs.targets import target_of
 from db.models import Schedule
 
 bp = APIBlueprint(

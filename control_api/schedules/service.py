@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from contract.targets import Target, parse_domain
 from contract.vocabulary import JobStatus, SourceDetail, SourceType
 from control_api.jobs import service as jobs_service
+from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
-from control_api.jobs.schemas import CreateJobRequest
 from control_api.schedules.schemas import CreateScheduleRequest, UpdateScheduleRequest
 from db.models import Job, Schedule, utcnow
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.jobs import service as jobs_service
-from control_api.responses import json_response, public_url
-from control_api.triggers import service as triggers_service
 from control_api.auth import authenticate
+from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
 from control_api.errors import ApiError
+from control_api.jobs import service as jobs_service
+from control_api.jobs.targets import target_of
+from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.rate_limits import rate_limits
-from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.base_schemas import NoQuery
-from control_api.schedules.service import list_owned
+from control_api.responses import json_response, public_url
 from control_api.schedules.schemas import ListQuery
+from control_api.schedules.service import list_owned
+from control_api.triggers import service as triggers_service
 from control_api.triggers.schemas import (
     CreatedTrigger,
     CreateTriggerRequest,
@@ -26,7 +27,6 @@ from control_api.triggers.schemas import (
     TriggerOut,
     TriggerPath,
 )
-from control_api.jobs.targets import target_of
 from db.models import Trigger
 
 bp = APIBlueprint(

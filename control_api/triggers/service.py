@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from contract.targets import Target
 from contract.vocabulary import SourceType
 from control_api.jobs import service as jobs_service
+from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
 from control_api.queries import find_owned
 from control_api.schedules.service import previous_job_active, stored_target
-from control_api.jobs.schemas import CreateJobRequest
 from control_api.triggers.schemas import CreateTriggerRequest
 from db.models import Job, Trigger, utcnow
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Response, g
 from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.webhooks import service as webhooks_service
 from control_api.auth import authenticate
+from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.responses import json_response
-from control_api.base_schemas import NoQuery
+from control_api.webhooks import service as webhooks_service
 from control_api.webhooks.schemas import (
     CreatedWebhook,
     CreateWebhookRequest,

@@ -13,9 +13,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
-from control_api.organisations import limits
-from control_api.domain_errors import NotAllowed
 from control_api.base_schemas import PageQuery
+from control_api.domain_errors import NotAllowed
+from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
 from control_api.webhooks.schemas import CreateWebhookRequest
 from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow

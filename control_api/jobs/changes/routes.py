@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import g
 from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.jobs.changes import service as changes_service
-from control_api.jobs import service as jobs_service
 from control_api.auth import authenticate
-from control_api.jobs.changes.schemas import Changes, ChangesQuery, DomainPath, HistoryQuery, UrlHistory
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
-from control_api.responses import json_response
-from control_api.queries import Page
+from control_api.jobs import service as jobs_service
+from control_api.jobs.changes import service as changes_service
+from control_api.jobs.changes.schemas import Changes, ChangesQuery, DomainPath, HistoryQuery, UrlHistory
 from control_api.jobs.schemas import JobPath
+from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.queries import Page
+from control_api.responses import json_response
 
 bp = APIBlueprint(
     "changes", __name__, url_prefix="/v1",
