@@ -44,7 +44,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
 
 
 def http_status(error: DomainError) -> int:
-    return next(status for kind, status in DOMAIN_STATUS.items() if isinstance(error, kind))
+    """Its kind's status; a DomainError of no kind above is a bug of ours, hence 500."""
+    return next((status for kind, status in DOMAIN_STATUS.items() if isinstance(error, kind)), 500)
 
 
 class ApiError(Exception):
