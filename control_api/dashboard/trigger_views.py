@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from control_api import schedules_service, triggers_service
-from control_api.dashboard import source_forms
+from control_api.dashboard import option_fields, source_forms
 from control_api.dashboard.blueprint import bp
-from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
+from control_api.dashboard.paging import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.limits import LimitReached
@@ -25,7 +25,7 @@ def triggers():
         page = schedules_service.list_owned(session, Trigger, g.organisation_id, PAGE_SIZE, (number - 1) * PAGE_SIZE)
         statuses = schedules_service.last_job_statuses(session, page.items)
         rows = [{"id": trigger.id, "name": trigger.name, "domain": trigger.domain.name,
-                 "max_pages": trigger.options.get("max_pages"), "last_called_at": trigger.last_called_at,
+                 "options": option_fields.summary(trigger.options), "last_called_at": trigger.last_called_at,
                  "last_job_id": trigger.last_job_id, "last_job_status": statuses.get(trigger.last_job_id)}
                 for trigger in page.items]  # fmt: skip
     return render_template(
