@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from contract.options import JobOptions
-from control_api.dashboard import option_fields
+from control_api.dashboard import form_errors, option_fields
 from tests.helpers import make_test_app
 from tests.test_dashboard import field_error, sign_in
 
@@ -81,8 +81,10 @@ def test_every_option_of_the_contract_is_in_every_form(client, org):
     sign_in(client, org)
     for path in FORM_PAGES:
         page = html(client.get(path))
-        for name, info in JobOptions.model_fields.items():
-            assert label(page, name) == info.description.rstrip("."), (path, name)
+        for name, info in JobOptions.model_fields.items():  # the description up to a "; " (all of it on a checkbox)
+            assert info.description.startswith(label(page, name)) and len(label(page, name)) > 10, (path, name)
+        assert label(page, "max_pages") == "Most pages to crawl" and "0 means unlimited. 0 or more." in page
+        assert label(page, "use_sitemap") == "Discover pages from robots.txt Sitemap: lines and sitemaps"
         assert 'type="number"' in tag(page, "max_pages") and 'min="0"' in tag(page, "max_pages")
         assert 'max="' not in tag(page, "max_pages") and 'value="0"' in tag(page, "max_pages")
         assert 'min="1"' in tag(page, "concurrency") and 'max="100"' in tag(page, "concurrency")
@@ -105,7 +107,8 @@ def test_an_option_added_to_the_model_appears_in_every_form(client, org, extende
         assert 'type="text"' in tag(page, "user_agent") and 'value="crawler"' in tag(page, "user_agent")
         assert tag(page, "include", "textarea") and tag(page, "headers", "textarea")
         assert "One “Name: value” per line." in page
-        assert label(page, "basic_auth.username") == "User name" and "<legend>HTTP basic authentication</legend>" in page
+        assert "<legend>HTTP basic authentication</legend>" in page
+        assert label(page, "basic_auth.username") == "User name"
         assert 'type="password"' in tag(page, "basic_auth.password")
         assert '<option value="polite" selected>' in page and '<option value="red" selected>' in page
         assert "1 ms or more." in page
@@ -141,7 +144,7 @@ def test_what_cannot_be_read_is_named_per_field(extended):
     # the request models nest the options under "options": each refusal lands on its form field
     refusal = _nested_refusal(read.options)
     assert refusal.error_count() == 2
-    assert option_fields.field_errors(refusal) == {"ratio": "input should be greater than 0",
+    assert form_errors.field_errors(refusal) == {"ratio": "input should be greater than 0",
                                                    "basic_auth.password": "is required"}  # fmt: skip
 
 
@@ -163,8 +166,8 @@ def test_a_refused_post_shows_the_error_by_its_field_and_never_the_secret(client
     for path, fields in (("/app/jobs/new", {"domain": "example.com"}),
                          ("/app/schedules/new", {"domain": "example.com", "interval_hours": "6"}),
                          ("/app/triggers/new", {"domain": "example.com", "name": "publish"})):  # fmt: skip
-        response = client.post(path, data={**fields, "basic_auth.username": "ann", "basic_auth.password": "hunter2-secret",
-                                           "user_agent": "bot/1", "csrf_token": token})  # fmt: skip
+        typed = {"basic_auth.username": "ann", "basic_auth.password": "hunter2-secret", "user_agent": "bot/1"}
+        response = client.post(path, data={**fields, **typed, "csrf_token": token})
         page = html(response)
         assert response.status_code == 400, path
         assert field_error(response, "user_agent") == "Extra inputs are not permitted"
@@ -195,8 +198,8 @@ def test_a_type_the_forms_cannot_show_is_refused_by_name():
 
 
 def test_a_list_row_names_the_options_that_differ_from_the_defaults(extended):
-    stored = {**ExtendedOptions().model_dump(mode="json"), "max_pages": 40, "find_links": False, "include": ["^/a", "^/b"],
-              "basic_auth": {"username": "ann", "password": "hunter2"}}  # fmt: skip
+    stored = {**ExtendedOptions().model_dump(mode="json"), "max_pages": 40, "find_links": False,
+              "include": ["^/a", "^/b"], "basic_auth": {"username": "ann", "password": "hunter2"}}  # fmt: skip
     assert option_fields.summary(stored) == ["find_links: off", "max_pages: 40", "include: 2 entries",
                                              "basic_auth.username: ann", "basic_auth.password: set"]  # fmt: skip
     assert option_fields.summary(ExtendedOptions().model_dump(mode="json")) == []

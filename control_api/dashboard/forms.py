@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from control_api.dashboard import option_fields
+from control_api.dashboard import form_errors, option_fields
 from control_api.errors import ApiError
 from control_api.schemas import CreateJobRequest
 
@@ -33,7 +33,8 @@ class CreateJobForm:
     @classmethod
     def submitted(cls, form: MultiDict) -> CreateJobForm:
         read = option_fields.read_options(form)
-        values = {"domain": form.get("domain", "").strip(), **read.values, "allow_concurrent": "allow_concurrent" in form}
+        values = {"domain": form.get("domain", "").strip(), **read.values}
+        values["allow_concurrent"] = "allow_concurrent" in form
         if read.errors:
             return cls(values, read.errors)
         body = {"domain": values["domain"], "options": read.options, "allow_concurrent": values["allow_concurrent"],
@@ -41,7 +42,7 @@ class CreateJobForm:
         try:
             return cls(values, request=CreateJobRequest.model_validate(body))
         except ValidationError as exc:
-            return cls(values, option_fields.field_errors(exc))
+            return cls(values, form_errors.field_errors(exc))
 
     def refused(self, error: ApiError) -> CreateJobForm:
         """The form again with the service's refusal (an ApiError of start_job) on its field."""

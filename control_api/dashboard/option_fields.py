@@ -3,7 +3,9 @@
 Every form that takes options (new crawl, new schedule, new trigger) renders them with one macro
 (templates/dashboard/option_fields.html) and reads them back with `read_options`, so an option
 added to JobOptions appears in every form, with its label (the field's description), input type,
-bounds (ge/gt/le/lt) and default, and no dashboard file changes. How a type is shown and read:
+bounds (ge/gt/le/lt) and default, and no dashboard file changes. A description's text after its
+first "; " is the hint under the input ("Most pages to crawl; 0 means unlimited": label "Most pages
+to crawl", hint "0 means unlimited. 0 or more."), except on a checkbox. How a type is shown and read:
 
   bool              a checkbox; unticked is False
   int, float        a number input with min/max; empty is the default (None if the type allows it)
@@ -29,7 +31,7 @@ from functools import lru_cache
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
 
@@ -74,30 +76,33 @@ def fields_of(model: type[BaseModel], prefix: str = "") -> tuple[OptionField, ..
 
 def _field(name: str, key: str, info: FieldInfo) -> OptionField:
     annotation, nullable = _without_none(info.annotation)
-    label = (info.description or key.replace("_", " ").capitalize()).rstrip(".")
+    description = (info.description or key.replace("_", " ").capitalize()).rstrip(".")
     default = None if info.is_required() else info.get_default(call_default_factory=True)
+    if annotation is bool:  # a checkbox's label is the whole description
+        return OptionField(name, key, description, "checkbox", default=default, nullable=nullable)
+    label, _, note = description.partition("; ")  # "Most pages to crawl; 0 means unlimited"
     common = {"name": name, "key": key, "label": label, "default": default, "nullable": nullable}
-    if annotation is bool:
-        return OptionField(kind="checkbox", **common)
+    note = f"{note[:1].upper()}{note[1:]}. " if note else ""
     if annotation in (int, float):
         low, high = _bounds(info.metadata, annotation)
         return OptionField(kind="number", number_type=annotation, minimum=low, maximum=high,
-                           hint=_number_hint(low, high, nullable, key), **common)  # fmt: skip
+                           hint=note + _number_hint(low, high, nullable, key), **common)  # fmt: skip
     if annotation is SecretStr or (annotation is str and _is_secret(info)):
-        return OptionField(kind="password", hint="Never shown again once sent.", **common)
+        return OptionField(kind="password", hint=note + "Never shown again once sent.", **common)
     if annotation is str:
-        return OptionField(kind="text", hint="Empty for none." if nullable else "", **common)
+        return OptionField(kind="text", hint=(note + ("Empty for none." if nullable else "")).strip(), **common)
     if get_origin(annotation) is Literal:
-        return OptionField(kind="select", choices=tuple(str(choice) for choice in get_args(annotation)), **common)
+        return OptionField(kind="select", choices=tuple(str(choice) for choice in get_args(annotation)), hint=note.strip(),
+                           **common)  # fmt: skip
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return OptionField(kind="select", choices=tuple(str(member.value) for member in annotation),
-                           enum_type=annotation, **common)  # fmt: skip
+                           enum_type=annotation, hint=note.strip(), **common)  # fmt: skip
     if get_origin(annotation) in (list, tuple, set, frozenset) and _only_text(get_args(annotation)[:1]):
-        return OptionField(kind="lines", hint="One per line.", **common)
+        return OptionField(kind="lines", hint=note + "One per line.", **common)
     if get_origin(annotation) is dict and _only_text(get_args(annotation)):
-        return OptionField(kind="pairs", hint="One “Name: value” per line.", **common)
+        return OptionField(kind="pairs", hint=note + "One “Name: value” per line.", **common)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return OptionField(kind="group", children=fields_of(annotation, f"{name}."), **common)
+        return OptionField(kind="group", children=fields_of(annotation, f"{name}."), hint=note.strip(), **common)
     raise TypeError(f"job option {name!r}: the dashboard cannot show a field of type {info.annotation!r}; "
                     "add its kind to control_api/dashboard/option_fields.py")  # fmt: skip
 
@@ -154,7 +159,8 @@ def blank_values() -> dict[str, Any]:
     return shown_values({field.key: field.default for field in option_fields()})
 
 
-def shown_values(options: dict[str, Any] | BaseModel | None, fields: tuple[OptionField, ...] | None = None) -> dict[str, Any]:
+def shown_values(options: dict[str, Any] | BaseModel | None, fields: tuple[OptionField, ...] | None = None) -> dict:
+    """The form's values for these options (a model, or a dict where a missing option is its default)."""
     if isinstance(options, BaseModel):
         options = dict(options)
     options = options or {}
@@ -223,8 +229,10 @@ def read_options(form: MultiDict, fields: tuple[OptionField, ...] | None = None)
 
 
 def _anything_typed(form: MultiDict, fields: tuple[OptionField, ...]) -> bool:
-    return any(_anything_typed(form, field.children) if field.kind == "group" else bool(form.get(field.name, "").strip())
-               for field in fields)  # fmt: skip
+    return any(
+        _anything_typed(form, field.children) if field.kind == "group" else bool(form.get(field.name, "").strip())
+        for field in fields
+    )
 
 
 def _parsed(field: OptionField, raw: str) -> Any:
@@ -271,43 +279,22 @@ def _pairs(raw: str) -> dict[str, str]:
     return pairs
 
 
-# The refusals of the request model, each next to its field.
-
-
-def field_errors(exc: ValidationError) -> dict[str, str]:
-    """Field name (or "form") -> message, the first refusal of each field, in the API's words."""
-    errors: dict[str, str] = {}
-    for error in exc.errors(include_url=False):
-        name, detail = _error_field(error["loc"])
-        message = "is required" if error["type"] == "missing" else sentence(error["msg"])
-        errors.setdefault(name, f"{detail}: {message}" if detail else message)
-    return errors
-
-
-def _error_field(loc: tuple) -> tuple[str, str]:
-    """The form field a refusal is about, and what inside it: ("options", "include", 2) is the
-    include field's third line, ("events", 2) the events field."""
-    if len(loc) > 1 and loc[0] == "options":
-        fields, names = option_fields(), []
-        for position, part in enumerate(loc[1:], 1):
-            field = next((field for field in fields if field.key == part), None)
-            if field is None:
-                return ".".join(names) or "options", _detail(loc[position:])
-            names.append(part)
-            fields = field.children
-        return ".".join(names), ""
-    return next((str(part) for part in reversed(loc) if isinstance(part, str)), "form"), ""
+def field_of(loc: tuple[str | int, ...]) -> tuple[str, str] | None:
+    """The option field a refusal at `loc` (inside the options) is about, and what inside it:
+    ("include", 2) is the include field's third line; None when loc names no option."""
+    fields, names = option_fields(), []
+    for position, part in enumerate(loc):
+        field = next((field for field in fields if field.key == part), None)
+        if field is None:
+            return (".".join(names), _detail(loc[position:])) if names else None
+        names.append(part)
+        fields = field.children
+    return (".".join(names), "") if names else None
 
 
 def _detail(rest: tuple) -> str:
     first = rest[0]
     return f"line {first + 1}" if isinstance(first, int) else str(first)
-
-
-def sentence(message: str) -> str:
-    """A pydantic message as the end of a sentence: "Value error, Must be ..." -> "must be ..."."""
-    message = message.removeprefix("Value error, ")
-    return message[:1].lower() + message[1:]
 
 
 # A list row's short account of a schedule's or trigger's options.

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from contract.vocabulary import WebhookEvent
-from control_api.dashboard import option_fields
+from control_api.dashboard import form_errors, option_fields
 from control_api.errors import ApiError
 from control_api.source_schemas import CreateScheduleRequest, CreateTriggerRequest
 from control_api.webhook_schemas import CreateWebhookRequest
@@ -36,13 +36,13 @@ class SourceForm:
         try:
             self.request = self.model.model_validate(body)
         except ValidationError as exc:
-            self.errors.update(option_fields.field_errors(exc))
+            self.errors.update(form_errors.field_errors(exc))
         return self
 
     def refused(self, error: ApiError, field_name: str) -> SourceForm:
         """The form again with a service refusal (target_of's 400/422 on the domain or URL)."""
         self.request = None
-        self.errors[field_name] = option_fields.sentence(error.message.removeprefix(f"Field '{field_name}': "))
+        self.errors[field_name] = form_errors.sentence(error.message.removeprefix(f"Field '{field_name}': "))
         return self
 
 
