@@ -11,7 +11,7 @@ from html import unescape
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from contract.options import JobOptions
@@ -47,6 +47,7 @@ class ExtendedOptions(JobOptions):
     mode: Literal["fast", "polite"] = Field("polite", description="Crawl mode.")
     colour: Colour = Field(Colour.RED, description="A colour.")
     wait_ms: int = Field(100, ge=1, description="Wait between requests.")
+    token: SecretStr | None = Field(None, description="Bearer token; sent to the site only.")
 
 
 @pytest.fixture
@@ -112,13 +113,14 @@ def test_an_option_added_to_the_model_appears_in_every_form(client, org, extende
         assert 'type="password"' in tag(page, "basic_auth.password")
         assert '<option value="polite" selected>' in page and '<option value="red" selected>' in page
         assert "1 ms or more." in page
+        assert 'type="password"' in tag(page, "token") and "Sent to the site only. Never shown again once sent." in page
 
 
 def test_a_post_of_the_added_options_reads_back_into_the_model(extended):
     form = MultiDict({"max_pages": "7", "concurrency": "", "use_sitemap": "1", "check_external_links": "1",
                       "max_depth": "3", "ratio": "0.25", "user_agent": " bot ", "include": "^/blog/\n\n  ^/news/ \n",
                       "headers": "X-Token: abc: def\nAccept:text/html\n", "basic_auth.username": "ann",
-                      "basic_auth.password": " s3cret ", "mode": "fast", "colour": "blue", "wait_ms": "5"})  # fmt: skip
+                      "basic_auth.password": " s3cret ", "mode": "fast", "colour": "blue", "wait_ms": "5", "token": "t0ken"})  # fmt: skip
     read = option_fields.read_options(form)
     assert read.errors == {}
     options = extended.model_validate(read.options)
@@ -129,6 +131,7 @@ def test_a_post_of_the_added_options_reads_back_into_the_model(extended):
     assert options.headers == {"X-Token": "abc: def", "Accept": "text/html"}
     assert options.basic_auth == Auth(username="ann", password=" s3cret ")  # a password is taken as typed
     assert (options.mode, options.colour, options.wait_ms) == ("fast", Colour.BLUE, 5)
+    assert options.token.get_secret_value() == "t0ken" and "token" not in read.values
     assert "basic_auth.password" not in read.values and read.values["basic_auth.username"] == "ann"
     # left empty: an optional number and an optional model are None
     read = option_fields.read_options(MultiDict({"max_depth": " ", "basic_auth.username": ""}))
@@ -203,3 +206,9 @@ def test_a_list_row_names_the_options_that_differ_from_the_defaults(extended):
     assert option_fields.summary(stored) == ["find_links: off", "max_pages: 40", "include: 2 entries",
                                              "basic_auth.username: ann", "basic_auth.password: set"]  # fmt: skip
     assert option_fields.summary(ExtendedOptions().model_dump(mode="json")) == []
+
+
+def test_no_option_is_named_like_a_field_the_forms_have_of_their_own():
+    """An option named "name" would be read as the trigger's name, and the other way round."""
+    own = {"csrf_token", "domain", "allow_concurrent", "interval_hours", "enabled", "name", "url", "events", "options"}
+    assert own.isdisjoint(field.name for field in option_fields.option_fields())

@@ -28,7 +28,7 @@ import math
 import types
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, SecretStr
@@ -81,30 +81,34 @@ def _field(name: str, key: str, info: FieldInfo) -> OptionField:
     if annotation is bool:  # a checkbox's label is the whole description
         return OptionField(name, key, description, "checkbox", default=default, nullable=nullable)
     label, _, note = description.partition("; ")  # "Most pages to crawl; 0 means unlimited"
+    note = f"{note[:1].upper()}{note[1:]}." if note else ""
     common = {"name": name, "key": key, "label": label, "default": default, "nullable": nullable}
-    note = f"{note[:1].upper()}{note[1:]}. " if note else ""
     if annotation in (int, float):
         low, high = _bounds(info.metadata, annotation)
         return OptionField(kind="number", number_type=annotation, minimum=low, maximum=high,
-                           hint=note + _number_hint(low, high, nullable, key), **common)  # fmt: skip
+                           hint=_hint(note, _number_hint(low, high, nullable, key)), **common)  # fmt: skip
     if annotation is SecretStr or (annotation is str and _is_secret(info)):
-        return OptionField(kind="password", hint=note + "Never shown again once sent.", **common)
+        return OptionField(kind="password", hint=_hint(note, "Never shown again once sent."), **common)
     if annotation is str:
-        return OptionField(kind="text", hint=(note + ("Empty for none." if nullable else "")).strip(), **common)
+        return OptionField(kind="text", hint=_hint(note, "Empty for none." if nullable else ""), **common)
     if get_origin(annotation) is Literal:
-        return OptionField(kind="select", choices=tuple(str(choice) for choice in get_args(annotation)), hint=note.strip(),
-                           **common)  # fmt: skip
+        choices = tuple(str(choice) for choice in get_args(annotation))
+        return OptionField(kind="select", choices=choices, hint=note, **common)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return OptionField(kind="select", choices=tuple(str(member.value) for member in annotation),
-                           enum_type=annotation, hint=note.strip(), **common)  # fmt: skip
-    if get_origin(annotation) in (list, tuple, set, frozenset) and _only_text(get_args(annotation)[:1]):
-        return OptionField(kind="lines", hint=note + "One per line.", **common)
+        choices = tuple(str(member.value) for member in annotation)
+        return OptionField(kind="select", choices=choices, enum_type=annotation, hint=note, **common)
+    if get_origin(annotation) is list and _only_text(get_args(annotation)):
+        return OptionField(kind="lines", hint=_hint(note, "One per line."), **common)
     if get_origin(annotation) is dict and _only_text(get_args(annotation)):
-        return OptionField(kind="pairs", hint=note + "One “Name: value” per line.", **common)
+        return OptionField(kind="pairs", hint=_hint(note, "One “Name: value” per line."), **common)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return OptionField(kind="group", children=fields_of(annotation, f"{name}."), hint=note.strip(), **common)
+        return OptionField(kind="group", children=fields_of(annotation, f"{name}."), hint=note, **common)
     raise TypeError(f"job option {name!r}: the dashboard cannot show a field of type {info.annotation!r}; "
                     "add its kind to control_api/dashboard/option_fields.py")  # fmt: skip
+
+
+def _hint(*sentences: str) -> str:
+    return " ".join(sentence for sentence in sentences if sentence)
 
 
 def _without_none(annotation: Any) -> tuple[Any, bool]:
@@ -120,8 +124,8 @@ def _is_secret(info: FieldInfo) -> bool:
 
 
 def _only_text(arguments: tuple) -> bool:
-    return all(_without_none(arg)[0] is str or get_origin(arg) is not None and get_args(arg)[0] is str
-               for arg in arguments)  # fmt: skip
+    """list[str], dict[str, str], also with constraints (Annotated[str, ...]) on the str."""
+    return all(arg is str or get_origin(arg) is Annotated and get_args(arg)[0] is str for arg in arguments)
 
 
 def _bounds(metadata: list, number_type: type) -> tuple[float | None, float | None]:
@@ -324,9 +328,5 @@ def summary(options: dict[str, Any], fields: tuple[OptionField, ...] | None = No
 
 
 def _stored(value: Any) -> Any:
-    """A default as the JSON column holds it (an enum by its value, a tuple as a list)."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    return value
+    """A default as the JSON column holds it (an enum by its value)."""
+    return value.value if isinstance(value, enum.Enum) else value
