@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 from subprocess import Popen
 
 import pytest
@@ -107,6 +108,19 @@ def screenshot(driver, name: str, width: int = 1280) -> Path:
     driver.save_screenshot(str(path))
     driver.set_window_size(1280, 900)
     return path
+
+
+def follow(driver, link_text: str, path: str) -> None:
+    """Click a link until its page is open: a page that reloads itself (the job page, when its crawl
+    ends) can replace the navigation a click started."""
+
+    def opened(driver) -> bool:
+        if urlparse(driver.current_url).path == path:
+            return True
+        driver.find_element(By.LINK_TEXT, link_text).click()
+        return False
+
+    wait_for(driver, opened, 15, f"the {link_text} link did not open {path}")
 
 
 def wait_for(driver, condition, timeout: float = WAIT, message: str = ""):
@@ -331,7 +345,7 @@ def test_a_schedule_a_trigger_and_a_webhook_are_created_from_their_pages(browser
     job = requests.get(f"{service}/v1/jobs/{browser.current_url.rsplit('/', 1)[1]}", headers=visit["org"].headers, timeout=10).json()
     assert (job["source_type"], job["source_detail"], job["options"]["max_pages"]) == ("scheduler", "run_now", 3)
 
-    browser.find_element(By.LINK_TEXT, "Triggers").click()
+    follow(browser, "Triggers", "/app/triggers")  # from the job page, which reloads itself when its crawl ends
     browser.find_element(By.LINK_TEXT, "New trigger").click()
     browser.find_element(By.ID, "name").send_keys("webflow-publish")
     browser.find_element(By.ID, "domain").send_keys(domain)
