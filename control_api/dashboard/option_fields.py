@@ -86,7 +86,7 @@ def _field(name: str, key: str, info: FieldInfo) -> OptionField:
     if annotation in (int, float):
         low, high = _bounds(info.metadata, annotation)
         return OptionField(kind="number", number_type=annotation, minimum=low, maximum=high,
-                           hint=_hint(note, _number_hint(low, high, nullable, key)), **common)  # fmt: skip
+                           hint=_hint(note, _number_hint(low, high, nullable, key, annotation)), **common)  # fmt: skip
     if annotation is SecretStr or (annotation is str and _is_secret(info)):
         return OptionField(kind="password", hint=_hint(note, "Never shown again once sent."), **common)
     if annotation is str:
@@ -142,7 +142,7 @@ def _bounds(metadata: list, number_type: type) -> tuple[float | None, float | No
     return low, high
 
 
-def _number_hint(low: float | None, high: float | None, nullable: bool, key: str) -> str:
+def _number_hint(low: float | None, high: float | None, nullable: bool, key: str, number_type: type) -> str:
     unit = " ms" if key.endswith("_ms") else ""
     if low is not None and high is not None:
         hint = f"{low:,} to {high:,}{unit}"
@@ -151,7 +151,7 @@ def _number_hint(low: float | None, high: float | None, nullable: bool, key: str
     elif high is not None:
         hint = f"At most {high:,}{unit}"
     else:
-        hint = f"A number{unit}"
+        hint = f"{'A whole number' if number_type is int else 'A number'}{unit}"
     return f"{hint}; empty for none." if nullable else f"{hint}."
 
 
