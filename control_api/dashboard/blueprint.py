@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from control_api.dashboard import csrf
+from control_api.dashboard import csrf, option_fields
 from control_api.dashboard.nav import NAV
 from control_api.dashboard.session import signed_in_organisation
 from control_api.domain_errors import DomainError
@@ -25,6 +25,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 @bp.app_context_processor
 def navigation():
     return {"nav_items": NAV}
+
+
+# Read at render time, so the forms follow option_fields.MODEL (a test adds an option to it).
+bp.add_app_template_global(lambda: option_fields.option_fields(), "job_option_fields")
 
 
 @bp.before_request

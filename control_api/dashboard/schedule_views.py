@@ -7,8 +7,9 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 
 from control_api.jobs import service as jobs_service
 from control_api.schedules import service as schedules_service
-from control_api.dashboard import source_forms
+from control_api.dashboard import option_fields, source_forms
 from control_api.dashboard.blueprint import bp
+from control_api.dashboard.paging import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.domain_errors import DomainError
 from control_api.errors import http_status
@@ -18,21 +19,7 @@ from control_api.schedules.schemas import UpdateScheduleRequest
 from control_api.jobs.targets import target_of
 from db.models import Schedule
 
-PAGE_SIZE = 20
 NOT_FOUND = "There is no such schedule in your organisation."
-
-
-def page_number() -> int:
-    number = request.args.get("page", 1, type=int)
-    return number if 1 <= number <= 10_000 else 1
-
-
-def pager(endpoint: str, number: int, has_next: bool) -> dict[str, str | None]:
-    """The previous/next links of a list page, as the templates' pagination macro takes them."""
-    return {
-        "previous_url": url_for(endpoint, page=number - 1) if number > 1 else None,
-        "next_url": url_for(endpoint, page=number + 1) if has_next else None,
-    }
 
 
 @bp.get("/schedules")
@@ -51,7 +38,7 @@ def schedules():
 def _row(schedule: Schedule, statuses: dict[str, str]) -> dict:
     return {"id": schedule.id, "domain": schedule.domain.name, "interval_hours": schedule.interval_hours,
             "enabled": schedule.enabled, "next_run_at": schedule.next_run_at, "skipped_runs": schedule.skipped_runs,
-            "last_skipped_at": schedule.last_skipped_at, "max_pages": schedule.options.get("max_pages"),
+            "last_skipped_at": schedule.last_skipped_at, "options": option_fields.summary(schedule.options),
             "last_job_id": schedule.last_job_id, "last_job_status": statuses.get(schedule.last_job_id)}  # fmt: skip
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import MultiDict
 
-from contract.options import JobOptions
 from contract.vocabulary import WebhookEvent
+from control_api.dashboard import form_errors, option_fields
 from control_api.errors import ApiError
 from control_api.schedules.schemas import CreateScheduleRequest
 from control_api.triggers.schemas import CreateTriggerRequest
@@ -37,64 +37,53 @@ class SourceForm:
         try:
             self.request = self.model.model_validate(body)
         except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                # ("options", "max_pages") is the max_pages field, ("events", 2) the events one
-                name = next((str(part) for part in reversed(error["loc"]) if isinstance(part, str)), "form")
-                message = "is required" if error["type"] == "missing" else _sentence(error["msg"])
-                self.errors.setdefault(name, message)
+            self.errors.update(form_errors.field_errors(exc))
         return self
 
     def refused(self, error: ApiError, field_name: str) -> SourceForm:
         """The form again with a service refusal (target_of's 400/422 on the domain or URL)."""
         self.request = None
-        self.errors[field_name] = _sentence(error.message.removeprefix(f"Field '{field_name}': "))
+        self.errors[field_name] = form_errors.sentence(error.message.removeprefix(f"Field '{field_name}': "))
         return self
 
 
-def _whole_numbers(form: MultiDict, names: tuple[str, ...], values: dict, errors: dict) -> dict[str, int]:
-    """The number fields typed, as integers; an empty one is left out (the API's default applies)."""
-    numbers = {}
-    for name in names:
-        values[name] = raw = form.get(name, "").strip()
-        if raw:
-            try:
-                numbers[name] = int(raw)
-            except ValueError:
-                errors[name] = "must be a whole number"
-    return numbers
+def _whole_number(form: MultiDict, name: str, values: dict, errors: dict) -> int | None:
+    """A number field of the form's own (not an option), as an integer; empty is None."""
+    values[name] = raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = "must be a whole number"
+        return None
 
 
 def blank_schedule() -> SourceForm:
-    defaults = JobOptions()
-    return SourceForm(CreateScheduleRequest, {"domain": "", "interval_hours": "24", "max_pages": defaults.max_pages,
-                                              "use_sitemap": defaults.use_sitemap, "find_links": defaults.find_links,
+    return SourceForm(CreateScheduleRequest, {"domain": "", "interval_hours": "24", **option_fields.blank_values(),
                                               "enabled": True})  # fmt: skip
 
 
 def submitted_schedule(form: MultiDict) -> SourceForm:
-    values: dict[str, Any] = {"domain": form.get("domain", "").strip()}
-    errors: dict[str, str] = {}
-    numbers = _whole_numbers(form, ("interval_hours", "max_pages"), values, errors)
-    options: dict[str, Any] = {name: numbers[name] for name in ("max_pages",) if name in numbers}
-    for name in ("use_sitemap", "find_links", "enabled"):
-        values[name] = name in form
-    options.update(use_sitemap=values["use_sitemap"], find_links=values["find_links"])
-    body = {"domain": values["domain"], "options": options, "enabled": values["enabled"]}
-    if "interval_hours" in numbers:
-        body["interval_hours"] = numbers["interval_hours"]
+    read = option_fields.read_options(form)
+    values: dict[str, Any] = {"domain": form.get("domain", "").strip(), **read.values, "enabled": "enabled" in form}
+    errors = dict(read.errors)
+    body = {"domain": values["domain"], "options": read.options, "enabled": values["enabled"]}
+    interval_hours = _whole_number(form, "interval_hours", values, errors)
+    if interval_hours is not None:
+        body["interval_hours"] = interval_hours
     return SourceForm(CreateScheduleRequest, values, errors).validate(body)
 
 
 def blank_trigger() -> SourceForm:
-    return SourceForm(CreateTriggerRequest, {"name": "", "domain": "", "max_pages": JobOptions().max_pages})
+    return SourceForm(CreateTriggerRequest, {"name": "", "domain": "", **option_fields.blank_values()})
 
 
 def submitted_trigger(form: MultiDict) -> SourceForm:
-    values: dict[str, Any] = {"name": form.get("name", "").strip(), "domain": form.get("domain", "").strip()}
-    errors: dict[str, str] = {}
-    options = _whole_numbers(form, ("max_pages",), values, errors)
-    body = {"name": values["name"], "domain": values["domain"], "options": options}
-    return SourceForm(CreateTriggerRequest, values, errors).validate(body)
+    read = option_fields.read_options(form)
+    values = {"name": form.get("name", "").strip(), "domain": form.get("domain", "").strip(), **read.values}
+    body = {"name": values["name"], "domain": values["domain"], "options": read.options}
+    return SourceForm(CreateTriggerRequest, values, dict(read.errors)).validate(body)
 
 
 def blank_webhook() -> SourceForm:
@@ -105,7 +94,3 @@ def submitted_webhook(form: MultiDict) -> SourceForm:
     values = {"url": form.get("url", "").strip(), "events": form.getlist("events")}
     return SourceForm(CreateWebhookRequest, values).validate(values)
 
-
-def _sentence(message: str) -> str:
-    message = message.removeprefix("Value error, ")
-    return message[:1].lower() + message[1:]

@@ -8,9 +8,9 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from control_api.responses import public_url
 from control_api.schedules import service as schedules_service
 from control_api.triggers import service as triggers_service
-from control_api.dashboard import source_forms
+from control_api.dashboard import option_fields, source_forms
 from control_api.dashboard.blueprint import bp
-from control_api.dashboard.schedule_views import PAGE_SIZE, page_number, pager
+from control_api.dashboard.paging import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope
 from control_api.domain_errors import DomainError
 from control_api.errors import http_status
@@ -28,7 +28,7 @@ def triggers():
         page = schedules_service.list_owned(session, Trigger, g.organisation_id, PAGE_SIZE, (number - 1) * PAGE_SIZE)
         statuses = schedules_service.last_job_statuses(session, page.items)
         rows = [{"id": trigger.id, "name": trigger.name, "domain": trigger.domain.name,
-                 "max_pages": trigger.options.get("max_pages"), "last_called_at": trigger.last_called_at,
+                 "options": option_fields.summary(trigger.options), "last_called_at": trigger.last_called_at,
                  "last_job_id": trigger.last_job_id, "last_job_status": statuses.get(trigger.last_job_id)}
                 for trigger in page.items]  # fmt: skip
     return render_template(

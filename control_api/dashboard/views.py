@@ -15,6 +15,7 @@ from control_api.jobs.results import service as results_service
 from control_api.dashboard import change_views, charts
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
+from control_api.dashboard.paging import PAGE_SIZE, pager
 from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
 from control_api.database import session_scope
@@ -24,7 +25,6 @@ from control_api.organisations.limits import LimitReached
 from control_api.jobs.schemas import JOB_STATUSES, RANGES, ListJobsQuery
 from control_api.validation import validation_error
 
-PAGE_SIZE = 20
 FILTERS = ("status", "range", "tzOffset")
 RANGE_LABELS = {"all": "Any time", "today": "Today", "24h": "Last 24 hours", "7d": "Last 7 days",
                 "30d": "Last 30 days", "90d": "Last 90 days"}  # fmt: skip
@@ -75,8 +75,7 @@ def jobs():
     return render_template(
         "dashboard/jobs.html", nav_section="jobs", rows=rows, page=page, filters=filters, number=number,
         statuses=JOB_STATUSES, ranges={name: RANGE_LABELS[name] for name in RANGES},
-        previous_url=url_for(".jobs", **filters, page=number - 1) if number > 1 else None,
-        next_url=url_for(".jobs", **filters, page=number + 1) if page.has_next else None,
+        **pager(".jobs", number, page.has_next, **filters),
     )  # fmt: skip
 
 
