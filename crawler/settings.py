@@ -31,6 +31,19 @@ USER_AGENT = f"Mozilla/5.0 (compatible; SiteCrawlBot/1.0; +{CRAWLER_CONTACT_URL}
 
 # --- Our own components --------------------------------------------------------------------------
 CRAWL_ALLOW_PRIVATE_TARGETS = os.environ.get("ALLOW_PRIVATE_TARGETS", "").lower() in {"1", "true", "yes", "on"}
+# External link checks (crawler/external.py). CHECK_EXTERNAL_LINKS=0 turns them off for every job
+# (the test suite and the benches do, or send the external hosts to loopback with CRAWL_HOST_MAP).
+CRAWL_CHECK_EXTERNAL_LINKS = os.environ.get("CHECK_EXTERNAL_LINKS", "1").lower() not in {"0", "false", "no", "off"}
+CRAWL_EXTERNAL_MAX_IN_FLIGHT = 8  # checks in flight at once, on top of the site's own concurrency
+CRAWL_EXTERNAL_PER_HOST = 2  # checks in flight at once per external host
+CRAWL_EXTERNAL_DELAY_SECONDS = float(os.environ.get("EXTERNAL_DELAY_SECONDS") or 0.5)  # between one host's checks
+CRAWL_EXTERNAL_TIMEOUT_SECONDS = float(os.environ.get("EXTERNAL_TIMEOUT_SECONDS") or 15)
+CRAWL_EXTERNAL_MAX_RETRY_AFTER = 10.0  # a longer Retry-After from a third-party site is cut to this
+# Results of definite external checks shared by the instance's jobs (table external_checks), in hours.
+CRAWL_EXTERNAL_CACHE_HOURS = float(os.environ.get("EXTERNAL_CACHE_HOURS") or 24)
+# Only loopback addresses (127.0.0.0/8, ::1) and names pinned in CRAWL_HOST_MAP: any other name is
+# refused without being looked up. The test suite sets it: no test may reach beyond loopback.
+CRAWL_LOOPBACK_ONLY = os.environ.get("CRAWL_LOOPBACK_ONLY", "").lower() in {"1", "true", "yes", "on"}
 CRAWL_BODY_MAX_BYTES = 2 * 1024 * 1024  # bodies past this, on the wire or decoded, are cut and recorded as truncated
 CRAWL_HEARTBEAT_SECONDS = 2.0  # how often a running crawler renews its claim on the job (and so sees a cancel)
 # Pin host names to addresses, like curl --resolve: "site.test=127.0.0.1,blog.site.test=127.0.0.1".
@@ -96,6 +109,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.SafeRobotsTxtMiddleware": 100,  # Scrapy's lets concurrent waiters through
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "crawler.scope.SiteCredentialsMiddleware": 120,  # the job's headers and basic auth, its own site only
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,  # the spider records each hop
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,

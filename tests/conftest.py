@@ -6,7 +6,9 @@ one database.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,41 @@ from db.engine import make_engine
 from db.models import Job, utcnow
 from tests.helpers import make_test_app
 from tests.skips import fail_instead, refused_under_ci, under_ci
+
+
+# Nothing in the suite may reach beyond 127.0.0.0/8. Crawls run in other processes (scrapyd, `scrapy
+# crawl`), which inherit these: external link checks off (tests/integration/test_external_links.py
+# turns them on with its external hosts pinned to loopback), and a resolver that refuses any name
+# it is not given an address for, without looking it up (crawler/resolver.py).
+os.environ.setdefault("CHECK_EXTERNAL_LINKS", "0")
+os.environ.setdefault("CRAWL_LOOPBACK_ONLY", "1")
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _loopback_only(sock: socket.socket, address) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host!r} (tests/conftest.py)")
+
+
+def _guarded_connect(sock, address):
+    _loopback_only(sock, address)
+    return _connect(sock, address)
+
+
+def _guarded_connect_ex(sock, address):
+    _loopback_only(sock, address)
+    return _connect_ex(sock, address)
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
 
 
 @pytest.hookimpl(wrapper=True)
