@@ -84,6 +84,7 @@ CONCURRENT_ITEMS = 4  # per-callback asyncio workers: each costs a Task per resp
 CONCURRENT_REQUESTS = 20
 CONCURRENT_REQUESTS_PER_DOMAIN = 20
 DNS_TIMEOUT = 10
+DOWNLOADER = "crawler.downloader.SlotBoundDownloader"  # per-slot concurrency that holds (its docstring)
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.TimedHTTPDownloadHandler",
     "https": "crawler.handlers.TimedHTTPDownloadHandler",

@@ -106,7 +106,8 @@ class OtherSite(_Base):
 
 
 class OutboundSite(_Base):
-    """`site.test`: `/` links to pages `/p/0`..`/p/{pages-1}`, each linking to every URL of `external`."""
+    """`site.test`: `/` links to pages `/p/0`..`/p/{pages-1}`, each linking to every URL of `external`,
+    and to the first of `extra_paths` (path -> the links on that page)."""
 
     def __init__(self, pages: int, external: list[str], credentials: tuple[str, str] | None = None,
                  extra_paths: dict[str, list[str]] | None = None):  # fmt: skip
@@ -125,7 +126,8 @@ class OutboundSite(_Base):
         if path == "/robots.txt":
             return 404, page, b""
         if path == "/":
-            return 200, page, html([f"/p/{index}" for index in range(self.pages)] + list(self.extra_paths))
+            # The first extra path only: the others are reached through it (a chain, for depth tests).
+            return 200, page, html([f"/p/{index}" for index in range(self.pages)] + list(self.extra_paths)[:1])
         if path.startswith("/p/"):
             return 200, page, html(self.external)
         if path in self.extra_paths:
