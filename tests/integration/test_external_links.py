@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -231,6 +232,27 @@ def test_a_staging_site_behind_basic_auth_is_crawled_with_credentials_sent_to_it
     # The password is in no record and no log line.
     assert "pw-7310" not in log and "tok-5521" not in log
     assert "pw-7310" not in (tmp_path / "records.jsonl").read_text()
+
+
+def test_a_hubs_workers_send_the_credentials_and_leave_external_checks_to_the_hub(tmp_path, other):
+    """Two processes from the first URL: the worker fetches a share of the pages with the job's
+    credentials (handed over in its environment, not its arguments), and every external link it
+    finds is checked once, by the hub."""
+    site = OutboundSite(60, [f"http://ext.test:{other.port}/ok", f"http://ext.test:{other.port}/missing"],
+                        credentials=("preview", "pw-7310"))  # fmt: skip
+    try:
+        records = crawl(tmp_path, site.port, "-a", "basic_auth=preview:pw-7310", "-a", "use_sitemap=false",
+                        "-s", "CRAWL_HUB_START_THRESHOLD=0", env=crawl_env(CRAWL_PROCESSES="2"))  # fmt: skip
+    finally:
+        site.close()
+    log = (tmp_path / "crawl.log").read_text()
+    assert "started 1 workers" in log and "pw-7310" not in log
+    sent = re.search(r"'hub/sent_to_workers': (\d+)", log)
+    assert sent and int(sent.group(1)) > 10  # the worker fetched its share
+    pages = [r for r in records if r["kind"] == "page"]
+    assert len(pages) == 61 and all(r["http_status"] == 200 for r in pages), [r for r in pages if r["http_status"] != 200][:3]
+    external = {r["url"]: r for r in records if r["kind"] == "external"}
+    assert len(external) == 2 and other.hits["HEAD", "/ok"] == 1 and other.hits["HEAD", "/missing"] == 1
 
 
 def test_adhoc_concurrency_takes_effect(tmp_path):
