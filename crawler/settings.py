@@ -149,6 +149,8 @@ EXTENSIONS_BASE = {
 EXTENSIONS: dict[str, int | None] = {}
 # Feeds: JSON lines without Scrapy's per-field copy of every record (crawler/feeds.py), same bytes.
 FEED_EXPORTERS = {name: "crawler.feeds.RecordLinesExporter" for name in ("jsonlines", "jsonl", "jl")}
+# For CI (crawler/ci.py): `-O links.xml:junit`, `-O links.md:markdown`.
+FEED_EXPORTERS.update(junit="crawler.ci.JUnitReportExporter", markdown="crawler.ci.MarkdownReportExporter")
 ITEM_PIPELINES = {
     "crawler.pipelines.DatabasePipeline": 300,
 }

@@ -26,6 +26,7 @@ from contract.targets import InvalidDomain, parse_domain
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
+from crawler.ci import FAIL_ON, BrokenLinkCounter
 from crawler.decoding import DECODED_CUT_FLAG
 from crawler.external import EXTERNAL_KEY, ExternalChecker
 from crawler.external_cache import external_cache
@@ -66,6 +67,7 @@ class SiteSpider(Spider):
         start_path: str = "/",
         role: str = "crawl",
         hub: str | None = None,
+        fail_on: str | None = None,
         **kwargs: Any,
     ):
         """`-a options={json}` (as the API sends them) and/or single options (`-a max_pages=50`),
@@ -89,6 +91,9 @@ class SiteSpider(Spider):
             raise UsageError(f"-a scheme={scheme!r}: expected http or https")
         if not start_path.startswith("/"):
             raise UsageError(f"-a start_path={start_path!r}: must start with /")
+        if fail_on not in (None, *FAIL_ON):  # crawler/ci.py: an ad-hoc crawl as a CI link check
+            raise UsageError(f"-a fail_on={fail_on!r}: expected one of {', '.join(FAIL_ON)}")
+        self.fail_on = fail_on
         if role not in ("crawl", "worker") or (role == "worker" and not hub):
             raise UsageError("-a role=worker needs -a hub=SOCKET (workers are started by the hub)")
         self.options = options
@@ -137,6 +142,7 @@ class SiteSpider(Spider):
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         spider.role = role_for(spider, spider.role_name, spider.hub_path)  # crawler/roles.py
+        spider.broken_links = BrokenLinkCounter(crawler) if spider.fail_on else None
         spider.external = ExternalChecker(spider, settings, external_cache(spider, settings)) if spider.check_external else None
         return spider
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from xml.etree import ElementTree
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -310,3 +311,34 @@ def test_no_name_is_looked_up_in_the_test_environment(tmp_path):
     assert by_url[f"http://example.com:{port}/"]["error_type"] == "forbidden_target"
     assert "CRAWL_LOOPBACK_ONLY" in by_url[f"http://example.com:{port}/"]["error"]
     assert by_url[f"http://ext.test:{port}/"]["error_type"] == "connection_refused"  # pinned: connected to loopback
+
+
+def test_a_ci_run_writes_junit_and_markdown_reports_and_fails_on_broken_links(tmp_path, other):
+    missing = f"http://ext.test:{other.port}/missing"
+    site = OutboundSite(3, [f"http://ext.test:{other.port}/ok", missing], extra_paths={"/extra": ["/nowhere"]})
+    junit, markdown = tmp_path / "links.xml", tmp_path / "links.md"
+    try:
+        crawl(tmp_path, site.port, "-O", f"{junit}:junit", "-O", f"{markdown}:markdown", "-a", "fail_on=broken",
+              exit_code=2)  # fmt: skip
+        log = (tmp_path / "crawl.log").read_text()
+        clean = crawl(tmp_path, site.port, "-a", "fail_on=broken", "-a", r"exclude=/extra|/missing")
+    finally:
+        site.close()
+    assert "2 broken links found (-a fail_on=broken): exit status 2" in log
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert int(suite.get("failures")) == 2 and int(suite.get("tests")) == len(cases)
+    nowhere = f"http://site.test:{site.port}/nowhere"
+    assert {name for name, case in cases.items() if case.find("failure") is not None} == {missing, nowhere}
+    assert cases[missing].find("failure").get("message") == "HTTP 404"
+    assert f"http://site.test:{site.port}/p/0" in cases[missing].find("failure").text
+    assert cases[nowhere].get("classname") == "links.page" and cases[missing].get("classname") == "links.external"
+    text = markdown.read_text()
+    assert "**2 broken**" in text and f"| {missing} | external | HTTP 404 |" in text and nowhere in text
+    assert all(not record["is_broken"] for record in clean)  # exit 0 (crawl() checks it) without broken links
+
+
+def test_an_unknown_fail_on_is_refused(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "site", "-a", "domain=site.test", "-a", "fail_on=slow"],
+                            cwd=PROJECT_ROOT, env=crawl_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode != 0 and "-a fail_on='slow': expected one of broken" in result.stderr
