@@ -72,12 +72,19 @@ class ExternalChecker:
         self.waiting: dict[str, deque[ExternalLink]] = {}  # host -> links not sent yet
         self.host_in_flight: dict[str, int] = {}
         self.in_flight = 0
+        # Cache look-ups (crawler/external_cache.py) run in a thread: the links waiting for one, the
+        # answers not taken yet, and whether one is running.
+        self.to_look_up: list[ExternalLink] = []
+        self.answers: list[tuple[list[ExternalLink], dict[str, dict[str, Any]]]] = []
+        self.looking_up = False
         crawler = spider.crawler
         crawler.signals.connect(self.bytes_received, signal=signals.bytes_received)
 
     @property
     def pending(self) -> int:
-        return sum(len(queue) for queue in self.waiting.values())
+        """Checks not sent yet (a look-up in its thread counts: the crawl must wait for it)."""
+        waiting = sum(len(queue) for queue in self.waiting.values())
+        return waiting + len(self.to_look_up) + len(self.answers) + self.looking_up
 
     def bytes_received(self, data: bytes, request: Request, spider) -> None:
         """A check needs the status, not the body: stop at the first bytes (the response is kept)."""
@@ -100,12 +107,49 @@ class ExternalChecker:
         if excluded:
             yield from self._done(link, skipped_record(task, *excluded), counted=False)
             return
-        cached = self.cache.lookup(canonical) if self.cache is not None else None
-        if cached is not None:
-            self.crawler.stats.inc_value(FROM_CACHE_STAT)
-            yield from self._done(link, new_record(task, **cached), counted=True)
+        if self.cache is not None:
+            self.to_look_up.append(link)
+            self._look_up_soon()
             return
         self.waiting.setdefault(host, deque()).append(link)
+        yield from self.pump()
+
+    # --- The instance's cache ---------------------------------------------------------------------
+
+    def _look_up_soon(self) -> None:
+        if self.looking_up or not self.to_look_up:
+            return
+        from twisted.internet import threads
+
+        from crawler.external_cache import LOOKUP_BATCH
+
+        batch, self.to_look_up = self.to_look_up[:LOOKUP_BATCH], self.to_look_up[LOOKUP_BATCH:]
+        self.looking_up = True
+        looked_up = threads.deferToThread(self.cache.lookup_many, [link.task.url for link in batch])
+        looked_up.addErrback(lambda failure: logger.warning("external cache: %s", failure.value) or {})
+        looked_up.addCallback(self._looked_up, batch)
+
+    def _looked_up(self, answers: dict[str, dict[str, Any]], batch: list[ExternalLink]) -> None:
+        """Back in the reactor: records and Requests can only come out of a callback, so a data:
+        request (no network) hands the answers to `take_answers`."""
+        self.looking_up = False
+        self.answers.append((batch, answers))
+        self.crawler.engine.crawl(Request("data:,", callback=self.take_answers, dont_filter=True,
+                                          meta={"dont_obey_robotstxt": True}))  # fmt: skip
+        self._look_up_soon()
+
+    def take_answers(self, response: Response | None = None) -> Iterator[Any]:
+        answers, self.answers = self.answers, []
+        for batch, cached in answers:
+            for link in batch:
+                if link.done:  # a cancel recorded it meanwhile
+                    continue
+                answer = cached.get(link.task.url)
+                if answer is not None:
+                    self.crawler.stats.inc_value(FROM_CACHE_STAT)
+                    yield from self._done(link, new_record(link.task, **answer), counted=True)
+                else:
+                    self.waiting.setdefault(link.host, deque()).append(link)
         yield from self.pump()
 
     def note_referrer(self, key: str, referrer: str | None) -> None:

@@ -5,8 +5,8 @@ answer (ok, broken, refused_to_robots), never a timeout, a network error, a refu
 429/5xx (those may be different in a minute). Entries are fresh for CRAWL_EXTERNAL_CACHE_HOURS
 (default 24; 0 turns the cache off). An ad-hoc crawl has no database and no cache.
 
-Look-ups are one indexed primary-key read each, made when a URL is first met; answers are written
-in batches from a thread, off the crawl's path. A database error makes the cache answer "not
+Look-ups are made in batches (one indexed query for up to LOOKUP_BATCH URLs) and answers written in
+batches, both in a thread, off the crawl's path; a crawl's end deletes the answers past the TTL. A database error makes the cache answer "not
 cached" (the check is then made): a cache must never fail a crawl.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 RESULT_FIELDS = ("status", "http_status", "final_url", "redirect_chain", "redirect_hops", "content_type", "error",
                  "error_type", "is_broken", "is_server_error")  # fmt: skip
 WRITE_BATCH = 100
+LOOKUP_BATCH = 200
 
 
 def is_definite(record: dict[str, Any]) -> bool:
@@ -48,27 +49,29 @@ class ExternalCache:
         self.unwritten: dict[str, tuple[str, dict[str, Any]]] = {}
         self.broken = False
 
-    def lookup(self, url: str) -> dict[str, Any] | None:
-        """The cached answer's record fields (with `from_cache`), or None."""
-        if self.broken:
-            return None
+    def lookup_many(self, urls: list[str]) -> dict[str, dict[str, Any]]:
+        """url -> the cached answer's record fields (with `from_cache`) for the fresh ones; run in a
+        thread (crawler/external.py), one indexed query per batch."""
+        if self.broken or not urls:
+            return {}
         from sqlalchemy import select
 
         from db.models import ExternalCheck, url_hash, utcnow
 
+        wanted = set(urls)
         try:
             with self.engine.connect() as connection:
-                row = connection.execute(
+                rows = connection.execute(
                     select(ExternalCheck.url, ExternalCheck.result)
-                    .where(ExternalCheck.url_hash == url_hash(url), ExternalCheck.checked_at > utcnow() - self.ttl)
-                ).first()
+                    .where(ExternalCheck.url_hash.in_([url_hash(url) for url in wanted]),
+                           ExternalCheck.checked_at > utcnow() - self.ttl)
+                ).all()  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - see the module's docstring
             logger.warning("external check cache unavailable (%s); checking without it", exc)
             self.broken = True
-            return None
-        if row is None or row.url != url:
-            return None
-        return {**{name: row.result.get(name) for name in RESULT_FIELDS}, "from_cache": True}
+            return {}
+        return {row.url: {**{name: row.result.get(name) for name in RESULT_FIELDS}, "from_cache": True}
+                for row in rows if row.url in wanted}  # fmt: skip
 
     def store(self, url: str, record: dict[str, Any]) -> None:
         if is_definite(record) and not record.get("from_cache"):
@@ -98,11 +101,21 @@ class ExternalCache:
             connection.execute(delete(ExternalCheck).where(ExternalCheck.url_hash.in_(list(rows))))
             connection.execute(insert(ExternalCheck), list(rows.values()))
 
+    def prune(self) -> None:
+        """Answers past the TTL are of no use to any job: the table holds about one day of them."""
+        from sqlalchemy import delete
+
+        from db.models import ExternalCheck, utcnow
+
+        with self.engine.begin() as connection:
+            connection.execute(delete(ExternalCheck).where(ExternalCheck.checked_at <= utcnow() - self.ttl))
+
     def close(self) -> None:
         """At the end of the crawl: what is left, written now."""
         batch, self.unwritten = list(self.unwritten.values()), {}
         try:
             self.write(batch)
+            self.prune()
         except Exception as exc:  # noqa: BLE001
             logger.warning("external check cache not written: %s", exc)
         self.engine.dispose()

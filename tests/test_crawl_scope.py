@@ -204,3 +204,34 @@ def test_the_cache_keeps_definite_answers_only():
     assert not is_definite(record(status="failed", error_type="dns"))
     assert not is_definite(record(status="failed", error_type="forbidden_target"))
     assert not is_definite(record(status="skipped", error_type="excluded"))
+
+
+def test_the_instance_cache_answers_fresh_definite_results_and_forgets_old_ones(database_url, engine):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from crawler.external_cache import ExternalCache
+    from crawler.records import TaskInfo
+    from db.models import ExternalCheck, url_hash, utcnow
+
+    def record(url, status, **fields):
+        return new_record(TaskInfo(url, url, "external", "link", None, 1), status, **fields)
+
+    cache = ExternalCache(database_url, ttl_hours=24)
+    fresh, old, timeout = "http://ext.test/fresh-42", "http://ext.test/old-42", "http://ext.test/slow-42"
+    cache.store(fresh, record(fresh, "failed", http_status=404, error_type="http_error", error="HTTP 404", is_broken=True))
+    cache.store(old, record(old, "completed", http_status=200))
+    cache.store(timeout, record(timeout, "failed", error_type="timeout", is_broken=True))
+    cache.close()  # writes what is left
+    with engine.begin() as connection:
+        connection.execute(update(ExternalCheck).where(ExternalCheck.url_hash == url_hash(old))
+                           .values(checked_at=utcnow() - timedelta(hours=25)))  # fmt: skip
+    cache = ExternalCache(database_url, ttl_hours=24)
+    answers = cache.lookup_many([fresh, old, timeout, "http://ext.test/never-42"])
+    assert set(answers) == {fresh}
+    assert answers[fresh]["http_status"] == 404 and answers[fresh]["is_broken"] and answers[fresh]["from_cache"]
+    cache.close()  # and prunes the answers past the TTL
+    with engine.connect() as connection:
+        kept = {row.url for row in connection.execute(ExternalCheck.__table__.select())}
+    assert fresh in kept and old not in kept and timeout not in kept

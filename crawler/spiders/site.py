@@ -152,8 +152,9 @@ class SiteSpider(Spider):
         then close."""
         self.role.check_idle()
         if self.external is not None and self.external.pending:
-            self.crawler.engine.crawl(Request("data:,", callback=self._pump_external, dont_filter=True,
-                                              meta={"dont_obey_robotstxt": True}))  # fmt: skip
+            if not self.external.looking_up:  # else its answer wakes the crawl (crawler/external.py)
+                self.crawler.engine.crawl(Request("data:,", callback=self._pump_external, dont_filter=True,
+                                                  meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
         if self.frontier.pending:  # nothing is in flight, so the in-flight bound has room
             if self.frontier.in_flight:
@@ -172,8 +173,8 @@ class SiteSpider(Spider):
     def _record_idle(self, response: Response) -> Iterator[dict[str, Any]]:
         yield from self.frontier.idle_records()
 
-    def _pump_external(self, response: Response) -> Iterator[Request]:
-        yield from self.external.pump()
+    def _pump_external(self, response: Response) -> Iterator[Any]:
+        yield from self.external.take_answers()
 
     def _pump(self, response: Response) -> Iterator[Request]:
         yield from self.role.pump()
