@@ -102,6 +102,10 @@ def _broken_condition(job: Job):
                 or_(Task.is_broken.is_(True), has_referrer))  # fmt: skip
 
 
+# The site's charts are about the site: sitemap documents and links to other sites are left out.
+SITE_CHART_EXCLUDED = ("sitemap", "external")
+
+
 def _external_condition(job: Job, error_type: str | None = None):
     """Checked links to other sites that are broken (HTTP >= 400, unreachable, timed out), or with
     `error_type` refused_to_robots, those a site known to refuse crawlers would not answer."""
@@ -208,7 +212,7 @@ def response_time_histogram(session: Session, job_id: str, bounds: tuple[int, ..
     )  # fmt: skip
     rows = session.execute(
         select(bucket, func.count())
-        .where(Task.job_id == job_id, Task.kind != "sitemap", Task.response_time_ms.is_not(None))
+        .where(Task.job_id == job_id, Task.kind.not_in(SITE_CHART_EXCLUDED), Task.response_time_ms.is_not(None))
         .group_by(bucket)
     )
     counts = [0] * (len(bounds) + 1)
@@ -235,7 +239,8 @@ def status_breakdown(session: Session, job_id: str) -> dict[str, int]:
         else_=label("5xx"),
     )
     rows = session.execute(
-        select(status_class, func.count()).where(Task.job_id == job_id, Task.kind != "sitemap").group_by(status_class)
+        select(status_class, func.count()).where(Task.job_id == job_id, Task.kind.not_in(SITE_CHART_EXCLUDED))
+        .group_by(status_class)
     )
     counts = dict.fromkeys(STATUS_CLASSES, 0)
     for name, count in rows:

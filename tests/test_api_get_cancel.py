@@ -110,7 +110,8 @@ def test_stats_are_computed_from_the_job_counters(client, org, make_job):
     stats = get_job(client, org, job_id)["stats"]
 
     assert stats == {"avg_response_time": 667, "cache_hit_ratio": 0.75, "total_bytes": 123456,
-                     "pages_warmed": 0, "cache_hit_ratio_after_warming": 0.0}  # fmt: skip
+                     "pages_warmed": 0, "cache_hit_ratio_after_warming": 0.0,
+                     "external_links_checked": 0, "external_broken": 0, "external_from_cache": 0}  # fmt: skip
     assert isinstance(stats["avg_response_time"], int)
 
 
