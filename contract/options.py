@@ -28,6 +28,10 @@ REFUSED_HEADERS = frozenset({
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 
 Pattern = Annotated[str, StringConstraints(max_length=MAX_PATTERN_LENGTH)]
+# A quantified group that holds a quantifier itself, `(a+)+` or `(\w*x?)*`: Python's `re` can take
+# exponential time on such a pattern (catastrophic backtracking), and the crawler searches every URL
+# with it. Refused up front; a pattern without nested repetition cannot blow up that way.
+NESTED_REPETITION = re.compile(r"\((?:[^()\\]|\\.)*(?<!\\)[+*}?](?:[^()\\]|\\.)*\)[+*{]")
 
 
 def _compiled(patterns: list[str]) -> list[str]:
@@ -36,6 +40,9 @@ def _compiled(patterns: list[str]) -> list[str]:
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"pattern {pattern!r} is not a valid regular expression ({exc})") from None
+        if NESTED_REPETITION.search(pattern):
+            raise ValueError(f"pattern {pattern!r} repeats a group that repeats itself (like (a+)+), which can take "
+                             "exponential time; write it without the nested repetition")
     return patterns
 
 

@@ -44,6 +44,7 @@ EXTERNAL_KEY = "\0"  # marks an external URL's key in the spider's href cache
 CHECKED_STAT = "external/checked"
 BROKEN_STAT = "external/broken"
 FROM_CACHE_STAT = "external/from_cache"
+NOT_CHECKED_STAT = "external/not_checked"
 
 
 class ExternalLink:
@@ -67,6 +68,8 @@ class ExternalChecker:
         self.timeout = settings.getfloat("CRAWL_EXTERNAL_TIMEOUT_SECONDS")
         self.retry_after_cap = settings.getfloat("CRAWL_EXTERNAL_MAX_RETRY_AFTER")
         self.max_redirects = settings.getint("CRAWL_MAX_REDIRECTS")
+        self.max_urls = settings.getint("CRAWL_EXTERNAL_MAX_URLS")
+        self.not_checked = 0  # distinct external URLs met past max_urls
         self.cache = cache  # crawler/external_cache.py ExternalCache, or None
         self.links: dict[str, ExternalLink] = {}
         self.waiting: dict[str, deque[ExternalLink]] = {}  # host -> links not sent yet
@@ -97,6 +100,13 @@ class ExternalChecker:
         link = self.links.get(key)
         if link is not None:
             self.note_referrer(key, referrer)
+            return
+        if self.max_urls and len(self.links) >= self.max_urls:
+            # A hostile page set could link to millions of distinct URLs: memory stays bounded.
+            if not self.not_checked:
+                logger.warning("%d external URLs met: more are counted, not checked (CRAWL_EXTERNAL_MAX_URLS)", self.max_urls)
+            self.not_checked += 1
+            self.crawler.stats.inc_value(NOT_CHECKED_STAT)
             return
         host = normalise(canonical)[2]
         task = TaskInfo(canonical, key, TaskKind.EXTERNAL, FoundVia.LINK, referrer, depth)

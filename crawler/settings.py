@@ -38,6 +38,7 @@ CRAWL_EXTERNAL_MAX_IN_FLIGHT = 8  # checks in flight at once, on top of the site
 CRAWL_EXTERNAL_PER_HOST = 2  # checks in flight at once per external host
 CRAWL_EXTERNAL_DELAY_SECONDS = float(os.environ.get("EXTERNAL_DELAY_SECONDS") or 0.1)  # between one host's checks: <= 10/s
 CRAWL_EXTERNAL_TIMEOUT_SECONDS = float(os.environ.get("EXTERNAL_TIMEOUT_SECONDS") or 15)
+CRAWL_EXTERNAL_MAX_URLS = 50_000  # distinct external URLs checked per job; more are counted, not remembered
 CRAWL_EXTERNAL_MAX_RETRY_AFTER = 10.0  # a longer Retry-After from a third-party site is cut to this
 # Results of definite external checks shared by the instance's jobs (table external_checks), in hours.
 CRAWL_EXTERNAL_CACHE_HOURS = float(os.environ.get("EXTERNAL_CACHE_HOURS") or 24)

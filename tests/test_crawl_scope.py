@@ -32,6 +32,7 @@ def create(client, org, **options):
 @pytest.mark.parametrize(("options", "named"), [
     ({"include": ["/docs/(unclosed"]}, ["options.include", "/docs/(unclosed"]),
     ({"exclude": ["ok", "*bad"]}, ["options.exclude", "*bad"]),
+    ({"exclude": ["^(a+)+$"]}, ["options.exclude", "(a+)+", "exponential"]),  # catastrophic backtracking
     ({"include": ["x"] * 51}, ["options.include", "50"]),
     ({"exclude": ["a" * 501]}, ["options.exclude", "500"]),
     ({"max_depth": -1}, ["options.max_depth"]),

@@ -342,3 +342,14 @@ def test_an_unknown_fail_on_is_refused(tmp_path):
     result = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "site", "-a", "domain=site.test", "-a", "fail_on=slow"],
                             cwd=PROJECT_ROOT, env=crawl_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode != 0 and "-a fail_on='slow': expected one of broken" in result.stderr
+
+
+def test_distinct_external_urls_past_the_instance_bound_are_counted_not_checked(tmp_path, other):
+    site = OutboundSite(2, [f"http://ext.test:{other.port}/ok?n={index}" for index in range(30)])
+    try:
+        records = crawl(tmp_path, site.port, "-s", "CRAWL_EXTERNAL_MAX_URLS=10")
+    finally:
+        site.close()
+    assert len([r for r in records if r["kind"] == "external"]) == 10
+    assert "'external/not_checked': 20" in (tmp_path / "crawl.log").read_text()
+    assert sum(other.hits.values()) == 10
