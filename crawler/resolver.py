@@ -116,18 +116,17 @@ class GuardedResolver:
         d.addTimeout(self.timeout, self.reactor)
         return d.addCallback(self._check, name)
 
-    @staticmethod
-    def _loopback(name: str) -> defer.Deferred:
+    def _loopback(self, name: str) -> defer.Deferred:
         """CRAWL_LOOPBACK_ONLY (the test suite): a loopback literal or `localhost`, else refused
         without a look-up, so that no test can resolve or reach a public name by mistake."""
         literal = name.strip("[]")
         if literal.lower().endswith(".invalid"):  # RFC 6761: never exists, so no look-up is needed to say so
             return defer.fail(DNSLookupError(f"{name}: Name or service not known"))
         if literal.lower() == "localhost":
-            return defer.succeed(["127.0.0.1"])
+            return defer.maybeDeferred(self._check, ["127.0.0.1"], name)
         try:
-            if ipaddress.ip_address(literal).is_loopback:
-                return defer.succeed([literal])
+            if ipaddress.ip_address(literal).is_loopback:  # still subject to the private-address guard
+                return defer.maybeDeferred(self._check, [literal], name)
         except ValueError:
             pass
         reason = f"{name}: not a loopback address or a name pinned in CRAWL_HOST_MAP (CRAWL_LOOPBACK_ONLY, refused)"
