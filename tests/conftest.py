@@ -60,6 +60,24 @@ def _guarded_connect_ex(sock, address):
 
 socket.socket.connect = _guarded_connect
 socket.socket.connect_ex = _guarded_connect_ex
+_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    """Only IP literals and localhost are looked up in this process: any other name is answered "not
+    known" without a query (a test that stubs socket.getaddrinfo replaces this one for its run)."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is not None:
+        bare = name.strip("[]").split("%", 1)[0]
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            if bare.lower() != "localhost" and not bare.lower().endswith(".localhost"):
+                raise socket.gaierror(socket.EAI_NONAME, f"tests look up no name but localhost, not {name!r} (tests/conftest.py)")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
 
 
 @pytest.hookimpl(wrapper=True)
