@@ -31,6 +31,7 @@ class TaskKind(StrEnum):
     PAGE = "page"
     RESOURCE = "resource"  # an image, script or stylesheet, checked when check_resources is on
     SITEMAP = "sitemap"  # a sitemap document: recorded, but not progress and not against max_pages
+    EXTERNAL = "external"  # a link to another site, checked once per job (crawler/external.py)
 
 
 class FoundVia(StrEnum):
@@ -53,6 +54,7 @@ class ErrorType(StrEnum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
     SITEMAP_LIMIT = "sitemap_limit"  # a sitemap past the job's limit of sitemap documents
+    EXCLUDED = "excluded"  # the job's include/exclude patterns keep it out
     # fetched, or tried (failed)
     HTTP_ERROR = "http_error"
     SERVER_ERROR = "server_error"
@@ -67,6 +69,8 @@ class ErrorType(StrEnum):
     TLS = "tls"
     NETWORK = "network"
     FORBIDDEN_TARGET = "forbidden_target"
+    # An external site known to refuse crawlers (LinkedIn's 999, ...): reported apart, not as broken.
+    REFUSED_TO_ROBOTS = "refused_to_robots"
 
 
 class CacheStatus(StrEnum):

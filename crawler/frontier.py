@@ -42,7 +42,8 @@ class Frontier:
     def __init__(self, scope: SiteScope, *, max_pages: int, max_depth: int, max_url_length: int,
                  max_query_variants: int, on_late_referrer: Callable[[str, str], None],
                  on_total: Callable[[int], None] | None = None, instance_max_pages: int = 0,
-                 max_in_flight: int = 1000, on_corrected: Callable[[TaskInfo], None] | None = None):  # fmt: skip
+                 max_in_flight: int = 1000, on_corrected: Callable[[TaskInfo], None] | None = None,
+                 url_filter: Any = None):  # fmt: skip
         """`instance_max_pages` (MAX_PAGES_PER_JOB, 0: none) caps `max_pages` (0: unlimited).
         `on_corrected`: a database job's records are released at once and corrected later
         (crawler/depths.py); without it (a feed) they are held until their depth is final."""
@@ -51,6 +52,8 @@ class Frontier:
         self.max_pages = instance_max_pages if self.capped_by_instance else max_pages
         self.requested_max_pages = max_pages
         self.max_depth = max_depth
+        # The job's include/exclude patterns (crawler/scope.py UrlFilter); None or empty: none.
+        self.url_filter = url_filter if url_filter else None
         self.max_url_length = max_url_length
         self.max_query_variants = max_query_variants
         self.on_late_referrer = on_late_referrer
@@ -138,6 +141,13 @@ class Frontier:
         if task.found_via == FoundVia.START and task.kind == TaskKind.PAGE:
             self.pages_admitted += 1
 
+    def count_external(self) -> None:
+        """An external link admitted for checking (crawler/external.py): in total_tasks, so that
+        progress shows how many checks are pending, but not in the frontier or against max_pages."""
+        self.total_tasks += 1
+        if self.on_total is not None:
+            self.on_total(self.total_tasks)
+
     def begin_discovery(self, depth: int) -> None:
         """A source of URLs at `depth` or deeper that is not a URL of the crawl (robots.txt) is being read."""
         self.gate.begin(depth)
@@ -146,6 +156,10 @@ class Frontier:
         return self._released(self.gate.end(depth))
 
     def _skip_reason(self, task: TaskInfo) -> tuple[str, str] | None:
+        if self.url_filter is not None and task.kind != TaskKind.SITEMAP:
+            excluded = self.url_filter.skip_reason(task.url)
+            if excluded:
+                return excluded
         if task.depth > self.max_depth:
             return ErrorType.MAX_DEPTH, f"Deeper than the maximum depth of {self.max_depth} links"
         if len(task.url) > self.max_url_length:

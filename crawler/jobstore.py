@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contract.record import RECORD_FIELDS
-from contract.vocabulary import CacheStatus, TaskKind
+from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
 from db.changes import record_changes
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, url_hash, utcnow
@@ -37,7 +37,8 @@ def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 COUNTERS = ("completed_tasks", "failed_tasks", "skipped_tasks", "timed_pages", "response_time_ms_sum",
-            "cache_known_pages", "cache_hit_pages", "warmed_pages", "cache_hit_pages_after_warming", "total_bytes")  # fmt: skip
+            "cache_known_pages", "cache_hit_pages", "warmed_pages", "cache_hit_pages_after_warming", "total_bytes",
+            "external_checked", "external_broken", "external_from_cache")  # fmt: skip
 
 
 def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -50,6 +51,12 @@ def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
         if record["kind"] == TaskKind.SITEMAP:
             continue
         counts[record["status"] + "_tasks"] += 1
+        if record["kind"] == TaskKind.EXTERNAL:
+            if record["status"] != TaskStatus.SKIPPED:
+                counts["external_checked"] += 1
+                counts["external_broken"] += record["is_broken"]
+                counts["external_from_cache"] += bool(record.get("from_cache"))
+            continue
         if record["kind"] != TaskKind.PAGE or record["http_status"] is None:
             continue
         counts["timed_pages"] += 1

@@ -91,12 +91,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if retry is None:
             return response
         retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
+        if retry_after is not None and "retry_after_cap" in request.meta:  # an external check's own bound
+            retry_after = min(retry_after, request.meta["retry_after_cap"])
         retry.meta["delay_seconds"] = retry_after if retry_after is not None else self._backoff(retry)
         return retry
 
     def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
         if classify_failure(exception, urlparse_cached(request).hostname)[0] == ErrorType.FORBIDDEN_TARGET:
             return None  # the guard refused the address: asking again cannot change the answer
+        if request.meta.get("external"):
+            return None  # a link check (crawler/external.py) is asked once: its failure is its answer
         retry = super().process_exception(request, exception)
         if isinstance(retry, Request):
             retry.meta["delay_seconds"] = self._backoff(retry)

@@ -11,6 +11,7 @@ other name (and every IP literal) is.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from typing import TYPE_CHECKING
@@ -59,12 +60,14 @@ class HostResolution:
 
 @implementer(IHostnameResolver)
 class GuardedResolver:
-    def __init__(self, reactor, cache_size: int, timeout: float, host_map: dict[str, str], allow_private: bool):
+    def __init__(self, reactor, cache_size: int, timeout: float, host_map: dict[str, str], allow_private: bool,
+                 loopback_only: bool = False):  # fmt: skip
         self.reactor = reactor
         self.cache: LocalCache[str, list[str]] = LocalCache(cache_size)
         self.timeout = timeout
         self.host_map = host_map
         self.allow_private = allow_private
+        self.loopback_only = loopback_only
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor):
@@ -76,6 +79,7 @@ class GuardedResolver:
             settings.getfloat("DNS_TIMEOUT"),
             parse_host_map(settings.get("CRAWL_HOST_MAP", "")),
             settings.getbool("CRAWL_ALLOW_PRIVATE_TARGETS"),
+            settings.getbool("CRAWL_LOOPBACK_ONLY"),
         )
 
     def install_on_reactor(self) -> None:
@@ -104,11 +108,30 @@ class GuardedResolver:
         pinned = self.host_map.get(name.lower())
         if pinned:  # pinned by the operator: trusted, even when private
             return defer.succeed([pinned])
+        if self.loopback_only:
+            return self._loopback(name)
         if name in self.cache:
             return defer.succeed(self.cache[name])
         d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._lookup, name)
         d.addTimeout(self.timeout, self.reactor)
         return d.addCallback(self._check, name)
+
+    def _loopback(self, name: str) -> defer.Deferred:
+        """CRAWL_LOOPBACK_ONLY (the test suite): a loopback literal or `localhost`, else refused
+        without a look-up, so that no test can resolve or reach a public name by mistake."""
+        literal = name.strip("[]")
+        if literal.lower().endswith(".invalid"):  # RFC 6761: never exists, so no look-up is needed to say so
+            return defer.fail(DNSLookupError(f"{name}: Name or service not known"))
+        if literal.lower() == "localhost":
+            return defer.maybeDeferred(self._check, ["127.0.0.1"], name)
+        try:
+            if ipaddress.ip_address(literal).is_loopback:  # still subject to the private-address guard
+                return defer.maybeDeferred(self._check, [literal], name)
+        except ValueError:
+            pass
+        reason = f"{name}: not a loopback address or a name pinned in CRAWL_HOST_MAP (CRAWL_LOOPBACK_ONLY, refused)"
+        REFUSED_HOSTS[name.lower()] = reason
+        return defer.fail(ForbiddenAddressError(reason))
 
     @staticmethod
     def _lookup(name: str) -> list[str]:

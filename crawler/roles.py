@@ -13,6 +13,7 @@ Requests and records.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -21,9 +22,11 @@ from scrapy import Request
 from scrapy.exceptions import DontCloseSpider
 
 from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
-from contract.vocabulary import FoundVia
+from contract.vocabulary import FoundVia, TaskKind
 from crawler.launcher.protocol import SOCKET_ENV
+from contract.options import redacted
 from crawler.records import TaskInfo
+from crawler.scope import secrets_for_workers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,7 +41,7 @@ SENT_TO_WORKERS_STAT = "hub/sent_to_workers"  # URLs the hub handed to its worke
 
 # Settings a worker must share with its hub to crawl the same way.
 WORKER_SETTINGS = ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
-                   "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT")  # fmt: skip
+                   "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_LOOPBACK_ONLY", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT")  # fmt: skip
 
 
 def role_for(spider: SiteSpider, role: str, hub_path: str | None) -> SingleProcess | HubProcess | WorkerProcess:
@@ -62,6 +65,10 @@ class SingleProcess:
         return True
 
     def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        if kind == TaskKind.EXTERNAL:  # checked apart from the site's URLs (crawler/external.py)
+            if self.spider.external is not None:
+                yield from self.spider.external.admit(canonical, key, referrer, depth)
+            return
         task, records = self.frontier.admit(canonical, key, found_via, referrer, depth, kind)
         if task is not None:
             yield from self.pump()
@@ -70,6 +77,10 @@ class SingleProcess:
     def known_link(self, key: str, referrer: str, depth: int, kind: str) -> None:
         """A link to a URL already admitted: only its referrer and depth may be news."""
         self.frontier.note_referrer(key, referrer, FoundVia.LINK, depth)
+
+    def known_external(self, key: str, referrer: str, depth: int) -> None:
+        if self.spider.external is not None:
+            self.spider.external.note_referrer(key, referrer)
 
     def pump(self) -> Iterator[Request]:
         """Hand pending URLs to the fetchers, as many as the frontier's in-flight bound allows."""
@@ -110,7 +121,8 @@ class HubProcess(SingleProcess):
 
     def worker_args(self) -> list[str]:
         spider, settings = self.spider, self.spider.crawler.settings
-        args = ["-a", f"domain={spider.netloc}", "-a", f"options={spider.options.model_dump_json()}"]
+        secrets_for_workers(spider.options)  # crawler/scope.py: in their environment, not their arguments
+        args = ["-a", f"domain={spider.netloc}", "-a", f"options={json.dumps(redacted(spider.options.model_dump()))}"]
         args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
         for name in WORKER_SETTINGS:
             args += ["-s", f"{name}={settings.get(name)}"]
@@ -141,7 +153,9 @@ class HubProcess(SingleProcess):
     def _drain(self, response: Response) -> Iterator[Any]:
         for message in self.hub.drain():
             if isinstance(message, LinkFound):
-                if message.canonical is None:
+                if message.canonical is None and message.kind == TaskKind.EXTERNAL:
+                    self.known_external(message.key, message.referrer, message.depth)
+                elif message.canonical is None:
                     self.frontier.note_referrer(message.key, message.referrer, message.found_via, message.depth)
                 else:
                     yield from self.admit(message.canonical, message.key, message.found_via, message.referrer,
@@ -191,6 +205,9 @@ class WorkerProcess:
 
     def known_link(self, key: str, referrer: str, depth: int, kind: str) -> None:
         self.client.link(None, key, FoundVia.LINK, referrer, depth, kind)
+
+    def known_external(self, key: str, referrer: str, depth: int) -> None:
+        self.client.link(None, key, FoundVia.LINK, referrer, depth, TaskKind.EXTERNAL)
 
     def finish(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
         self.client.record(task.key, record)

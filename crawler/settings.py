@@ -31,6 +31,20 @@ USER_AGENT = f"Mozilla/5.0 (compatible; SiteCrawlBot/1.0; +{CRAWLER_CONTACT_URL}
 
 # --- Our own components --------------------------------------------------------------------------
 CRAWL_ALLOW_PRIVATE_TARGETS = os.environ.get("ALLOW_PRIVATE_TARGETS", "").lower() in {"1", "true", "yes", "on"}
+# External link checks (crawler/external.py). CHECK_EXTERNAL_LINKS=0 turns them off for every job
+# (the test suite and the benches do, or send the external hosts to loopback with CRAWL_HOST_MAP).
+CRAWL_CHECK_EXTERNAL_LINKS = os.environ.get("CHECK_EXTERNAL_LINKS", "1").lower() not in {"0", "false", "no", "off"}
+CRAWL_EXTERNAL_MAX_IN_FLIGHT = 8  # checks in flight at once, on top of the site's own concurrency
+CRAWL_EXTERNAL_PER_HOST = 2  # checks in flight at once per external host
+CRAWL_EXTERNAL_DELAY_SECONDS = float(os.environ.get("EXTERNAL_DELAY_SECONDS") or 0.1)  # between one host's checks: <= 10/s
+CRAWL_EXTERNAL_TIMEOUT_SECONDS = float(os.environ.get("EXTERNAL_TIMEOUT_SECONDS") or 15)
+CRAWL_EXTERNAL_MAX_URLS = 50_000  # distinct external URLs checked per job; more are counted, not remembered
+CRAWL_EXTERNAL_MAX_RETRY_AFTER = 10.0  # a longer Retry-After from a third-party site is cut to this
+# Results of definite external checks shared by the instance's jobs (table external_checks), in hours.
+CRAWL_EXTERNAL_CACHE_HOURS = float(os.environ.get("EXTERNAL_CACHE_HOURS") or 24)
+# Only loopback addresses (127.0.0.0/8, ::1) and names pinned in CRAWL_HOST_MAP: any other name is
+# refused without being looked up. The test suite sets it: no test may reach beyond loopback.
+CRAWL_LOOPBACK_ONLY = os.environ.get("CRAWL_LOOPBACK_ONLY", "").lower() in {"1", "true", "yes", "on"}
 CRAWL_BODY_MAX_BYTES = 2 * 1024 * 1024  # bodies past this, on the wire or decoded, are cut and recorded as truncated
 CRAWL_HEARTBEAT_SECONDS = 2.0  # how often a running crawler renews its claim on the job (and so sees a cancel)
 # Pin host names to addresses, like curl --resolve: "site.test=127.0.0.1,blog.site.test=127.0.0.1".
@@ -71,6 +85,7 @@ CONCURRENT_ITEMS = 4  # per-callback asyncio workers: each costs a Task per resp
 CONCURRENT_REQUESTS = 20
 CONCURRENT_REQUESTS_PER_DOMAIN = 20
 DNS_TIMEOUT = 10
+DOWNLOADER = "crawler.downloader.SlotBoundDownloader"  # per-slot concurrency that holds (its docstring)
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.TimedHTTPDownloadHandler",
     "https": "crawler.handlers.TimedHTTPDownloadHandler",
@@ -96,6 +111,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.SafeRobotsTxtMiddleware": 100,  # Scrapy's lets concurrent waiters through
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "crawler.scope.SiteCredentialsMiddleware": 120,  # the job's headers and basic auth, its own site only
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,  # the spider records each hop
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
@@ -134,6 +150,8 @@ EXTENSIONS_BASE = {
 EXTENSIONS: dict[str, int | None] = {}
 # Feeds: JSON lines without Scrapy's per-field copy of every record (crawler/feeds.py), same bytes.
 FEED_EXPORTERS = {name: "crawler.feeds.RecordLinesExporter" for name in ("jsonlines", "jsonl", "jl")}
+# For CI (crawler/ci.py): `-O links.xml:junit`, `-O links.md:markdown`.
+FEED_EXPORTERS.update(junit="crawler.ci.JUnitReportExporter", markdown="crawler.ci.MarkdownReportExporter")
 ITEM_PIPELINES = {
     "crawler.pipelines.DatabasePipeline": 300,
 }

@@ -182,6 +182,11 @@ class Job(Base):
     warmed_pages: Mapped[Counter]
     cache_hit_pages_after_warming: Mapped[Counter]
     total_bytes: Mapped[Counter]  # wire bytes: the compressed size when the server compressed
+    # External link checks (crawler/external.py): made or answered from the instance's cache, broken,
+    # and of those checked how many the cache answered.
+    external_checked: Mapped[Counter]
+    external_broken: Mapped[Counter]
+    external_from_cache: Mapped[Counter]
     # When retention deleted the job's per-URL rows (tasks, broken-link referrers); the counters and
     # stats above stay as they were (control_api/jobs/retention.py).
     tasks_pruned_at: Mapped[OptionalTimestamp]
@@ -392,3 +397,16 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[OptionalTimestamp]  # the retry this attempt scheduled, if any
+
+
+class ExternalCheck(Base):
+    """The instance's cache of external link checks (crawler/external_cache.py), shared by every job
+    and organisation: a third-party URL's definite answer (an HTTP status, never a timeout or a
+    network error), so that recurring crawls do not ask the same site again within the TTL."""
+
+    __tablename__ = "external_checks"
+
+    url_hash: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)  # the record's outcome fields
+    checked_at: Mapped[Timestamp] = mapped_column(default=utcnow, index=True)

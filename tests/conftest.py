@@ -6,7 +6,9 @@ one database.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,59 @@ from db.engine import make_engine
 from db.models import Job, utcnow
 from tests.helpers import make_test_app
 from tests.skips import fail_instead, refused_under_ci, under_ci
+
+
+# Nothing in the suite may reach beyond 127.0.0.0/8. Crawls run in other processes (scrapyd, `scrapy
+# crawl`), which inherit these: external link checks off (tests/integration/test_external_links.py
+# turns them on with its external hosts pinned to loopback), and a resolver that refuses any name
+# it is not given an address for, without looking it up (crawler/resolver.py).
+os.environ.setdefault("CHECK_EXTERNAL_LINKS", "0")
+os.environ.setdefault("CRAWL_LOOPBACK_ONLY", "1")
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _loopback_only(sock: socket.socket, address) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host!r} (tests/conftest.py)")
+
+
+def _guarded_connect(sock, address):
+    _loopback_only(sock, address)
+    return _connect(sock, address)
+
+
+def _guarded_connect_ex(sock, address):
+    _loopback_only(sock, address)
+    return _connect_ex(sock, address)
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    """Only IP literals and localhost are looked up in this process: any other name is answered "not
+    known" without a query (a test that stubs socket.getaddrinfo replaces this one for its run)."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is not None:
+        bare = name.strip("[]").split("%", 1)[0]
+        try:
+            ipaddress.ip_address(bare)
+        except ValueError:
+            if bare.lower() != "localhost" and not bare.lower().endswith(".localhost"):
+                raise socket.gaierror(socket.EAI_NONAME, f"tests look up no name but localhost, not {name!r} (tests/conftest.py)")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
 
 
 @pytest.hookimpl(wrapper=True)

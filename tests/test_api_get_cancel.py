@@ -110,7 +110,8 @@ def test_stats_are_computed_from_the_job_counters(client, org, make_job):
     stats = get_job(client, org, job_id)["stats"]
 
     assert stats == {"avg_response_time": 667, "cache_hit_ratio": 0.75, "total_bytes": 123456,
-                     "pages_warmed": 0, "cache_hit_ratio_after_warming": 0.0}  # fmt: skip
+                     "pages_warmed": 0, "cache_hit_ratio_after_warming": 0.0,
+                     "external_links_checked": 0, "external_broken": 0, "external_from_cache": 0}  # fmt: skip
     assert isinstance(stats["avg_response_time"], int)
 
 
@@ -284,4 +285,5 @@ def test_stats_of_a_job_with_no_fetched_page_are_zero_and_null(client, org, make
     job_id = make_job(org)
     stats = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["stats"]
     assert stats == {"avg_response_time": 0, "cache_hit_ratio": None, "total_bytes": 0, "pages_warmed": 0,
-                     "cache_hit_ratio_after_warming": None}  # fmt: skip
+                     "cache_hit_ratio_after_warming": None, "external_links_checked": 0, "external_broken": 0,
+                     "external_from_cache": 0}  # fmt: skip

@@ -218,7 +218,8 @@ def test_include_adds_stats_and_progress(client, org, make_job):
         "total_tasks": 4, "completed_tasks": 1, "failed_tasks": 1, "skipped_tasks": 0, "percentage": 50.0,
     }  # fmt: skip
     assert job["stats"] == {"avg_response_time": 150, "cache_hit_ratio": 0.5, "total_bytes": 2048, "pages_warmed": 0,
-                            "cache_hit_ratio_after_warming": 0.0}  # fmt: skip
+                            "cache_hit_ratio_after_warming": 0.0, "external_links_checked": 0, "external_broken": 0,
+                            "external_from_cache": 0}  # fmt: skip
     assert job["domain"] == "included.example"
 
 

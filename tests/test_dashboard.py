@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.options import JobOptions
 from control_api.jobs.results import service as results_service
 from control_api.credentials import ensure_secret_key
 from control_api.dashboard.charts import RESPONSE_TIME_BOUNDS
@@ -145,8 +146,10 @@ def test_the_form_starts_a_job_as_the_dashboard_with_the_options_typed(client, o
     assert [scheduled[0] for scheduled in scheduler.scheduled] == [job_id]
     job = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
     assert job["domain"] == "example.com" and job["source_type"] == "dashboard" and job["source_detail"] == "create_job"
-    assert job["options"] == {"use_sitemap": False, "find_links": True, "allow_cross_subdomain_links": False,
-                              "max_pages": 50, "concurrency": 4, "slow_page_threshold_ms": 3000, "check_resources": False}  # fmt: skip
+    assert job["options"] == {**JobOptions().model_dump(), "use_sitemap": False, "find_links": True,
+                              "allow_cross_subdomain_links": False, "max_pages": 50, "concurrency": 4,
+                              "slow_page_threshold_ms": 3000, "check_resources": False,
+                              "check_external_links": False}  # an unticked box is off  # fmt: skip
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Crawl of example.com started." in page and 'data-poll-url="/app/jobs/' in page
 

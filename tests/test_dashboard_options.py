@@ -75,7 +75,11 @@ def tag(page: str, name: str, element: str = "input") -> str:
 
 
 def label(page: str, name: str) -> str:
-    return unescape(re.search(rf'<label for="{re.escape(name)}">([^<]*)</label>', page).group(1))
+    """An input's label, or the legend of a small model's fieldset (e.g. basic_auth)."""
+    match = re.search(rf'<label for="{re.escape(name)}">([^<]*)</label>', page) or re.search(
+        rf'<fieldset id="{re.escape(name)}">\s*<legend>([^<]*)</legend>', page)
+    assert match, f"no label or legend for {name}"
+    return unescape(match.group(1))
 
 
 def test_every_option_of_the_contract_is_in_every_form(client, org):

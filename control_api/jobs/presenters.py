@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
+from contract.options import redacted
 from control_api.database import engine
 from control_api.jobs.results.service import export_lines
 from control_api.jobs.schemas import CreatedJob, JobListItem, JobOut, Progress, Stats
@@ -36,7 +37,14 @@ def stats(job: Job) -> Stats:
         total_bytes=job.total_bytes,
         pages_warmed=job.warmed_pages,
         cache_hit_ratio_after_warming=round(job.cache_hit_pages_after_warming / known, 4) if known else None,
+        **external_stats(job),
     )
+
+
+def external_stats(job: Job) -> dict[str, int]:
+    """Outbound link checks (crawler/external.py), from the job's own counters."""
+    return {"external_links_checked": job.external_checked, "external_broken": job.external_broken,
+            "external_from_cache": job.external_from_cache}
 
 
 def _base(job: Job) -> dict:
@@ -47,7 +55,7 @@ def _base(job: Job) -> dict:
         "status": job.status,
         "organisation_id": str(job.organisation_id),
         "created_at": job.created_at,
-        "options": job.options,
+        "options": redacted(job.options),
         "source_type": job.source_type,
         "source_detail": job.source_detail,
         "schedule_id": job.schedule_id,

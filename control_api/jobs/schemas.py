@@ -79,6 +79,9 @@ class Stats(BaseModel):
     cache_hit_ratio_after_warming: float | None = Field(
         description="Hits over pages whose cache status is known, counting a warmed page by its second fetch."
     )
+    external_links_checked: int = Field(0, description="Links to other sites checked (or answered by the instance's cache).")
+    external_broken: int = Field(0, description="Of those, broken: HTTP >= 400, unreachable or timed out.")
+    external_from_cache: int = Field(0, description="Of those checked, answered by the instance's shared cache.")
 
 
 class CreatedJob(BaseModel):

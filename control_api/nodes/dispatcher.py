@@ -26,6 +26,7 @@ for the next round. Only a node that answers with a refusal fails the job.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import uuid
@@ -35,7 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from contract.options import JobOptions
+from contract.options import JobOptions, redacted
 from contract.vocabulary import JobStatus
 from control_api.nodes.scrapyd_client import SchedulerSilent, SchedulerUnavailable, SchedulerUnreachable, ScrapydClient, ask_each
 from db.models import Job, ScrapydNode, utcnow
@@ -202,7 +203,9 @@ def spider_arguments(job: Job) -> tuple[dict, dict]:
     """scrapyd `schedule.json` spider arguments and Scrapy settings for a job: the options travel as
     one JSON argument that the spider validates with the same contract model."""
     options = JobOptions.model_validate(job.options)
-    args = {"domain": job.domain.name, "options": options.model_dump_json()}
+    # Secrets never travel as spider arguments (scrapyd logs those): the crawler reads them from the
+    # job's row (crawler/scope.py), where they are the only copy.
+    args = {"domain": job.domain.name, "options": json.dumps(redacted(options.model_dump()))}
     if job.start_scheme:
         args["scheme"] = job.start_scheme
     if job.claim:

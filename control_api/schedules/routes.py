@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from flask import Response, current_app, g
 from flask_openapi3 import APIBlueprint, Tag
 
+from contract.options import redacted
 from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
@@ -102,7 +103,7 @@ def run_schedule_now(path: SchedulePath, query: NoQuery):
 
 def schedule_out(schedule: Schedule) -> ScheduleOut:
     return ScheduleOut(
-        id=schedule.id, domain=schedule.domain.name, domain_id=schedule.domain_id, options=schedule.options,
+        id=schedule.id, domain=schedule.domain.name, domain_id=schedule.domain_id, options=redacted(schedule.options),
         interval_hours=schedule.interval_hours, enabled=schedule.enabled, next_run_at=schedule.next_run_at,
         last_job_id=schedule.last_job_id, skipped_runs=schedule.skipped_runs, last_skipped_at=schedule.last_skipped_at,
         created_at=schedule.created_at,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contract.options import with_kept_secrets
 from contract.targets import Target, parse_domain
 from contract.vocabulary import JobStatus, SourceDetail, SourceType
 from control_api.jobs import service as jobs_service
@@ -75,7 +76,7 @@ def update_schedule(session: Session, organisation_id: int, schedule_id: str, re
     schedule = get_schedule(session, organisation_id, schedule_id, for_update=True)
     changed = request.model_fields_set
     if "options" in changed and request.options is not None:
-        schedule.options = request.options.model_dump()
+        schedule.options = with_kept_secrets(request.options.model_dump(), schedule.options)
     restart = False
     if "interval_hours" in changed and request.interval_hours is not None:
         restart = request.interval_hours != schedule.interval_hours

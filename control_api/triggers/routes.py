@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
+from contract.options import redacted
 from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
@@ -119,7 +120,7 @@ def _read_and_ignore_body() -> None:
 
 
 def trigger_fields(trigger: Trigger) -> dict:
-    return {"id": trigger.id, "domain": trigger.domain.name, "options": trigger.options, "name": trigger.name,
+    return {"id": trigger.id, "domain": trigger.domain.name, "options": redacted(trigger.options), "name": trigger.name,
             "last_job_id": trigger.last_job_id, "last_called_at": trigger.last_called_at,
             "created_at": trigger.created_at}  # fmt: skip
 

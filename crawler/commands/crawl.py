@@ -4,7 +4,7 @@ Scrapy's own command exits 1 only when a crawler failed to start. An ad-hoc run 
 site -a domain=...`, no job) whose start page could not be fetched, because the private-address
 guard refused it, the name does not resolve or the connection is refused, has no job to be
 `failed` with a reason: the spider logs the reason, and this command turns it into exit status 1
-so that scripts notice. A job's crawler (under scrapyd) still exits 0: its job carries the
+so that scripts notice. With `-a fail_on=broken` a crawl that found a broken link exits 2 (crawler/ci.py). A job's crawler (under scrapyd) still exits 0: its job carries the
 failure, and scrapyd would log any other status as a process that died.
 
 A crawl without a job run from Scrapy's command line (an ad-hoc run, or a hub's worker started
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 
+from crawler.ci import BROKEN_EXIT_CODE
 from crawler.launcher.protocol import FORKED_ENV
 
 if TYPE_CHECKING:
@@ -59,6 +60,10 @@ class Command(ScrapyCrawlCommand):
         spider = getattr(self.crawler, "spider", None)
         if self.exitcode == 0 and getattr(spider, "adhoc_failure", None):
             self.exitcode = 1
+        counter = getattr(spider, "broken_links", None)
+        if self.exitcode == 0 and counter is not None and counter.broken:  # -a fail_on=broken (crawler/ci.py)
+            logger.error("%d broken links found (-a fail_on=broken): exit status %d", counter.broken, BROKEN_EXIT_CODE)
+            self.exitcode = BROKEN_EXIT_CODE
         adhoc = spider is not None and getattr(spider, "job_id", None) is None
         if adhoc and not opts.profile and run_from_scrapy_cli():
             exit_without_teardown(self.exitcode)

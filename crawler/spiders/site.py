@@ -26,13 +26,17 @@ from contract.targets import InvalidDomain, parse_domain
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
+from crawler.ci import FAIL_ON, BrokenLinkCounter
 from crawler.decoding import DECODED_CUT_FLAG
+from crawler.external import EXTERNAL_KEY, ExternalChecker
+from crawler.external_cache import external_cache
 from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
 from crawler.handlers import wire_bytes
 from crawler.links import extract_links
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
 from crawler.redirects import follow_redirect
 from crawler.roles import role_for
+from crawler.scope import UrlFilter, apply_option_settings, job_depth_limit
 from crawler.sitemaps import SitemapDiscovery
 from crawler.urls import LinkBase, SiteScope, normalise, normalise_within
 from crawler.warming import CacheWarmer
@@ -63,6 +67,7 @@ class SiteSpider(Spider):
         start_path: str = "/",
         role: str = "crawl",
         hub: str | None = None,
+        fail_on: str | None = None,
         **kwargs: Any,
     ):
         """`-a options={json}` (as the API sends them) and/or single options (`-a max_pages=50`),
@@ -71,6 +76,8 @@ class SiteSpider(Spider):
             options = options_from_spider_arguments(kwargs)
         except InvalidOptions as exc:
             raise UsageError(str(exc)) from None
+        # Options given one by one (`-a concurrency=50`) also set the Scrapy settings they stand for.
+        self.options_given = {name for name in OPTION_FIELDS if name in kwargs}
         for name in ("options", *OPTION_FIELDS):
             kwargs.pop(name, None)
         super().__init__(**kwargs)
@@ -84,6 +91,9 @@ class SiteSpider(Spider):
             raise UsageError(f"-a scheme={scheme!r}: expected http or https")
         if not start_path.startswith("/"):
             raise UsageError(f"-a start_path={start_path!r}: must start with /")
+        if fail_on not in (None, *FAIL_ON):  # crawler/ci.py: an ad-hoc crawl as a CI link check
+            raise UsageError(f"-a fail_on={fail_on!r}: expected one of {', '.join(FAIL_ON)}")
+        self.fail_on = fail_on
         if role not in ("crawl", "worker") or (role == "worker" and not hub):
             raise UsageError("-a role=worker needs -a hub=SOCKET (workers are started by the hub)")
         self.options = options
@@ -105,12 +115,14 @@ class SiteSpider(Spider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
+        apply_option_settings(spider, settings)  # crawler/scope.py: -a concurrency, secrets, external share
         spider.max_redirects = settings.getint("CRAWL_MAX_REDIRECTS")
         spider.warmer = CacheWarmer(spider, settings.getfloat("CRAWL_WARM_PAUSE_SECONDS"))
         spider.frontier = Frontier(
             spider.scope,
             max_pages=spider.max_pages,
-            max_depth=settings.getint("CRAWL_MAX_DEPTH"),
+            max_depth=job_depth_limit(spider.options, settings.getint("CRAWL_MAX_DEPTH")),
+            url_filter=UrlFilter(spider.options.include, spider.options.exclude),
             max_url_length=settings.getint("CRAWL_MAX_URL_LENGTH"),
             max_query_variants=settings.getint("CRAWL_MAX_QUERY_VARIANTS"),
             on_late_referrer=spider._late_referrer,
@@ -130,6 +142,8 @@ class SiteSpider(Spider):
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(spider.spider_closed, signal=signals.spider_closed)
         spider.role = role_for(spider, spider.role_name, spider.hub_path)  # crawler/roles.py
+        spider.broken_links = BrokenLinkCounter(crawler) if spider.fail_on else None
+        spider.external = ExternalChecker(spider, settings, external_cache(spider, settings)) if spider.check_external else None
         return spider
 
     def spider_idle(self) -> None:
@@ -137,6 +151,11 @@ class SiteSpider(Spider):
         record the pages that waited over max_pages (and any record still held for depth order),
         then close."""
         self.role.check_idle()
+        if self.external is not None and self.external.pending:
+            if not self.external.looking_up:  # else its answer wakes the crawl (crawler/external.py)
+                self.crawler.engine.crawl(Request("data:,", callback=self._pump_external, dont_filter=True,
+                                                  meta={"dont_obey_robotstxt": True}))  # fmt: skip
+            raise DontCloseSpider
         if self.frontier.pending:  # nothing is in flight, so the in-flight bound has room
             if self.frontier.in_flight:
                 logger.warning("%d URLs counted in flight at idle; handing out the pending ones",
@@ -153,6 +172,9 @@ class SiteSpider(Spider):
 
     def _record_idle(self, response: Response) -> Iterator[dict[str, Any]]:
         yield from self.frontier.idle_records()
+
+    def _pump_external(self, response: Response) -> Iterator[Any]:
+        yield from self.external.take_answers()
 
     def _pump(self, response: Response) -> Iterator[Request]:
         yield from self.role.pump()
@@ -284,11 +306,20 @@ class SiteSpider(Spider):
                 if key is UNKNOWN:
                     yield from self._new_link(absolute, referrer, depth, kind)
                 elif key is not None:
-                    known_link(key, referrer, depth, kind)
+                    if key[0] == EXTERNAL_KEY:  # a link to another site, checked or being checked
+                        self.role.known_external(key[1:], referrer, depth)
+                    else:
+                        known_link(key, referrer, depth, kind)
 
     def _new_link(self, absolute: str, referrer: str, depth: int, kind: str) -> Iterator[Any]:
         normalised = normalise_within(absolute, self.scope)
         key = normalised[1] if normalised is not None else None
+        if key is None and self.find_external and kind == TaskKind.PAGE:
+            external = normalise(absolute)  # None for mailto:, tel:, javascript:, data: (never requested)
+            if external is not None:
+                self.frontier.remember_href(absolute, EXTERNAL_KEY + external[1])
+                yield from self.role.admit(external[0], external[1], FoundVia.LINK, referrer, depth, TaskKind.EXTERNAL)
+                return
         self.frontier.remember_href(absolute, key)
         if key is not None:
             yield from self.role.admit(normalised[0], key, FoundVia.LINK, referrer, depth, kind)
@@ -332,4 +363,7 @@ class SiteSpider(Spider):
     # --- Closing --------------------------------------------------------------------------------
 
     def unfinished_records(self, error_type: str, error: str) -> list[dict[str, Any]]:
-        return self.frontier.unfinished_records(error_type, error)
+        records = self.frontier.unfinished_records(error_type, error)
+        if self.external is not None:
+            records += self.external.unfinished_records(error_type, error)
+        return records

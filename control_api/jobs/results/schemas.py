@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from contract.external import ExternalOutcome
 from contract.record import RedirectHop, TaskRecord
 from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
 from control_api.base_schemas import comma_list, PageQuery, Pagination, QueryModel, refuse_nul
@@ -105,6 +106,18 @@ class IssueCounts(BaseModel):
     slow_pages: int
     redirect_chains: int
     server_errors: int
+    external_broken_links: int = Field(0, description="Broken links to other sites.")
+    external_refused_to_robots: int = Field(0, description="Links to sites that refuse crawlers (not broken).")
+
+
+class ExternalLink(BaseModel):
+    url: str
+    http_status: int | None
+    error: str | None
+    outcome: ExternalOutcome = Field(description="broken, unreachable, timeout, refused_to_robots, ...")
+    final_url: str | None = Field(description="Where its redirects led, if any.")
+    referrers: list[str] = Field(description="The pages linking to it.")
+    referrer_count: int
 
 
 class IssuesReport(BaseModel):
@@ -114,6 +127,12 @@ class IssuesReport(BaseModel):
     slow_pages: list[SlowPage]
     redirect_chains: list[RedirectChain]
     server_errors: list[ServerError]
+    external_broken_links: list[ExternalLink] = Field(
+        [], description="Broken links to other sites (checked with check_external_links), apart from the site's own."
+    )
+    external_refused_to_robots: list[ExternalLink] = Field(
+        [], description="Links to sites known to refuse crawlers (LinkedIn's 999, ...): not checked, not broken."
+    )
 
 
 class ExportQuery(QueryModel):

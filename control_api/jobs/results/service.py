@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from contract.external import outcome
+from contract.vocabulary import ErrorType
 from contract.record import EXPORT_COLUMNS
 from control_api.jobs.results.schemas import ListTasksQuery
 from control_api.queries import Page, paginate
@@ -93,7 +95,51 @@ def _broken_condition(job: Job):
     has_referrer = exists().where(
         BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
     )
-    return and_(Task.job_id == job.id, Task.status == "failed", Task.kind != "sitemap", or_(Task.is_broken.is_(True), has_referrer))
+    return and_(Task.job_id == job.id, Task.status == "failed", Task.kind.not_in(("sitemap", "external")),
+                or_(Task.is_broken.is_(True), has_referrer))  # fmt: skip
+
+
+# The site's charts are about the site: sitemap documents and links to other sites are left out.
+SITE_CHART_EXCLUDED = ("sitemap", "external")
+
+
+def _external_condition(job: Job, error_type: str | None = None):
+    """Checked links to other sites that are broken (HTTP >= 400, unreachable, timed out), or with
+    `error_type` refused_to_robots, those a site known to refuse crawlers would not answer."""
+    if error_type is None:
+        return and_(Task.job_id == job.id, Task.kind == "external", Task.is_broken.is_(True))
+    return and_(Task.job_id == job.id, Task.kind == "external", Task.error_type == error_type)
+
+
+def _referrers_of(session: Session, job: Job, tasks) -> dict[str, list[str]]:
+    referrers: dict[str, list[str]] = defaultdict(list)
+    if tasks:
+        rows = session.execute(
+            select(BrokenLinkReferrer.target_url_hash, BrokenLinkReferrer.referrer)
+            .where(BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash.in_([t.url_hash for t in tasks]))
+            .order_by(BrokenLinkReferrer.id)
+        )
+        for target, referrer in rows:
+            if referrer not in referrers[target]:
+                referrers[target].append(referrer)
+    return referrers
+
+
+def external_issues(session: Session, job: Job) -> dict[str, Any]:
+    """Broken links to other sites, apart from the site's own, each with every page linking to it;
+    and apart again those a site known to refuse crawlers did not answer (not counted as broken)."""
+    report: dict[str, Any] = {}
+    for name, condition in (("external_broken_links", _external_condition(job)),
+                            ("external_refused_to_robots", _external_condition(job, ErrorType.REFUSED_TO_ROBOTS))):  # fmt: skip
+        tasks = session.scalars(select(Task).where(condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
+        referrers = _referrers_of(session, job, tasks)
+        report[name] = [
+            {"url": t.url, "http_status": t.http_status, "error": t.error, "outcome": outcome(t.status, t.error_type),
+             "final_url": t.final_url, "referrers": referrers[t.url_hash], "referrer_count": len(referrers[t.url_hash])}
+            for t in tasks
+        ]  # fmt: skip
+        report[name + "_count"] = session.scalar(select(func.count()).select_from(Task).where(condition))
+    return report
 
 
 def _slow_condition(job: Job):
@@ -111,24 +157,16 @@ def issue_counts(session: Session, job: Job) -> dict[str, int]:
 def issues_report(session: Session, job: Job) -> dict[str, Any]:
     job_tasks = Task.job_id == job.id
     broken_condition = _broken_condition(job)
-    chain_condition = and_(job_tasks, _issue_condition("redirect_chain"))
+    chain_condition = and_(job_tasks, Task.kind != "external", _issue_condition("redirect_chain"))
     slow_condition = _slow_condition(job)
-    server_condition = and_(job_tasks, Task.is_server_error.is_(True))
+    server_condition = and_(job_tasks, Task.kind != "external", Task.is_server_error.is_(True))
 
     def count(condition) -> int:
         return session.scalar(select(func.count()).select_from(Task).where(condition))
 
     broken = session.scalars(select(Task).where(broken_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
-    referrers: dict[str, list[str]] = defaultdict(list)
-    if broken:
-        rows = session.execute(
-            select(BrokenLinkReferrer.target_url_hash, BrokenLinkReferrer.referrer)
-            .where(BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash.in_([t.url_hash for t in broken]))
-            .order_by(BrokenLinkReferrer.id)
-        )
-        for target, referrer in rows:
-            if referrer not in referrers[target]:
-                referrers[target].append(referrer)
+    referrers = _referrers_of(session, job, broken)
+    external = external_issues(session, job)
     return {
         "slow_page_threshold_ms": job.options.get("slow_page_threshold_ms", 3000),
         "counts": {
@@ -136,7 +174,10 @@ def issues_report(session: Session, job: Job) -> dict[str, Any]:
             "slow_pages": count(slow_condition),
             "redirect_chains": count(chain_condition),
             "server_errors": count(server_condition),
+            "external_broken_links": external.pop("external_broken_links_count"),
+            "external_refused_to_robots": external.pop("external_refused_to_robots_count"),
         },
+        **external,
         "broken_links": [
             {"url": t.url, "http_status": t.http_status, "error": t.error,
              "referrers": referrers[t.url_hash], "referrer_count": len(referrers[t.url_hash])}
@@ -168,7 +209,7 @@ def response_time_histogram(session: Session, job_id: str, bounds: tuple[int, ..
     )  # fmt: skip
     rows = session.execute(
         select(bucket, func.count())
-        .where(Task.job_id == job_id, Task.kind != "sitemap", Task.response_time_ms.is_not(None))
+        .where(Task.job_id == job_id, Task.kind.not_in(SITE_CHART_EXCLUDED), Task.response_time_ms.is_not(None))
         .group_by(bucket)
     )
     counts = [0] * (len(bounds) + 1)
@@ -195,7 +236,8 @@ def status_breakdown(session: Session, job_id: str) -> dict[str, int]:
         else_=label("5xx"),
     )
     rows = session.execute(
-        select(status_class, func.count()).where(Task.job_id == job_id, Task.kind != "sitemap").group_by(status_class)
+        select(status_class, func.count()).where(Task.job_id == job_id, Task.kind.not_in(SITE_CHART_EXCLUDED))
+        .group_by(status_class)
     )
     counts = dict.fromkeys(STATUS_CLASSES, 0)
     for name, count in rows:
