@@ -35,6 +35,7 @@ from control_api.dispatcher import ensure_node_rows
 from control_api.scheduler import SchedulerUnavailable, ScrapydClient
 from contract.vocabulary import JobStatus, TaskKind
 from db.models import Job, ScrapydNode, Task, utcnow
+from db.performance import record_performance
 from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
@@ -148,5 +149,6 @@ class Reconciler:
             )
             if result.rowcount:
                 record_job_event(session, job_id, JobStatus.FAILED)
+                record_performance(session, job_id)
         if result.rowcount:
             logger.warning("job %s failed: %s", job_id, reason)

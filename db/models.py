@@ -182,6 +182,12 @@ class Job(Base):
     warmed_pages: Mapped[Counter]
     cache_hit_pages_after_warming: Mapped[Counter]
     total_bytes: Mapped[Counter]  # wire bytes: the compressed size when the server compressed
+    # Per timed page, the warm fetch's response time when it was warmed, else the first fetch's:
+    # what a next visitor waits, as a running sum like response_time_ms_sum.
+    response_time_after_warming_ms_sum: Mapped[Counter]
+    # The distribution of the job's pages (percentiles, status and issue counts), computed once by
+    # whoever ends the job, in the transaction that ends it (db/performance.py); null while it runs.
+    performance: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     # When retention deleted the job's per-URL rows (tasks, broken-link referrers); the counters and
     # stats above stay as they were (control_api/retention.py).
     tasks_pruned_at: Mapped[OptionalTimestamp]
@@ -200,6 +206,11 @@ class Job(Base):
     def avg_response_time(self) -> int:
         """Mean response time in ms over fetched pages; 0 before any."""
         return round(self.response_time_ms_sum / self.timed_pages) if self.timed_pages else 0
+
+    @property
+    def avg_response_time_after_warming(self) -> int:
+        """Mean response time in ms over fetched pages, a warmed page counted by its warm fetch."""
+        return round(self.response_time_after_warming_ms_sum / self.timed_pages) if self.timed_pages else 0
 
     @property
     def cache_hit_ratio(self) -> float | None:
