@@ -17,6 +17,7 @@ from control_api.webhook_sender import payload
 from crawler.jobstore import JobStore
 from db.models import Task, WebhookMessage, utcnow
 from db.performance import nearest_rank, summarise
+from tests.test_dashboard import sign_in
 
 PERFORMANCE_KEYS = ("response_time_p50", "response_time_p75", "response_time_p95", "response_time_p99", "ttfb_p50",
                     "ttfb_p95", "status_counts", "broken_links", "slow_pages", "redirects", "server_errors")  # fmt: skip
@@ -155,3 +156,20 @@ def test_the_openapi_document_describes_the_performance_stats(client):
     stats = client.get("/v1/openapi.json").get_json()["components"]["schemas"]["Stats"]["properties"]
     assert set(PERFORMANCE_KEYS) | {"avg_response_time_after_warming"} <= set(stats)
     assert "null while it runs" in stats["response_time_p95"]["description"]
+
+
+def test_the_job_page_shows_the_distribution_once_the_job_ends(client, org, make_job, database_url):
+    job_id = make_job(org, status="running", claim="c4", started_at=utcnow())
+    crawl(database_url, job_id, "c4", 80, 5)
+    sign_in(client, org)
+    assert 'id="distribution-pending"' in client.get(f"/app/jobs/{job_id}").get_data(as_text=True)
+    store = JobStore(database_url, job_id, "c4")
+    store.finish("completed")
+    store.close()
+    stats = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["stats"]
+    page = client.get(f"/app/jobs/{job_id}").get_data(as_text=True)
+    assert f'data-field="response_time_p95">{stats["response_time_p95"]} ms<' in page
+    assert f'data-field="broken_links">{stats["broken_links"]}<' in page
+    assert f'2xx: {stats["status_counts"]["2xx"]}, 3xx' in page
+    saved = stats["avg_response_time"] - stats["avg_response_time_after_warming"]
+    assert f"({saved} ms saved per visit)" in page
