@@ -67,6 +67,12 @@ class ErrorType(StrEnum):
     TLS = "tls"
     NETWORK = "network"
     FORBIDDEN_TARGET = "forbidden_target"
+    FIREWALL_CHALLENGE = "firewall_challenge"  # a bot firewall's challenge page instead of the page (crawler/firewall.py)
+
+
+# The code at the start of a job's `error` when a bot firewall blocked the crawl ("blocked_by_firewall:
+# Cloudflare answered ..."): the job ends failed instead of recording a challenge per page.
+BLOCKED_BY_FIREWALL = "blocked_by_firewall"
 
 
 class CacheStatus(StrEnum):

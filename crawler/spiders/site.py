@@ -28,6 +28,7 @@ from crawler import signals as crawl_signals
 from crawler.cache_status import normalise_cache_status
 from crawler.decoding import DECODED_CUT_FLAG
 from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
+from crawler.firewall import mark_challenge
 from crawler.handlers import wire_bytes
 from crawler.links import extract_links
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
@@ -255,6 +256,7 @@ class SiteSpider(Spider):
             record["error"] = f"Body cut at the size cap once decoded ({len(response.body)} bytes; {transferred} on the wire)"
         elif truncated:
             record["error"] = "Body cut at the size cap"
+        mark_challenge(record, response)  # a bot firewall's challenge: the job may be blocked (crawler/firewall.py)
         if hops:
             yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
         elif task.kind == TaskKind.PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
