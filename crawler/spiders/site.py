@@ -269,6 +269,8 @@ class SiteSpider(Spider):
 
     def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
         base, links, resources = extract_links(response, want_resources=self.check_resources)
+        if task.depth == 0 and task.found_via in STARTS and self.frontier.ranking is not None:
+            self.frontier.ranking.read_start_page(response, self.scope)  # its navigation first under max_pages
         resolve = LinkBase(base).resolve
         # Each absolute URL's key is cached, so that a link met again (the navigation of every page)
         # costs a resolution and one dict lookup instead of a canonicalisation and a scope check.
