@@ -24,6 +24,12 @@ class JobOptions(BaseModel):
     concurrency: int = Field(20, ge=1, le=100, description="Concurrent requests.")
     slow_page_threshold_ms: int = Field(3000, ge=1, le=600_000, description="A page slower than this is slow.")
     check_resources: bool = Field(False, description="Also check same-site images, scripts and stylesheets.")
+    browser_pages: int = Field(
+        6, ge=0, le=50,
+        description="After the crawl, load this many pages in headless Chromium and record their lab metrics "
+        "(LCP, FCP, CLS, TBT, page weight, requests, console errors): half the slowest, half the most important "
+        "(start page, navigation, shallowest). 0 turns it off.",
+    )
 
     def scrapy_settings(self) -> dict[str, Any]:
         """The Scrapy settings an option stands for (scrapyd passes them as `-s`)."""

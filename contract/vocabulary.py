@@ -75,6 +75,17 @@ class ErrorType(StrEnum):
 BLOCKED_BY_FIREWALL = "blocked_by_firewall"
 
 
+class BrowserStatus(StrEnum):
+    """Where a job's browser measurements stand (control_api/browser/)."""
+
+    PENDING = "pending"  # the job completed; its sample waits for the browser
+    MEASURING = "measuring"
+    MEASURED = "measured"
+    UNAVAILABLE = "unavailable"  # no browser here, or it failed: the note says why
+    OFF = "off"  # the job asked for none (browser_pages 0)
+    NOT_MEASURED = "not_measured"  # the job did not complete (or ended before measurements existed)
+
+
 class CacheStatus(StrEnum):
     HIT = "HIT"
     MISS = "MISS"

@@ -43,4 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from control_api import changes  # what changed between crawls
 
     app.register_api(changes.bp)
+    from control_api.browser import views as browser_views  # browser measurements of a job's sample
+
+    app.register_api(browser_views.bp)
     return app

@@ -1,5 +1,6 @@
 """`make run`: migrate the database, then start and supervise scrapyd, the API, the reconciler and
-the scheduler loop (control_api/schedule_runner.py) and the webhook sender (control_api/webhook_sender.py).
+the scheduler loop (control_api/schedule_runner.py), the webhook sender (control_api/webhook_sender.py)
+and the browser loop (control_api/browser/runner.py).
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -211,7 +212,12 @@ def main() -> None:
     schedules = Component("schedules", lambda: subprocess.Popen(
         [str(bin_dir / "flask"), "--app", "control_api", "run-schedules", "--loop"], cwd=PROJECT_ROOT,
     ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, reconciler, schedules, webhooks], state_file)
+    # Browser measurements of completed jobs (control_api/browser/): niced, a browser must not slow the crawls.
+    browsers = Component("browsers", lambda: subprocess.Popen(
+        [str(bin_dir / "flask"), "--app", "control_api", "measure-browsers", "--loop"], cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.nice(10),
+    ))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, reconciler, schedules, webhooks, browsers], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
         scrapyd.start()
@@ -231,12 +237,13 @@ def main() -> None:
         # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
         # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
         webhooks.start()
+        browsers.start()
         supervisor.run()
     except KeyboardInterrupt:
         pass
     finally:
         supervisor.stop()
-        print("Stopped scrapyd, the API, the reconciler, the scheduler loop and the webhook sender.")
+        print("Stopped scrapyd, the API, the reconciler, the scheduler loop, the webhook sender and the browser loop.")
 
 
 def masked_url(url: str) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contract.record import RECORD_FIELDS
-from contract.vocabulary import CacheStatus, TaskKind
+from contract.vocabulary import BrowserStatus, CacheStatus, TaskKind
 from db.changes import record_changes
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, url_hash, utcnow
@@ -196,6 +196,8 @@ class JobStore:
             values["cancelled_at"] = now
         else:
             values["completed_at"] = now
+        if status == JobStatus.COMPLETED.value:  # a sample of its pages waits for the browser (control_api/browser/)
+            values["browser_status"] = BrowserStatus.PENDING.value
         with Session(self.engine) as session, session.begin():
             if session.execute(update(Job).where(*self._owned()).values(**values)).rowcount != 1:
                 raise self._lose(f"job {self.job_id} is no longer this crawler's to finish")

@@ -146,7 +146,8 @@ def test_the_form_starts_a_job_as_the_dashboard_with_the_options_typed(client, o
     job = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()
     assert job["domain"] == "example.com" and job["source_type"] == "dashboard" and job["source_detail"] == "create_job"
     assert job["options"] == {"use_sitemap": False, "find_links": True, "allow_cross_subdomain_links": False,
-                              "max_pages": 50, "concurrency": 4, "slow_page_threshold_ms": 3000, "check_resources": False}  # fmt: skip
+                              "max_pages": 50, "concurrency": 4, "slow_page_threshold_ms": 3000, "check_resources": False,
+                              "browser_pages": 6}  # fmt: skip
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Crawl of example.com started." in page and 'data-poll-url="/app/jobs/' in page
 
