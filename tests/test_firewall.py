@@ -7,7 +7,7 @@ import pytest
 from scrapy.http import HtmlResponse, Request
 
 from contract.vocabulary import BLOCKED_BY_FIREWALL, ErrorType
-from crawler.firewall import ChallengeWatch, detect, mark_challenge, response_headers
+from crawler.firewall import ChallengeWatch, detect, header_reader, mark_challenge
 
 
 def response(status: int, body: str = "", **headers: str) -> HtmlResponse:
@@ -17,7 +17,7 @@ def response(status: int, body: str = "", **headers: str) -> HtmlResponse:
 
 
 def vendor_of(resp: HtmlResponse) -> str | None:
-    return detect(resp.status, response_headers(resp), resp.body)
+    return detect(resp.status, header_reader(resp), resp.body)
 
 
 # Shapes of the vendors' challenge answers (headers and the top of the body, trimmed).
