@@ -32,7 +32,7 @@ from bench import accesslog
 from bench.crawl import crawler_env
 from bench.trees import TREES, ensure_trees
 from bench.vhosts import Vhost, Vhosts
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 ABSOLUTE_HREF = re.compile(r'href="https?://([A-Za-z0-9.-]+)(?::\d+)?([^"]*)"')
 

@@ -108,6 +108,12 @@ class JobOptions(BaseModel):
                 # The value is a secret: the message names the header, not what it holds.
                 raise ValueError(f"the value of header {name!r} is longer than 4096 characters or holds a line break")
         return headers
+    browser_pages: int = Field(
+        6, ge=0, le=50,
+        description="After the crawl, load this many pages in headless Chromium and record their lab metrics "
+        "(LCP, FCP, CLS, TBT, page weight, requests, console errors): half the slowest, half the most important "
+        "(start page, navigation, shallowest). 0 turns it off.",
+    )
 
     def scrapy_settings(self) -> dict[str, Any]:
         """The Scrapy settings an option stands for (scrapyd passes them as `-s`)."""

@@ -71,6 +71,23 @@ class ErrorType(StrEnum):
     FORBIDDEN_TARGET = "forbidden_target"
     # An external site known to refuse crawlers (LinkedIn's 999, ...): reported apart, not as broken.
     REFUSED_TO_ROBOTS = "refused_to_robots"
+    FIREWALL_CHALLENGE = "firewall_challenge"  # a bot firewall's challenge page instead of the page (crawler/firewall.py)
+
+
+# The code at the start of a job's `error` when a bot firewall blocked the crawl ("blocked_by_firewall:
+# Cloudflare answered ..."): the job ends failed instead of recording a challenge per page.
+BLOCKED_BY_FIREWALL = "blocked_by_firewall"
+
+
+class BrowserStatus(StrEnum):
+    """Where a job's browser measurements stand (control_api/jobs/browser/)."""
+
+    PENDING = "pending"  # the job completed; its sample waits for the browser
+    MEASURING = "measuring"
+    MEASURED = "measured"
+    UNAVAILABLE = "unavailable"  # no browser here, or it failed: the note says why
+    OFF = "off"  # the job asked for none (browser_pages 0)
+    NOT_MEASURED = "not_measured"  # the job did not complete (or ended before measurements existed)
 
 
 class CacheStatus(StrEnum):

@@ -47,6 +47,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from control_api.jobs.changes import routes as changes  # what changed between crawls
 
     app.register_api(changes.bp)
+    from control_api.jobs.browser import views as browser_views  # browser measurements of a job's sample
+
+    app.register_api(browser_views.bp)
     return app
 
 

@@ -137,8 +137,20 @@ def deliver_webhooks_command(loop: bool) -> None:
     deliver_webhooks(current_app, loop)
 
 
+@click.command("measure-browsers")
+@click.option("--loop", is_flag=True, help="Keep running (SIGTERM stops it after the job in hand).")
+def measure_browsers_command(loop: bool) -> None:
+    """Load the sampled pages of completed jobs in headless Chromium (control_api/jobs/browser/runner.py)."""
+    from control_api.jobs.browser.runner import run_loop
+
+    measured = run_loop(session_scope, loop)
+    if not loop:
+        click.echo(f"{measured} job(s) measured in the browser.")
+
+
 def init_app(app: Flask) -> None:
     for command in (create_org_command, revoke_token_command, migrate_command, reconcile_command, prune_command,
                     nodes_command, run_schedules_command):
         app.cli.add_command(command)
     app.cli.add_command(deliver_webhooks_command)
+    app.cli.add_command(measure_browsers_command)

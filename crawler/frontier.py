@@ -2,7 +2,9 @@
 
 Every URL is admitted at most once (by its normalised key), before any Request object exists, and
 the limits are applied there: max_pages (exact, counted at admission), depth, URL length and the
-query-string trap. Admitted URLs stay `outstanding` until their record is made, so a cancel can
+query-string trap. When the job sets max_pages, pages are instead ranked as they are found and the
+budget goes to the best ones as they are handed out (crawler/priority.py: start page, its
+navigation, sitemap priority, depth). Admitted URLs stay `outstanding` until their record is made, so a cancel can
 record the rest as skipped. A record is then released in depth order (crawler/depths.py), so that
 its depth is the URL's shortest click depth however the fetches interleave. Referrers are kept only
 for URLs not yet released (and for ones that failed), which is what the broken-link report needs,
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from crawler.depths import DepthGate
+from crawler.priority import Ranking, parse_priority
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler.records import TaskInfo, skipped_record
 from crawler.urls import SiteScope
@@ -79,6 +82,8 @@ class Frontier:
         self.waiting: deque[TaskInfo] = deque()
         self.total_tasks = 0
         self.on_total = on_total  # told each new total (the spider puts it in the crawl's stats)
+        # The job's own max_pages: pages found wait here, ranked, until their turn (crawler/priority.py).
+        self.ranking = Ranking() if max_pages > 0 else None
 
     def _new_gate(self) -> DepthGate:
         return DepthGate(correct_later=self.on_corrected is not None, on_corrected=self.on_corrected)
@@ -96,6 +101,7 @@ class Frontier:
 
     def to_fetch(self) -> Iterator[TaskInfo]:
         """The pending URLs a fetcher may take now."""
+        self._promote()
         while self.pending and self.in_flight < self.max_in_flight:
             yield self.hand_out(self.pending.popleft())
 
@@ -105,8 +111,7 @@ class Frontier:
         if key in self.seen:
             self.note_referrer(key, referrer, found_via, depth)
             return None, []
-        if kind == TaskKind.PAGE and self.max_pages and self.pages_admitted >= self.max_pages \
-                and len(self.waiting) >= WAITING_MAX:  # fmt: skip
+        if kind == TaskKind.PAGE and self.max_pages and self._remembers_no_more:
             self.over_limit += 1
             self.not_remembered += 1
             return None, []
@@ -121,6 +126,9 @@ class Frontier:
             return None, []
         if skip:
             return None, self.close(task, skipped_record(task, *skip))
+        if self.ranking is not None and kind == TaskKind.PAGE:
+            self.ranking.push(task)  # its turn comes in to_fetch, after the page that found it has been read
+            return None, []
         self.gate.produce(task, task.depth)
         self.pending.append(task)
         return task, []
@@ -130,6 +138,8 @@ class Frontier:
         is a sitemap document (progress counts the URLs the crawl checks, pages and resources).
         `produces_from`: the shallowest depth of the URLs it may lead to, None if it is not fetched now."""
         self.seen.add(task.key)
+        if task.kind == TaskKind.SITEMAP and self.ranking is not None:
+            self.ranking.sitemap_work += 1
         if task.kind != TaskKind.SITEMAP:
             self.total_tasks += 1
             if self.on_total is not None:
@@ -151,9 +161,37 @@ class Frontier:
     def begin_discovery(self, depth: int) -> None:
         """A source of URLs at `depth` or deeper that is not a URL of the crawl (robots.txt) is being read."""
         self.gate.begin(depth)
+        if self.ranking is not None:
+            self.ranking.sitemap_work += 1
 
     def end_discovery(self, depth: int) -> list[dict[str, Any]]:
+        if self.ranking is not None:
+            self.ranking.sitemap_work -= 1
+            self._promote()
         return self._released(self.gate.end(depth))
+
+    def note_sitemap_priority(self, value: str | None) -> None:
+        """The `<priority>` of the sitemap entry about to be admitted (crawler/priority.py)."""
+        if self.ranking is not None:
+            self.ranking.sitemap_priority = parse_priority(value)
+
+    def _promote(self) -> None:
+        """With a ranking: the best pages found become pending while max_pages has room."""
+        ranking = self.ranking
+        while ranking is not None and self.pages_admitted < self.max_pages:
+            task = ranking.pop_ready()
+            if task is None:
+                return
+            self.pages_admitted += 1
+            self.gate.produce(task, task.depth)
+            self.pending.append(task)
+
+    @property
+    def _remembers_no_more(self) -> bool:
+        """Pages over max_pages are only counted from now on (WAITING_MAX are remembered)."""
+        if self.ranking is not None:
+            return len(self.ranking) >= WAITING_MAX
+        return self.pages_admitted >= self.max_pages and len(self.waiting) >= WAITING_MAX
 
     def _skip_reason(self, task: TaskInfo) -> tuple[str, str] | None:
         if self.url_filter is not None and task.kind != TaskKind.SITEMAP:
@@ -170,7 +208,7 @@ class Frontier:
             self.query_variants[path] = variants
             if variants > self.max_query_variants:
                 return ErrorType.QUERY_TRAP, f"More than {self.max_query_variants} query-string variants of {path}"
-        if task.kind == TaskKind.PAGE and self.max_pages:
+        if task.kind == TaskKind.PAGE and self.max_pages and self.ranking is None:
             if self.pages_admitted >= self.max_pages:
                 return OVER_MAX_PAGES
             self.pages_admitted += 1
@@ -179,7 +217,12 @@ class Frontier:
     @property
     def pages_full(self) -> bool:
         """max_pages pages are admitted: a page found now would only wait to be skipped (sitemaps
-        stop being read; links still wait, in case a robots.txt refusal frees a place)."""
+        stop being read; links still wait, in case a robots.txt refusal frees a place). With a
+        ranking: once the sitemaps listed enough pages to fill max_pages beside the start page, so
+        their priorities compete with the links found, and a 50,000-entry sitemap is still not read
+        for a 50-page job."""
+        if self.ranking is not None:
+            return self.ranking.sitemap_found >= self.max_pages - 1 or self._remembers_no_more
         return bool(self.max_pages) and self.pages_admitted >= self.max_pages
 
     def release_page(self, task: TaskInfo) -> TaskInfo | None:
@@ -197,12 +240,16 @@ class Frontier:
 
     @property
     def has_idle_records(self) -> bool:
-        return bool(self.waiting or self.gate.held)
+        return bool(self.waiting or self.gate.held or self.ranking)
 
     def idle_records(self) -> list[dict[str, Any]]:
         """When the crawl has nothing else to do: the pages still waiting, skipped over max_pages,
         and any record still held for depth order (nothing can lower its depth any more)."""
         reason = (ErrorType.MAX_PAGES, self.over_limit_reason())
+        if self.ranking:  # the pages ranked below the max_pages best
+            left_out = self.ranking.drain()
+            self.over_limit += len(left_out)
+            self.waiting.extend(left_out)
         records = [record for task in self.waiting for record in self.close(task, skipped_record(task, *reason))]
         self.waiting.clear()
         return records + self._released(self.gate.release_all())
@@ -246,6 +293,8 @@ class Frontier:
     def close(self, task: TaskInfo, record: dict[str, Any]) -> list[dict[str, Any]]:
         """A URL's record is made: the records whose depth is now final, this one or not."""
         self.outstanding.pop(task.key, None)
+        if task.kind == TaskKind.SITEMAP and self.ranking is not None:
+            self.ranking.sitemap_work -= 1
         if task.sent:
             task.sent = False
             self.in_flight -= 1
@@ -276,6 +325,8 @@ class Frontier:
         self.outstanding.clear()
         self.waiting.clear()
         self.pending.clear()
+        if self.ranking is not None:
+            self.ranking.drain()
         self.in_flight = 0
         self.gate = self._new_gate()
         return records

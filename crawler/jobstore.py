@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from contract.record import RECORD_FIELDS
-from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
+from contract.vocabulary import BrowserStatus, CacheStatus, TaskKind, TaskStatus
 from db.changes import record_changes
 from db.engine import make_engine
 from db.models import BrokenLinkReferrer, Job, JobStatus, Task, url_hash, utcnow
+from db.performance import record_performance
 from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ def task_row(job_id: str, record: dict[str, Any]) -> dict[str, Any]:
 
 COUNTERS = ("completed_tasks", "failed_tasks", "skipped_tasks", "timed_pages", "response_time_ms_sum",
             "cache_known_pages", "cache_hit_pages", "warmed_pages", "cache_hit_pages_after_warming", "total_bytes",
-            "external_checked", "external_broken", "external_from_cache")  # fmt: skip
+            "external_checked", "external_broken", "external_from_cache",
+            "response_time_after_warming_ms_sum")  # fmt: skip
 
 
 def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -61,6 +63,8 @@ def counter_increments(records: Iterable[dict[str, Any]]) -> dict[str, int]:
             continue
         counts["timed_pages"] += 1
         counts["response_time_ms_sum"] += record["response_time_ms"] or 0
+        # What a next visitor waits: the warm fetch's time when the page was warmed.
+        counts["response_time_after_warming_ms_sum"] += record["warm_response_time_ms"] or record["response_time_ms"] or 0
         if record["cache_status"] is not None:
             counts["cache_known_pages"] += 1
             counts["cache_hit_pages"] += record["cache_status"] == CacheStatus.HIT
@@ -199,10 +203,13 @@ class JobStore:
             values["cancelled_at"] = now
         else:
             values["completed_at"] = now
+        if status == JobStatus.COMPLETED.value:  # a sample of its pages waits for the browser (control_api/jobs/browser/)
+            values["browser_status"] = BrowserStatus.PENDING.value
         with Session(self.engine) as session, session.begin():
             if session.execute(update(Job).where(*self._owned()).values(**values)).rowcount != 1:
                 raise self._lose(f"job {self.job_id} is no longer this crawler's to finish")
             record_job_event(session, self.job_id, status, now)
+            record_performance(session, self.job_id)  # exact: no row can follow a terminal state
             if status == JobStatus.COMPLETED.value:
                 self._record_changes(session, now)
 

@@ -10,6 +10,8 @@ While running: every CRAWL_HEARTBEAT_SECONDS the crawler renews its claim; when 
 longer its own (cancelled, failed by the reconciler) the crawl stops within that period.
 spider_closed: URLs accepted but never fetched are recorded as skipped, then the job ends
 `completed` or `failed` (with the reason), both only while the job is still this crawler's.
+Every record passes `observe_record` on its way to the database: a crawl answered by a bot
+firewall's challenges stops early and fails `blocked_by_firewall` (crawler/firewall.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task, threads
 
 from contract.vocabulary import JobStatus
+from crawler.firewall import DEFAULT_CONSECUTIVE_CHALLENGES, ChallengeWatch
 from crawler.frontier import TOTAL_TASKS_STAT
 from crawler.jobstore import ClaimLost, JobStore
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLAIM_LOST = "claim_lost"  # close reason: the job stopped being this crawler's
+BLOCKED = "blocked_by_firewall"  # close reason: a bot firewall answers the crawl with challenges
 CLOSE_REASONS = {
     "finished": None,
     "shutdown": "The crawler process was stopped before the crawl finished",
@@ -46,6 +50,8 @@ class JobLifecycle:
         self.claimed = False  # the job became ours at spider_opened (store.lost says if it still is)
         self.unwritten: str | None = None  # why the job cannot be complete: records kept on disk instead
         self.heartbeat = task.LoopingCall(self.renew_claim)
+        self.firewall = ChallengeWatch(crawler.settings.getint("CRAWL_FIREWALL_CHALLENGES", DEFAULT_CONSECUTIVE_CHALLENGES))
+        self.blocked: str | None = None  # the job's error once a firewall blocked the crawl
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -79,6 +85,13 @@ class JobLifecycle:
         self.unwritten = (f"The database was unavailable for {waited:.0f} s when the crawl ended: {count} records "
                           f"were not written; they are kept in {path}")  # fmt: skip
 
+    def observe_record(self, record: dict) -> None:
+        """A record on its way to the database: stop the crawl once a firewall blocks it."""
+        if self.blocked is None and (verdict := self.firewall.observe(record)):
+            logger.warning("job %s: %s", self.store.job_id, verdict)
+            self.blocked = verdict
+            self.stop(BLOCKED)
+
     def stop(self, reason: str) -> None:
         if self.heartbeat.running:
             self.heartbeat.stop()
@@ -93,6 +106,8 @@ class JobLifecycle:
             store.close()
             return
         status, error = self.final_status(spider, reason)
+        if reason in ("finished", BLOCKED) and (blocked := self.blocked or self.firewall.verdict_at_end()):
+            status, error = JobStatus.FAILED.value, blocked
         if self.unwritten:
             status, error = JobStatus.FAILED.value, self.unwritten
         unfinished = spider.unfinished_records("interrupted", f"Not fetched: {error}")

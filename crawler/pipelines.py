@@ -74,6 +74,7 @@ class DatabasePipeline:
         if self.store.lost:
             return item  # the job is not ours any more: it must not change
         self.records.append(item)
+        self.lifecycle.observe_record(item)  # a bot firewall's challenges stop the crawl (crawler/firewall.py)
         if len(self.records) >= self.batch_size and self.writing is None and not self.failures:
             self.flush()
         return item

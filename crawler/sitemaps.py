@@ -185,6 +185,7 @@ class SitemapDiscovery:
             if index:
                 yield from self._sitemap(loc, found_via=FoundVia.SITEMAP, referrer=response.url, guessed=False)
             else:
+                self.spider.frontier.note_sitemap_priority(entry.get("priority"))  # ranks it under max_pages
                 yield from self.spider.accept(loc, FoundVia.SITEMAP, response.url, SITEMAP_DEPTH)
         record["decoded_bytes"] = stream.decoded_bytes
         if stream.cut:

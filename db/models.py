@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from contract.vocabulary import JobStatus, TaskKind, TaskStatus, WarmSkipReason, WebhookEvent
+from contract.vocabulary import BrowserStatus, JobStatus, TaskKind, TaskStatus, WarmSkipReason, WebhookEvent
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -187,6 +187,18 @@ class Job(Base):
     external_checked: Mapped[Counter]
     external_broken: Mapped[Counter]
     external_from_cache: Mapped[Counter]
+    # Per timed page, the warm fetch's response time when it was warmed, else the first fetch's:
+    # what a next visitor waits, as a running sum like response_time_ms_sum.
+    response_time_after_warming_ms_sum: Mapped[Counter]
+    # The distribution of the job's pages (percentiles, status and issue counts), computed once by
+    # whoever ends the job, in the transaction that ends it (db/performance.py); null while it runs.
+    performance: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Browser measurements of a sample of the pages (control_api/jobs/browser/): `pending` once the job
+    # completes, then `measuring` (since browser_claimed_at), `measured` or `unavailable` (the note
+    # says why), or `off`; null for a job that did not complete.
+    browser_status: Mapped[BrowserStatus | None] = mapped_column(vocabulary(BrowserStatus))
+    browser_note: Mapped[str | None] = mapped_column(Text)
+    browser_claimed_at: Mapped[OptionalTimestamp]
     # When retention deleted the job's per-URL rows (tasks, broken-link referrers); the counters and
     # stats above stay as they were (control_api/jobs/retention.py).
     tasks_pruned_at: Mapped[OptionalTimestamp]
@@ -205,6 +217,11 @@ class Job(Base):
     def avg_response_time(self) -> int:
         """Mean response time in ms over fetched pages; 0 before any."""
         return round(self.response_time_ms_sum / self.timed_pages) if self.timed_pages else 0
+
+    @property
+    def avg_response_time_after_warming(self) -> int:
+        """Mean response time in ms over fetched pages, a warmed page counted by its warm fetch."""
+        return round(self.response_time_after_warming_ms_sum / self.timed_pages) if self.timed_pages else 0
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -270,6 +287,28 @@ class BrokenLinkReferrer(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     target_url_hash: Mapped[str] = mapped_column(String(16))
     referrer: Mapped[str] = mapped_column(Text)
+
+
+class BrowserPage(Base):
+    """One page of a job's browser sample and its lab metrics (control_api/jobs/browser/measure.py)."""
+
+    __tablename__ = "browser_pages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(16))  # why sampled: slowest or important
+    response_time_ms: Mapped[int | None] = mapped_column(Integer)  # the crawl's, for comparison
+    lcp_ms: Mapped[int | None] = mapped_column(Integer)
+    fcp_ms: Mapped[int | None] = mapped_column(Integer)
+    cls: Mapped[float | None] = mapped_column(Double)
+    tbt_ms: Mapped[int | None] = mapped_column(Integer)
+    page_weight_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    request_count: Mapped[int | None] = mapped_column(Integer)
+    console_errors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Double, default=0.0)  # wall time in the browser
+    measured_at: Mapped[Timestamp] = mapped_column(default=utcnow)
 
 
 class ScrapydNode(Base):

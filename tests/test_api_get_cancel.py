@@ -104,14 +104,16 @@ def test_percentage_is_100_when_the_job_is_terminal(client, org, make_job, statu
 def test_stats_are_computed_from_the_job_counters(client, org, make_job):
     job_id = make_job(
         org, status="running", timed_pages=3, response_time_ms_sum=2000,
-        cache_known_pages=4, cache_hit_pages=3, total_bytes=123456,
+        cache_known_pages=4, cache_hit_pages=3, total_bytes=123456, response_time_after_warming_ms_sum=1500,
     )  # fmt: skip
 
     stats = get_job(client, org, job_id)["stats"]
 
-    assert stats == {"avg_response_time": 667, "cache_hit_ratio": 0.75, "total_bytes": 123456,
-                     "pages_warmed": 0, "cache_hit_ratio_after_warming": 0.0,
-                     "external_links_checked": 0, "external_broken": 0, "external_from_cache": 0}  # fmt: skip
+    assert {key: value for key, value in stats.items() if value is not None} == {
+        "avg_response_time": 667, "cache_hit_ratio": 0.75, "total_bytes": 123456, "pages_warmed": 0,
+        "cache_hit_ratio_after_warming": 0.0, "avg_response_time_after_warming": 500,
+        "external_links_checked": 0, "external_broken": 0, "external_from_cache": 0,
+    }  # fmt: skip  (the distribution is null until the job ends: tests/test_performance_stats.py)
     assert isinstance(stats["avg_response_time"], int)
 
 
@@ -284,6 +286,7 @@ def test_cancel_of_unknown_job_is_404(client, org, method):
 def test_stats_of_a_job_with_no_fetched_page_are_zero_and_null(client, org, make_job):
     job_id = make_job(org)
     stats = client.get(f"/v1/jobs/{job_id}", headers=org.headers).get_json()["stats"]
-    assert stats == {"avg_response_time": 0, "cache_hit_ratio": None, "total_bytes": 0, "pages_warmed": 0,
-                     "cache_hit_ratio_after_warming": None, "external_links_checked": 0, "external_broken": 0,
-                     "external_from_cache": 0}  # fmt: skip
+    assert {key: value for key, value in stats.items() if value is not None} == {
+        "avg_response_time": 0, "total_bytes": 0, "pages_warmed": 0, "avg_response_time_after_warming": 0,
+        "external_links_checked": 0, "external_broken": 0, "external_from_cache": 0}  # fmt: skip
+    assert stats["cache_hit_ratio"] is None and stats["cache_hit_ratio_after_warming"] is None

@@ -28,12 +28,13 @@ def test_a_url_is_admitted_once_whatever_its_spelling():
 
 def test_max_pages_is_exact_and_a_robots_skip_gives_its_place_to_a_waiting_page():
     frontier, _ = make_frontier(max_pages=2)
-    first, _ = admit(frontier, "http://site.test/1")
-    admit(frontier, "http://site.test/2")
-    assert admit(frontier, "http://site.test/3") == (None, [])  # waits, unrecorded
-    assert admit(frontier, "http://site.test/4") == (None, [])
-    promoted = frontier.release_page(first)  # /1 was disallowed by robots.txt
-    assert promoted.url == "http://site.test/3"
+    for n in range(1, 5):  # ranked as they are found (crawler/priority.py), unrecorded
+        assert admit(frontier, f"http://site.test/{n}") == (None, [])
+    first, second = list(frontier.to_fetch())  # the budget goes to pages as they are handed out
+    assert (first.url, second.url) == ("http://site.test/1", "http://site.test/2")
+    assert list(frontier.to_fetch()) == []
+    frontier.release_page(first)  # /1 was disallowed by robots.txt
+    assert [task.url for task in frontier.to_fetch()] == ["http://site.test/3"]
     records = frontier.idle_records()
     assert [(r["url"], r["status"], r["error_type"]) for r in records] == [("http://site.test/4", "skipped", "max_pages")]
     assert frontier.total_tasks == 4 and set(frontier.outstanding) == {"site.test/1", "site.test/2", "site.test/3"}
@@ -49,9 +50,13 @@ def test_resources_do_not_count_against_max_pages():
 def test_sitemap_documents_are_outstanding_tasks_but_not_in_total_tasks_nor_against_max_pages():
     frontier, _ = make_frontier(max_pages=1)
     canonical, key, _, _ = normalise("http://site.test/sitemap.xml")
-    frontier.add(TaskInfo(canonical, "sitemap:" + key, "sitemap", "robots", None, 0), produces_from=1)
-    assert admit(frontier, "http://site.test/1")[0] is not None  # the one page max_pages allows
-    assert frontier.total_tasks == 1 and len(frontier.outstanding) == 2
+    sitemap = TaskInfo(canonical, "sitemap:" + key, "sitemap", "robots", None, 0)
+    frontier.add(sitemap, produces_from=1)
+    admit(frontier, "http://site.test/1")
+    assert list(frontier.to_fetch()) == []  # a link waits while a sitemap may list a page ranked higher
+    frontier.close(sitemap, new_record(sitemap, "completed", http_status=200))
+    assert [task.url for task in frontier.to_fetch()] == ["http://site.test/1"]  # the one page max_pages allows
+    assert frontier.total_tasks == 1 and len(frontier.outstanding) == 1
 
 
 def test_depth_length_and_query_traps_are_skipped_with_their_reason():
@@ -170,15 +175,17 @@ def test_a_cancel_releases_held_records_as_they_are_and_skips_the_rest():
     assert statuses == {("/deep", "completed"), ("/slow", "skipped")}
 
 
-def test_pages_full_once_max_pages_pages_are_admitted_and_never_without_max_pages():
-    """What the sitemap reader asks before each entry: past this, a page would only wait."""
-    frontier, _ = make_frontier(max_pages=2)
-    first, _ = admit(frontier, "http://site.test/1")
+def test_pages_full_once_sitemaps_listed_max_pages_pages_and_never_without_max_pages():
+    """What the sitemap reader asks before each entry: past this, a page would only wait. Links
+    found do not fill it (a sitemap entry may rank above them); entries listed do, beside the start page."""
+    frontier, _ = make_frontier(max_pages=3)
+    for n in range(5):
+        admit(frontier, f"http://site.test/link{n}")
     assert not frontier.pages_full
-    admit(frontier, "http://site.test/2")
+    admit(frontier, "http://site.test/a", found_via="sitemap")
+    assert not frontier.pages_full
+    admit(frontier, "http://site.test/b", found_via="sitemap")
     assert frontier.pages_full
-    frontier.release_page(first)  # disallowed by robots.txt, nothing waiting: a place is free again
-    assert not frontier.pages_full
     unlimited, _ = make_frontier()
     for n in range(5):
         admit(unlimited, f"http://site.test/{n}")

@@ -12,6 +12,7 @@ from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
 from control_api.responses import json_response
 from control_api.jobs.results import service as results_service
+from control_api.jobs.browser import views as browser_views
 from control_api.dashboard import change_views, charts
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
@@ -103,15 +104,17 @@ def job(job_id: str):
     with session_scope() as session:
         row = _job(session, job_id)
         detail = presenters.job_detail(row)
+        browser = browser_views.section(session, row)  # the sampled pages in Chromium (control_api/jobs/browser/)
         if row.tasks_pruned_at is not None:  # no issues, charts or downloads of rows that are gone
             return render_template("dashboard/job.html", nav_section="jobs", job=detail, terminal=TERMINAL,
-                                   pruned=str(results_service.TasksPruned(row)))  # fmt: skip
+                                   pruned=str(results_service.TasksPruned(row)), browser=browser)  # fmt: skip
         issues = results_service.issues_report(session, row)
         histogram = results_service.response_time_histogram(session, job_id, charts.RESPONSE_TIME_BOUNDS)
         breakdown = results_service.status_breakdown(session, job_id)
         changes = change_views.changes_panel(session, row)
     return render_template(
         "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None, changes=changes,
+        browser=browser,
         status_chart=charts.bar_chart("Pages by HTTP status", "pages", breakdown),
         time_chart=charts.bar_chart("Response times", "pages", dict(zip(charts.response_time_labels(), histogram))),
     )  # fmt: skip

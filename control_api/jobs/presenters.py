@@ -37,6 +37,8 @@ def stats(job: Job) -> Stats:
         total_bytes=job.total_bytes,
         pages_warmed=job.warmed_pages,
         cache_hit_ratio_after_warming=round(job.cache_hit_pages_after_warming / known, 4) if known else None,
+        avg_response_time_after_warming=job.avg_response_time_after_warming,
+        **performance(job),
         **external_stats(job),
     )
 
@@ -45,6 +47,16 @@ def external_stats(job: Job) -> dict[str, int]:
     """Outbound link checks (crawler/external.py), from the job's own counters."""
     return {"external_links_checked": job.external_checked, "external_broken": job.external_broken,
             "external_from_cache": job.external_from_cache}
+
+
+PERFORMANCE_FIELDS = ("response_time_p50", "response_time_p75", "response_time_p95", "response_time_p99", "ttfb_p50",
+                      "ttfb_p95", "status_counts", "broken_links", "slow_pages", "redirects", "server_errors")  # fmt: skip
+
+
+def performance(job: Job) -> dict:
+    """The summary stored when the job ended (db/performance.py); every field null before that."""
+    stored = job.performance or {}
+    return {name: stored.get(name) for name in PERFORMANCE_FIELDS}
 
 
 def _base(job: Job) -> dict:

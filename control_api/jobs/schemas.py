@@ -71,6 +71,11 @@ class Progress(BaseModel):
     percentage: float
 
 
+# Percentiles use the nearest-rank method; all of these are computed once when the job ends.
+StatusClass = Literal["2xx", "3xx", "4xx", "5xx", "none"]
+_AT_END = "{}; computed when the job ends, null while it runs."
+
+
 class Stats(BaseModel):
     avg_response_time: int = Field(description="Mean response time in ms over fetched pages (0 before any).")
     cache_hit_ratio: float | None = Field(description="Hits over pages whose cache status is known.")
@@ -82,6 +87,23 @@ class Stats(BaseModel):
     external_links_checked: int = Field(0, description="Links to other sites checked (or answered by the instance's cache).")
     external_broken: int = Field(0, description="Of those, broken: HTTP >= 400, unreachable or timed out.")
     external_from_cache: int = Field(0, description="Of those checked, answered by the instance's shared cache.")
+    avg_response_time_after_warming: int = Field(
+        description="Mean response time in ms over fetched pages, a warmed page counted by its second fetch: "
+        "what a next visitor waits (compare avg_response_time)."
+    )
+    # The distribution, computed once when the job ends (db/performance.py): null while it runs.
+    response_time_p50: int | None = Field(description=_AT_END.format("Median response time in ms over fetched pages"))
+    response_time_p75: int | None = Field(description=_AT_END.format("75th percentile response time in ms"))
+    response_time_p95: int | None = Field(description=_AT_END.format("95th percentile response time in ms"))
+    response_time_p99: int | None = Field(description=_AT_END.format("99th percentile response time in ms"))
+    ttfb_p50: int | None = Field(description=_AT_END.format("Median time to first byte in ms"))
+    ttfb_p95: int | None = Field(description=_AT_END.format("95th percentile time to first byte in ms"))
+    status_counts: dict[StatusClass, int] | None = Field(description=_AT_END.format(
+        "Checked URLs (not sitemaps, not skipped) by HTTP status class: 2xx, 3xx, 4xx, 5xx, and none (no response)"))
+    broken_links: int | None = Field(description=_AT_END.format("Internal links whose target failed, as /issues counts them"))
+    slow_pages: int | None = Field(description=_AT_END.format("Pages slower than the job's threshold"))
+    redirects: int | None = Field(description=_AT_END.format("Checked URLs that redirected at least once"))
+    server_errors: int | None = Field(description=_AT_END.format("URLs that answered 5xx"))
 
 
 class CreatedJob(BaseModel):

@@ -20,6 +20,7 @@ from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
 from db.models import Domain, Job, utcnow
+from db.performance import record_performance
 from db.webhooks import record_job_event
 
 logger = logging.getLogger(__name__)
@@ -188,6 +189,8 @@ def cancel_job(session: Session, organisation_id: int, job_id: str) -> tuple[Job
         .values(status=JobStatus.CANCELLED.value, cancelled_at=now)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount == 1:
+        record_performance(session, job.id)  # the crawler can add no row from now on
     session.refresh(job)
     if result.rowcount == 0 and job.status != JobStatus.CANCELLED.value:
         raise JobFinished(job)

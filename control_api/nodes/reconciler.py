@@ -35,6 +35,7 @@ from control_api.database import session_scope
 from control_api.nodes.dispatcher import ensure_node_rows
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from db.models import Job, ScrapydNode, Task, utcnow
+from db.performance import record_performance
 from db.webhooks import record_job_event
 
 if TYPE_CHECKING:
@@ -151,5 +152,6 @@ class Reconciler:
             )
             if result.rowcount:
                 record_job_event(session, job_id, JobStatus.FAILED)
+                record_performance(session, job_id)
         if result.rowcount:
             logger.warning("job %s failed: %s", job_id, reason)

@@ -97,9 +97,20 @@ def deliver_webhooks(app: Flask, loop: bool) -> None:
     run_sender(loop)
 
 
+def measure_browsers(app: Flask, loop: bool) -> None:
+    """Load the sampled pages of completed jobs in headless Chromium, once or until SIGTERM or Ctrl-C
+    (the main thread's, like the webhook sender)."""
+    from control_api.jobs.browser.runner import run_loop
+    from control_api.database import session_scope
+
+    run_loop(session_scope, loop)
+
+
 LOOPS: dict[str, Callable[[Flask, bool], None]] = {
-    "reconcile": reconcile, "schedules": run_schedules, "webhooks": deliver_webhooks,
+    "reconcile": reconcile, "schedules": run_schedules, "webhooks": deliver_webhooks, "browsers": measure_browsers,
 }
+# Loops that handle SIGTERM in the main thread: each runs in a process of its own.
+OWN_PROCESS = ("webhooks", "browsers")
 
 
 def run_loops(app: Flask, names: list[str]) -> None:
@@ -130,15 +141,16 @@ def main(argv: list[str]) -> None:
     unknown = [name for name in names if name not in LOOPS]
     if unknown:
         raise SystemExit(f"unknown loop(s) {', '.join(unknown)}; choose from {', '.join(LOOPS)}")
-    if "webhooks" in names and names != ["webhooks"]:
-        raise SystemExit("the webhook sender runs in a process of its own (it handles SIGTERM in the main thread)")
+    for name in OWN_PROCESS:
+        if name in names and names != [name]:
+            raise SystemExit(f"the {name} loop runs in a process of its own (it handles SIGTERM in the main thread)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from control_api import create_loop_app
 
     app = create_loop_app()
-    if names == ["webhooks"]:  # its own signal handling finishes the attempts in flight (webhooks/sender.py)
+    if len(names) == 1 and names[0] in OWN_PROCESS:  # its own signal handling finishes the work in hand
         with app.app_context():
-            deliver_webhooks(app, True)
+            LOOPS[names[0]](app, True)
         return
     try:
         run_loops(app, names)

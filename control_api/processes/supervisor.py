@@ -1,6 +1,6 @@
 """`make run`: migrate the database, then start and supervise scrapyd, the API and the background
 loops (control_api/processes/background.py: the reconciler and the recurring-crawl loop share one
-process, the webhook sender has its own).
+process; the webhook sender and the browser measurements have their own).
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -213,7 +213,12 @@ def main() -> None:
         [sys.executable, "-m", "control_api.processes.background", "webhooks"], cwd=PROJECT_ROOT,
         preexec_fn=lambda: os.nice(10),
     ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, loops, webhooks], state_file)
+    # Browser measurements of completed jobs (control_api/jobs/browser/): niced, a browser must not slow the crawls.
+    browsers = Component("browsers", lambda: subprocess.Popen(
+        [sys.executable, "-m", "control_api.processes.background", "browsers"], cwd=PROJECT_ROOT,
+        preexec_fn=lambda: os.nice(10),
+    ))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, loops, webhooks, browsers], state_file)
     signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
     try:
         scrapyd.start()
@@ -232,12 +237,13 @@ def main() -> None:
         # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
         # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
         webhooks.start()
+        browsers.start()
         supervisor.run()
     except KeyboardInterrupt:
         pass
     finally:
         supervisor.stop()
-        print("Stopped scrapyd, the API, the reconciler, the scheduler loop and the webhook sender.")
+        print("Stopped scrapyd, the API, the reconciler, the scheduler loop, the webhook sender and the browser loop.")
 
 
 def masked_url(url: str) -> str:

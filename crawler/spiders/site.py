@@ -31,6 +31,7 @@ from crawler.decoding import DECODED_CUT_FLAG
 from crawler.external import EXTERNAL_KEY, ExternalChecker
 from crawler.external_cache import external_cache
 from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
+from crawler.firewall import mark_challenge
 from crawler.handlers import wire_bytes
 from crawler.links import extract_links
 from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
@@ -277,6 +278,7 @@ class SiteSpider(Spider):
             record["error"] = f"Body cut at the size cap once decoded ({len(response.body)} bytes; {transferred} on the wire)"
         elif truncated:
             record["error"] = "Body cut at the size cap"
+        mark_challenge(record, response)  # a bot firewall's challenge: the job may be blocked (crawler/firewall.py)
         if hops:
             yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
         elif task.kind == TaskKind.PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
@@ -289,6 +291,8 @@ class SiteSpider(Spider):
 
     def _follow_links(self, response: Response, task: TaskInfo) -> Iterator[Any]:
         base, links, resources = extract_links(response, want_resources=self.check_resources)
+        if task.depth == 0 and task.found_via in STARTS and self.frontier.ranking is not None:
+            self.frontier.ranking.read_start_page(response, self.scope)  # its navigation first under max_pages
         resolve = LinkBase(base).resolve
         # Each absolute URL's key is cached, so that a link met again (the navigation of every page)
         # costs a resolution and one dict lookup instead of a canonicalisation and a scope check.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from control_api import presenters
+from control_api.jobs import presenters
 from db.models import Job
 from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, wait_for_job

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.sites.outbound import OtherSite, OutboundSite, SilentPort, _Server, dead_port, html
 
 pytestmark = pytest.mark.integration
