@@ -3,9 +3,10 @@
 Every CDN reports whether it served a page from cache in its own header and vocabulary
 (Cloudflare's CF-Cache-Status, Fastly/Akamai/CloudFront/Varnish's overloaded X-Cache, RFC 9211
 Cache-Status, ...). normalise_cache_status() reads only the handful of headers that matter and maps
-them to a CacheStatus (contract/vocabulary.py: HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC) or None (no
-CDN header, or a value that says nothing about the cache). It runs once per crawled page, so it does plain string work on
-a few direct header look-ups: no regular expressions and no copy of the whole header mapping.
+them to a CacheStatus (contract/vocabulary.py: HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC) or None
+(no CDN header, or a value that says nothing about the cache). It runs once per crawled page, so it
+does plain string work on a few direct header look-ups: no regular expressions and no copy of the
+whole header mapping.
 """
 from __future__ import annotations
 

@@ -149,8 +149,8 @@ def response_record(task: TaskInfo, response: Response, fetch: Fetch, **fields: 
         cache_status=normalise_cache_status(response.headers),
     )
     if fetch.hops:
-        record.update(final_url=response.url, redirect_chain=[*redirect_chain(fetch.hops), {"url": response.url, "status": status}],
-                      redirect_hops=len(fetch.hops))  # fmt: skip
+        chain = [*redirect_chain(fetch.hops), {"url": response.url, "status": status}]
+        record.update(final_url=response.url, redirect_chain=chain, redirect_hops=len(fetch.hops))
     record.update(fields)
     return record
 

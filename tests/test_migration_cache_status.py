@@ -74,17 +74,22 @@ def seed(engine) -> str:
     return job_id
 
 
+def number(url: str) -> int:
+    return int(url.rsplit("/", 1)[1])
+
+
 def stored(engine, job_id: str) -> list[tuple]:
     """Each task's (cache_status, warm_cache_status) as the database holds them, in URL order."""
     with engine.connect() as connection:
         rows = connection.execute(sa.text(
             "SELECT url, cache_status, warm_cache_status FROM tasks WHERE job_id = :job"), {"job": job_id})
-        return [(cache, warm) for _, cache, warm in sorted(rows, key=lambda row: int(row[0].rsplit("/", 1)[1]))]
+        return [(cache, warm) for _, cache, warm in sorted(rows, key=lambda row: number(row[0]))]
 
 
 def column_lengths(engine) -> dict[str, int]:
     columns = sa.inspect(engine).get_columns("tasks")
-    return {column["name"]: column["type"].length for column in columns if column["name"] in ("cache_status", "warm_cache_status")}
+    return {column["name"]: column["type"].length for column in columns
+            if column["name"] in ("cache_status", "warm_cache_status")}
 
 
 def has_cache_index(engine) -> bool:
@@ -104,11 +109,11 @@ def test_upgrade_keeps_every_cache_status_and_downgrade_gives_them_back(fresh_ur
         assert has_cache_index(engine)
         assert stored(engine, job_id) == [(c and c.value, w and w.value) for c, w in AFTER]
         with Session(engine) as session:
-            tasks = sorted(session.scalars(sa.select(Task).where(Task.job_id == job_id)), key=lambda t: int(t.url.rsplit("/", 1)[1]))
+            tasks = sorted(session.scalars(sa.select(Task).where(Task.job_id == job_id)), key=lambda t: number(t.url))
             assert [(task.cache_status, task.warm_cache_status) for task in tasks] == AFTER
             assert all(type(task.cache_status) is CacheStatus for task in tasks if task.cache_status is not None)
-            hits = session.scalars(sa.select(Task.url).where(Task.job_id == job_id, Task.cache_status == CacheStatus.STALE)).all()
-            assert hits == ["http://site.test/3"]
+            stale = sa.select(Task.url).where(Task.job_id == job_id, Task.cache_status == CacheStatus.STALE)
+            assert session.scalars(stale).all() == ["http://site.test/3"]
         with engine.connect() as connection:
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
             changes = [change for change in diff if "tasks" in repr(change)]

@@ -9,8 +9,8 @@ skipped); `crawler/pipelines.py` writes them.
 
 One module past the usual ~300 lines because it is one thing, Scrapy's spider: the callbacks that
 turn a response or a failure into a record share the spider's state (frontier, role, schemes), and
-what could leave has left (discovery in sitemaps.py/links.py/frontier.py, redirects, warming, the
-process roles in roles.py).
+what could leave has left (discovery in sitemaps.py/links.py/frontier.py, redirects, warming, how a
+record is built in records.py, the process roles in roles.py).
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STARTS = (FoundVia.START, FoundVia.REDIRECT)  # at depth 0: the start page and its redirect's target
+STARTS = (FoundVia.START, FoundVia.REDIRECT)
+HTML_TYPES = ("text/html", "application/xhtml+xml")  # the pages whose links are followed  # at depth 0: the start page and its redirect's target
 # URLs handed to the fetchers at once (crawler/frontier.py), per request slot of the crawl
 # (CONCURRENT_REQUESTS x CRAWL_PROCESSES): enough queued to keep every slot busy, few enough that the
 # Requests (~1-2 KB each) stay a few MB whatever the site. The rest wait in the frontier, compact.
@@ -238,7 +239,7 @@ class SiteSpider(Spider):
         )  # fmt: skip
         if hops:
             yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
-        elif task.kind == TaskKind.PAGE and status < 400 and not truncated and record["content_type"] in ("text/html", "application/xhtml+xml"):
+        elif task.kind == TaskKind.PAGE and status < 400 and not truncated and record["content_type"] in HTML_TYPES:
             yield from self._follow_links(response, task)
         warm = self.warmer.request(response, task, record)
         if warm is not None:

@@ -58,7 +58,8 @@ def crawl(site: RecordsSite, tmp_path: Path, processes: int) -> list[dict]:
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={site.base}", "-a", "check_resources=true",
          "-a", "slow_page_threshold_ms=1000", "-O", str(output), "-s", f"CRAWL_BODY_MAX_BYTES={BODY_CAP}",
-         "-s", "DOWNLOAD_TIMEOUT=2", "-s", "RETRY_TIMES=0", "-s", "CRAWL_HUB_START_THRESHOLD=0", "-s", "LOG_LEVEL=INFO"],
+         "-s", "DOWNLOAD_TIMEOUT=2", "-s", "RETRY_TIMES=0", "-s", "CRAWL_HUB_START_THRESHOLD=0",
+         "-s", "LOG_LEVEL=INFO"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     (tmp_path / "crawl.log").write_text(result.stderr)

@@ -22,23 +22,24 @@ XML = "application/xml"
 BODY_CAP = 4096  # the crawl's CRAWL_BODY_MAX_BYTES in the test
 
 LINKED = (
-    "/hit", "/miss", "/expired", "/stale", "/age", "/varnish", "/no-store", "/private-cache", "/cookie",
-    "/warm-fails", "/redirect-1", "/loop-a", "/chain/0", "/bad-redirect", "/redirect-refused", "/missing",
-    "/error", "/slow", "/timeout", "/big", "/gzip-big", "/file.pdf", "/private/linked",
+    "/hit", "/miss", "/expired", "/stale", "/age", "/varnish", "/no-store", "/private-cache", "/cookie", "/warm-fails",
+    "/redirect-1", "/loop-a", "/chain/0", "/bad-redirect", "/redirect-refused", "/missing", "/error", "/slow",
+    "/timeout", "/big", "/gzip-big", "/file.pdf", "/private/linked",
 )
 ASSETS = ("/style.css", "/app.js")
 
 
 def _page(title: str, links: tuple[str, ...] = (), assets: tuple[str, ...] = ()) -> bytes:
     hrefs = "".join(f'<a href="{href}">{href}</a>\n' for href in links)
-    heads = "".join(f'<link rel="stylesheet" href="{href}">\n' if href.endswith(".css") else f'<script src="{href}"></script>\n'
-                    for href in assets)  # fmt: skip
+    heads = "".join(f'<link rel="stylesheet" href="{href}">\n' if href.endswith(".css")
+                    else f'<script src="{href}"></script>\n' for href in assets)  # fmt: skip
     return f"<!DOCTYPE html><html><head><title>{title}</title>{heads}</head><body>{hrefs}</body></html>\n".encode()
 
 
 def _urlset(base: str, paths: tuple[str, ...]) -> bytes:
     entries = "".join(f"<url><loc>{base}{path}</loc></url>" for path in paths)
-    return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'.encode()
+    namespace = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    return f'<?xml version="1.0"?><urlset xmlns="{namespace}">{entries}</urlset>'.encode()
 
 
 class RecordsSite:
@@ -167,7 +168,9 @@ class RecordsSite:
             return 200, headers, b"x" * (BODY_CAP * 3), 0
         if path == "/gzip-big":  # small on the wire, over the cap once decoded
             body = b" " * (BODY_CAP * 20)
-            return 200, [*headers, ("Content-Encoding", "gzip")] if gzip_ok else headers, gzip.compress(body, mtime=0) if gzip_ok else body, 0
+            if gzip_ok:
+                return 200, [*headers, ("Content-Encoding", "gzip")], gzip.compress(body, mtime=0), 0
+            return 200, headers, body, 0
         if path == "/file.pdf":
             return 200, [("Content-Type", "application/pdf")], b"%PDF-1.4 " + b"0" * 500, 0
         if path == "/style.css":
