@@ -9,7 +9,7 @@ Builders, from the most to the least measured: `response_record` (a URL that got
 status, timings, sizes, type, cache status, and the redirect chain that led to it), `failure_record`
 (a fetch that got no answer: the error, the time it took, the hops that did answer), `warm_fields`
 (the warm fetch's time and cache status, crawler/warming.py), `new_record`/`skipped_record` (nothing
-fetched). The timings come from `Fetch` alone, so each is computed in one way for every kind of
+fetched). The timings come from `Download` alone, so each is computed in one way for every kind of
 record; a new kind (a TaskKind) is a TaskInfo with that kind passed to the same builders.
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ def skipped_record(task: TaskInfo, error_type: ErrorType, error: str) -> dict[st
     return new_record(task, TaskStatus.SKIPPED, error_type=error_type, error=error)
 
 
-class Fetch:
+class Download:
     """What fetching a URL measured, summed over the redirect hops that led to this request.
 
     Scrapy's `download_latency` (sent -> response headers, connection set-up included) and our
@@ -107,11 +107,11 @@ class Fetch:
         self.transferred: int = meta.get("transferred", 0) + wire  # body bytes on the wire, every hop
 
     @classmethod
-    def of(cls, response: Response) -> Fetch:
+    def of(cls, response: Response) -> Download:
         return cls(response.meta, wire_bytes(response))
 
     @classmethod
-    def failed(cls, request: Request) -> Fetch:
+    def failed(cls, request: Request) -> Download:
         return cls(request.meta, 0)
 
     @property
@@ -132,7 +132,7 @@ def redirect_chain(hops: list[tuple[str, int]]) -> list[dict[str, Any]]:
     return [{"url": url, "status": code} for url, code in hops]
 
 
-def response_record(task: TaskInfo, response: Response, fetch: Fetch, **fields: Any) -> dict[str, Any]:
+def response_record(task: TaskInfo, response: Response, download: Download, **fields: Any) -> dict[str, Any]:
     """The record of a URL that got an answer: completed under HTTP 400, else failed (the caller
     says why in `fields`, with anything else its kind records). After redirects, the final URL and
     the chain of every hop, this answer included."""
@@ -141,16 +141,16 @@ def response_record(task: TaskInfo, response: Response, fetch: Fetch, **fields: 
         task,
         TaskStatus.COMPLETED if status < 400 else TaskStatus.FAILED,
         http_status=status,
-        response_time_ms=fetch.response_time_ms,
-        ttfb_ms=fetch.ttfb_ms,
+        response_time_ms=download.response_time_ms,
+        ttfb_ms=download.ttfb_ms,
         content_type=content_type_of(response),
-        bytes=fetch.transferred,
+        bytes=download.transferred,
         decoded_bytes=len(response.body),
         cache_status=normalise_cache_status(response.headers),
     )
-    if fetch.hops:
-        chain = [*redirect_chain(fetch.hops), {"url": response.url, "status": status}]
-        record.update(final_url=response.url, redirect_chain=chain, redirect_hops=len(fetch.hops))
+    if download.hops:
+        chain = [*redirect_chain(download.hops), {"url": response.url, "status": status}]
+        record.update(final_url=response.url, redirect_chain=chain, redirect_hops=len(download.hops))
     record.update(fields)
     return record
 
@@ -158,18 +158,18 @@ def response_record(task: TaskInfo, response: Response, fetch: Fetch, **fields: 
 def failure_record(task: TaskInfo, request: Request, error_type: ErrorType, error: str) -> dict[str, Any]:
     """The record of a fetch that got no answer: how long it tried (none when it never started) and,
     after redirects, the hops that did answer and the URL that did not (a refused address, say)."""
-    fetch = Fetch.failed(request)
+    download = Download.failed(request)
     record = new_record(task, TaskStatus.FAILED, error=error, error_type=error_type,
-                        response_time_ms=fetch.response_time_ms if fetch.elapsed else None)  # fmt: skip
-    if fetch.hops:
-        record.update(final_url=request.url, redirect_chain=redirect_chain(fetch.hops), redirect_hops=len(fetch.hops),
-                      bytes=fetch.transferred)  # fmt: skip
+                        response_time_ms=download.response_time_ms if download.elapsed else None)  # fmt: skip
+    if download.hops:
+        record.update(final_url=request.url, redirect_chain=redirect_chain(download.hops), redirect_hops=len(download.hops),
+                      bytes=download.transferred)  # fmt: skip
     return record
 
 
 def warm_fields(response: Response) -> dict[str, Any]:
     """What the warm fetch of a page adds to its record (crawler/warming.py)."""
-    return {"warm_response_time_ms": Fetch.of(response).response_time_ms,
+    return {"warm_response_time_ms": Download.of(response).response_time_ms,
             "warm_cache_status": normalise_cache_status(response.headers)}  # fmt: skip
 
 

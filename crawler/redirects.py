@@ -15,15 +15,15 @@ if TYPE_CHECKING:
 
     from scrapy.http import Response
 
-    from crawler.records import Fetch, TaskInfo
+    from crawler.records import Download, TaskInfo
     from crawler.spiders.site import SiteSpider
 
 
-def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, fetch: Fetch) -> Iterator[Any]:
+def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, download: Download) -> Iterator[Any]:
     """The next hop's Request, or the task's failed record when the chain must stop here."""
     location = response.headers[b"Location"].decode("latin-1").strip()
     target = urldefrag(urljoin(response.url, location)).url
-    meta = fetch.next_hop_meta(response)
+    meta = download.next_hop_meta(response)
     hops = meta["hops"]
     # A loop is a return to a URL of the chain exactly as fetched, not to one with the same page key:
     # keys leave out the trailing slash and the scheme, so the usual `/docs` -> `/docs/` (a server
@@ -40,7 +40,7 @@ def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, fetc
         # The chain ends at this hop: it is the last of the chain, the target is never fetched, and
         # the hop's cache status is not the page's (none is recorded).
         yield from spider.finish(task, response_record(
-            task, response, fetch, status=TaskStatus.FAILED, final_url=target, redirect_chain=redirect_chain(hops),
+            task, response, download, status=TaskStatus.FAILED, final_url=target, redirect_chain=redirect_chain(hops),
             redirect_hops=len(hops), cache_status=None, error=error, error_type=error_type,
         ))  # fmt: skip
         return

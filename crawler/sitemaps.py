@@ -28,7 +28,7 @@ from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler.compression import CONTENT_ENCODINGS, DECODE_LAZILY
 from crawler.decoding import GZIP_MAGIC, DecodedReader, decode_layers, decoded_chunks
-from crawler.records import Fetch, TaskInfo, classify_failure, new_record, response_record, skipped_record
+from crawler.records import Download, TaskInfo, classify_failure, new_record, response_record, skipped_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class SitemapDiscovery:
                 return  # no sitemap at the conventional address: nothing to report
         # A sitemap's redirect is not followed (its 3xx reads as no sitemap) and a 5xx is an
         # http_error, not a server-error page.
-        record = response_record(task, response, Fetch.of(response))
+        record = response_record(task, response, Download.of(response))
         if response.status >= 400:
             record.update(error_type=ErrorType.HTTP_ERROR, error=f"HTTP {response.status}")
             yield from self.spider.finish(task, record)

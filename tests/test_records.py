@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseNeverReceived
 
 from contract.vocabulary import CacheStatus, ErrorType, FoundVia, TaskKind
-from crawler.records import Fetch, TaskInfo, classify_failure, failure_record, response_record, warm_fields
+from crawler.records import Download, TaskInfo, classify_failure, failure_record, response_record, warm_fields
 
 
 def never_received(error: Exception) -> ResponseNeverReceived:
@@ -62,7 +62,7 @@ def test_a_failure_is_classified_and_its_text_says_each_thing_once(exception, er
     assert classify_failure(exception, "site.test") == (error_type, text)
 
 
-# --- The builders: one Fetch per response or failure, the same fields for every kind -------------
+# --- The builders: one Download per response or failure, the same fields for every kind -------------
 
 AFTER_ONE_HOP = {"hops": [("http://site.test/old", 301)], "elapsed": 0.100, "transferred": 100,
                  "download_time": 0.050, "download_latency": 0.020, "wire_bytes": 40}  # fmt: skip
@@ -78,14 +78,14 @@ def task_of(kind: TaskKind) -> TaskInfo:
 
 
 def test_a_fetch_after_a_hop_sums_the_hops_time_and_bytes_and_times_its_first_byte_after_them():
-    fetch = Fetch.of(answered(AFTER_ONE_HOP))
-    assert (fetch.response_time_ms, fetch.ttfb_ms, fetch.transferred) == (150, 120, 140)
+    download = Download.of(answered(AFTER_ONE_HOP))
+    assert (download.response_time_ms, download.ttfb_ms, download.transferred) == (150, 120, 140)
 
 
 @pytest.mark.parametrize("kind", list(TaskKind))
 def test_every_kind_gets_the_same_answered_record(kind):
     response = answered(AFTER_ONE_HOP, **{"CF-Cache-Status": "HIT"})
-    record = response_record(task_of(kind), response, Fetch.of(response))
+    record = response_record(task_of(kind), response, Download.of(response))
     assert (record["kind"], record["status"], record["http_status"], record["content_type"]) == (
         kind, "completed", 200, "text/html")
     sizes = (record["response_time_ms"], record["ttfb_ms"], record["bytes"], record["decoded_bytes"])
@@ -98,7 +98,7 @@ def test_every_kind_gets_the_same_answered_record(kind):
 
 def test_an_answer_of_400_or_more_is_failed_and_the_caller_says_why():
     response = answered({}, status=404)
-    record = response_record(task_of(TaskKind.PAGE), response, Fetch.of(response), error="HTTP 404")
+    record = response_record(task_of(TaskKind.PAGE), response, Download.of(response), error="HTTP 404")
     assert (record["status"], record["error"], record["redirect_chain"]) == ("failed", "HTTP 404", None)
 
 

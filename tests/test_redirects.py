@@ -4,7 +4,7 @@ from __future__ import annotations
 from scrapy.http import HtmlResponse, Request
 
 from contract.vocabulary import ErrorType, FoundVia, TaskKind
-from crawler.records import Fetch, TaskInfo
+from crawler.records import Download, TaskInfo
 from crawler.redirects import follow_redirect
 
 
@@ -24,7 +24,7 @@ def hop(url: str, location: str, hops: list | None = None) -> object:
     meta = {"hops": hops or [], "elapsed": 0.01, "transferred": 100, "download_time": 0.02, "download_latency": 0.01}
     response = HtmlResponse(url, status=301, headers={"Location": location}, body=b"", request=Request(url, meta=meta))
     task = TaskInfo(url, url, TaskKind.PAGE, FoundVia.LINK, None, 0)
-    (result,) = follow_redirect(RecordingSpider(), response, task, Fetch.of(response))
+    (result,) = follow_redirect(RecordingSpider(), response, task, Download.of(response))
     return result
 
 

@@ -28,7 +28,7 @@ from crawler import signals as crawl_signals
 from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
 from crawler.links import extract_links
 from crawler.records import (
-    Fetch,
+    Download,
     TaskInfo,
     body_cut,
     classify_failure,
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STARTS = (FoundVia.START, FoundVia.REDIRECT)
-HTML_TYPES = ("text/html", "application/xhtml+xml")  # the pages whose links are followed  # at depth 0: the start page and its redirect's target
+STARTS = (FoundVia.START, FoundVia.REDIRECT)  # at depth 0: the start page and its redirect's target
+HTML_TYPES = ("text/html", "application/xhtml+xml")  # the pages whose links are followed
 # URLs handed to the fetchers at once (crawler/frontier.py), per request slot of the crawl
 # (CONCURRENT_REQUESTS x CRAWL_PROCESSES): enough queued to keep every slot busy, few enough that the
 # Requests (~1-2 KB each) stay a few MB whatever the site. The rest wait in the frontier, compact.
@@ -222,20 +222,20 @@ class SiteSpider(Spider):
 
     def parse(self, response: Response) -> Iterator[Any]:
         task: TaskInfo = response.meta["task"]
-        fetch = Fetch.of(response)
+        download = Download.of(response)
         status = response.status
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
-            yield from follow_redirect(self, response, task, fetch)
+            yield from follow_redirect(self, response, task, download)
             return
-        hops = fetch.hops
+        hops = download.hops
         # The start page, or where its redirects led (example.com -> www.example.com): its site's sitemaps.
         if task.depth == 0 and task.found_via in STARTS and not hops and self.use_sitemap and self.role.reads_sitemaps:
             yield from self.sitemaps.start(response.url)
-        truncated, cut = body_cut(response, fetch.transferred)
+        truncated, cut = body_cut(response, download.transferred)
         error_type, error = http_error(status) if status >= 400 else (None, cut)
         record = response_record(
-            task, response, fetch, truncated=truncated, error_type=error_type, error=error,
-            is_slow=task.kind == TaskKind.PAGE and fetch.elapsed > self.slow_threshold, is_server_error=status >= 500,
+            task, response, download, truncated=truncated, error_type=error_type, error=error,
+            is_slow=task.kind == TaskKind.PAGE and download.elapsed > self.slow_threshold, is_server_error=status >= 500,
         )  # fmt: skip
         if hops:
             yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
