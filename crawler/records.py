@@ -1,12 +1,20 @@
-"""The per-URL record: one dict per URL, the item every pipeline and feed receives.
+"""The per-URL record: one dict per URL, the item every pipeline and feed receives, and the one
+place that builds it from what a fetch measured.
 
 Its keys are the contract's (`contract/record.py`: FEED_FIELDS, the record plus the referrers of a
 broken link). A plain dict keeps the hot path cheap and exports as-is with
 `scrapy crawl site -O pages.jsonl`. `docs/crawler.md` says what each field and each timing means.
+
+Builders, from the most to the least measured: `response_record` (a URL that got an answer:
+status, timings, sizes, type, cache status, and the redirect chain that led to it), `failure_record`
+(a fetch that got no answer: the error, the time it took, the hops that did answer), `warm_fields`
+(the warm fetch's time and cache status, crawler/warming.py), `new_record`/`skipped_record` (nothing
+fetched). The timings come from `Download` alone, so each is computed in one way for every kind of
+record; a new kind (a TaskKind) is a TaskInfo with that kind passed to the same builders.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -23,7 +31,14 @@ from twisted.internet.error import (
 
 from contract.record import FEED_FIELDS
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from crawler.cache_status import normalise_cache_status
+from crawler.decoding import DECODED_CUT_FLAG
+from crawler.handlers import wire_bytes
 from crawler.resolver import REFUSED_HOSTS, ForbiddenAddressError
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.http import Response
 
 
 class TaskInfo:
@@ -70,6 +85,106 @@ def new_record(task: TaskInfo, status: TaskStatus, **fields: Any) -> dict[str, A
 
 def skipped_record(task: TaskInfo, error_type: ErrorType, error: str) -> dict[str, Any]:
     return new_record(task, TaskStatus.SKIPPED, error_type=error_type, error=error)
+
+
+class Download:
+    """What fetching a URL measured, summed over the redirect hops that led to this request.
+
+    Scrapy's `download_latency` (sent -> response headers, connection set-up included) and our
+    `download_time` (sent -> last body byte, crawler/handlers.py) are per request; the hops before
+    it travel in the request's meta (`next_hop_meta`): their chain, their summed time and wire bytes.
+    So the response time is every hop's whole download, and the time to first byte is the earlier
+    hops' whole downloads plus this one's latency.
+    """
+
+    __slots__ = ("hops", "elapsed", "ttfb", "transferred")
+
+    def __init__(self, meta: dict[str, Any], wire: int):
+        before = meta.get("elapsed", 0.0)
+        self.hops: list[tuple[str, int]] = meta.get("hops", [])
+        self.elapsed: float = before + meta.get("download_time", 0.0)  # seconds
+        self.ttfb: float = before + meta.get("download_latency", 0.0)  # seconds
+        self.transferred: int = meta.get("transferred", 0) + wire  # body bytes on the wire, every hop
+
+    @classmethod
+    def of(cls, response: Response) -> Download:
+        return cls(response.meta, wire_bytes(response))
+
+    @classmethod
+    def failed(cls, request: Request) -> Download:
+        return cls(request.meta, 0)
+
+    @property
+    def response_time_ms(self) -> int:
+        return round(self.elapsed * 1000)
+
+    @property
+    def ttfb_ms(self) -> int:
+        return round(self.ttfb * 1000)
+
+    def next_hop_meta(self, response: Response) -> dict[str, Any]:
+        """The meta of the request that follows `response`'s redirect: the chain so far, with it."""
+        return {"hops": [*self.hops, (response.url, response.status)], "elapsed": self.elapsed,
+                "transferred": self.transferred}  # fmt: skip
+
+
+def redirect_chain(hops: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"url": url, "status": code} for url, code in hops]
+
+
+def response_record(task: TaskInfo, response: Response, download: Download, **fields: Any) -> dict[str, Any]:
+    """The record of a URL that got an answer: completed under HTTP 400, else failed (the caller
+    says why in `fields`, with anything else its kind records). After redirects, the final URL and
+    the chain of every hop, this answer included."""
+    status = response.status
+    record = new_record(
+        task,
+        TaskStatus.COMPLETED if status < 400 else TaskStatus.FAILED,
+        http_status=status,
+        response_time_ms=download.response_time_ms,
+        ttfb_ms=download.ttfb_ms,
+        content_type=content_type_of(response),
+        bytes=download.transferred,
+        decoded_bytes=len(response.body),
+        cache_status=normalise_cache_status(response.headers),
+    )
+    if download.hops:
+        chain = [*redirect_chain(download.hops), {"url": response.url, "status": status}]
+        record.update(final_url=response.url, redirect_chain=chain, redirect_hops=len(download.hops))
+    record.update(fields)
+    return record
+
+
+def failure_record(task: TaskInfo, request: Request, error_type: ErrorType, error: str) -> dict[str, Any]:
+    """The record of a fetch that got no answer: how long it tried (none when it never started) and,
+    after redirects, the hops that did answer and the URL that did not (a refused address, say)."""
+    download = Download.failed(request)
+    record = new_record(task, TaskStatus.FAILED, error=error, error_type=error_type,
+                        response_time_ms=download.response_time_ms if download.elapsed else None)  # fmt: skip
+    if download.hops:
+        record.update(final_url=request.url, redirect_chain=redirect_chain(download.hops), redirect_hops=len(download.hops),
+                      bytes=download.transferred)  # fmt: skip
+    return record
+
+
+def warm_fields(response: Response) -> dict[str, Any]:
+    """What the warm fetch of a page adds to its record (crawler/warming.py)."""
+    return {"warm_response_time_ms": Download.of(response).response_time_ms,
+            "warm_cache_status": normalise_cache_status(response.headers)}  # fmt: skip
+
+
+def http_error(status: int) -> tuple[ErrorType, str]:
+    """(error_type, error) of a page or resource answered with HTTP 400 or more."""
+    return ErrorType.SERVER_ERROR if status >= 500 else ErrorType.HTTP_ERROR, f"HTTP {status}"
+
+
+def body_cut(response: Response, transferred: int) -> tuple[bool, str | None]:
+    """(truncated, error) of a body cut at the size cap, on the wire or once decoded."""
+    if DECODED_CUT_FLAG in response.flags:
+        return True, f"Body cut at the size cap once decoded ({len(response.body)} bytes; {transferred} on the wire)"
+    if "download_stopped" in response.flags:
+        return True, "Body cut at the size cap"
+    return False, None
 
 
 def _causes(exception: BaseException) -> list[BaseException]:

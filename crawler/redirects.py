@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin
 
 from contract.vocabulary import ErrorType, TaskStatus
-from crawler.records import content_type_of, new_record
+from crawler.records import redirect_chain, response_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -15,16 +15,16 @@ if TYPE_CHECKING:
 
     from scrapy.http import Response
 
-    from crawler.records import TaskInfo
+    from crawler.records import Download, TaskInfo
     from crawler.spiders.site import SiteSpider
 
 
-def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, hops: list, elapsed: float, ttfb: float,
-                    transferred: int) -> Iterator[Any]:  # fmt: skip
+def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, download: Download) -> Iterator[Any]:
     """The next hop's Request, or the task's failed record when the chain must stop here."""
     location = response.headers[b"Location"].decode("latin-1").strip()
     target = urldefrag(urljoin(response.url, location)).url
-    hops = [*hops, (response.url, response.status)]
+    meta = download.next_hop_meta(response)
+    hops = meta["hops"]
     # A loop is a return to a URL of the chain exactly as fetched, not to one with the same page key:
     # keys leave out the trailing slash and the scheme, so the usual `/docs` -> `/docs/` (a server
     # adding a folder's slash) or http -> https hop would otherwise look like a loop and a broken link.
@@ -37,12 +37,11 @@ def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, hops
     elif len(hops) >= spider.max_redirects:
         error_type, error = ErrorType.TOO_MANY_REDIRECTS, f"More than {spider.max_redirects} redirects"
     if error_type:
-        chain = [{"url": url, "status": code} for url, code in hops]
-        yield from spider.finish(task, new_record(
-            task, TaskStatus.FAILED, http_status=response.status, final_url=target, redirect_chain=chain,
-            redirect_hops=len(hops), response_time_ms=round(elapsed * 1000), ttfb_ms=round(ttfb * 1000),
-            bytes=transferred, decoded_bytes=len(response.body), content_type=content_type_of(response),
-            error=error, error_type=error_type,
+        # The chain ends at this hop: it is the last of the chain, the target is never fetched, and
+        # the hop's cache status is not the page's (none is recorded).
+        yield from spider.finish(task, response_record(
+            task, response, download, status=TaskStatus.FAILED, final_url=target, redirect_chain=redirect_chain(hops),
+            redirect_hops=len(hops), cache_status=None, error=error, error_type=error_type,
         ))  # fmt: skip
         return
-    yield spider.request(task, url=target, hops=hops, elapsed=elapsed, transferred=transferred)
+    yield spider.request(task, url=target, **meta)

@@ -26,11 +26,9 @@ from scrapy import Request
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
-from crawler.cache_status import normalise_cache_status
 from crawler.compression import CONTENT_ENCODINGS, DECODE_LAZILY
 from crawler.decoding import GZIP_MAGIC, DecodedReader, decode_layers, decoded_chunks
-from crawler.handlers import wire_bytes
-from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
+from crawler.records import Download, TaskInfo, classify_failure, new_record, response_record, skipped_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -148,15 +146,11 @@ class SitemapDiscovery:
             yield from self.spider.frontier.end_discovery(SITEMAP_DEPTH)
             if response.status >= 300:
                 return  # no sitemap at the conventional address: nothing to report
-        record = new_record(
-            task, TaskStatus.COMPLETED, http_status=response.status, bytes=wire_bytes(response),
-            decoded_bytes=len(response.body),
-            response_time_ms=round(response.meta.get("download_time", 0.0) * 1000),
-            ttfb_ms=round(response.meta.get("download_latency", 0.0) * 1000),
-            content_type=content_type_of(response), cache_status=normalise_cache_status(response.headers),
-        )  # fmt: skip
+        # A sitemap's redirect is not followed (its 3xx reads as no sitemap) and a 5xx is an
+        # http_error, not a server-error page.
+        record = response_record(task, response, Download.of(response))
         if response.status >= 400:
-            record.update(status=TaskStatus.FAILED, error_type=ErrorType.HTTP_ERROR, error=f"HTTP {response.status}")
+            record.update(error_type=ErrorType.HTTP_ERROR, error=f"HTTP {response.status}")
             yield from self.spider.finish(task, record)
             return
         stream = DecodedReader(_document(response.body, response.meta.get(CONTENT_ENCODINGS, ())), self.max_bytes)
@@ -213,6 +207,7 @@ class SitemapDiscovery:
             return
         # The host, so that an address the guard refused is `forbidden_target`, not a DNS error.
         error_type, error = classify_failure(failure.value, urlsplit(failure.request.url).hostname)
+        # No timing, unlike a page's failure_record: a sitemap that did not answer is not a measured page.
         yield from self.spider.finish(task, new_record(task, TaskStatus.FAILED, error_type=error_type, error=error))
 
     @staticmethod

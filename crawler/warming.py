@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 
 from contract.vocabulary import CacheStatus, TaskKind, WarmSkipReason
-from crawler.cache_status import normalise_cache_status
+from crawler.records import warm_fields
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,8 +65,7 @@ class CacheWarmer:
 
     def parse(self, response: Response) -> Iterator[dict[str, Any]]:
         record = response.meta["record"]
-        record["warm_response_time_ms"] = round(response.meta.get("download_time", 0.0) * 1000)
-        record["warm_cache_status"] = normalise_cache_status(response.headers)
+        record.update(warm_fields(response))
         yield from self.spider.finish(response.meta["task"], record)
 
     def failed(self, failure: Failure) -> Iterator[dict[str, Any]]:

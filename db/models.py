@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from contract.vocabulary import BrowserStatus, JobStatus, TaskKind, TaskStatus, WarmSkipReason, WebhookEvent
+from contract.vocabulary import BrowserStatus, CacheStatus, JobStatus, TaskKind, TaskStatus, WarmSkipReason, WebhookEvent
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -263,11 +263,11 @@ class Task(Base):
     bytes: Mapped[int | None] = mapped_column(BigInteger)  # on the wire
     decoded_bytes: Mapped[int | None] = mapped_column(BigInteger)  # after Content-Encoding is undone
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
-    cache_status: Mapped[str | None] = mapped_column(String(8))
+    cache_status: Mapped[CacheStatus | None] = mapped_column(vocabulary(CacheStatus))
     error: Mapped[str | None] = mapped_column(Text)
     error_type: Mapped[str | None] = mapped_column(String(32))
     warm_response_time_ms: Mapped[int | None] = mapped_column(Integer)
-    warm_cache_status: Mapped[str | None] = mapped_column(String(8))
+    warm_cache_status: Mapped[CacheStatus | None] = mapped_column(vocabulary(CacheStatus))
     warm_skipped_reason: Mapped[WarmSkipReason | None] = mapped_column(vocabulary(WarmSkipReason))
     # Issue flags, set by the crawler when it records the row.
     is_slow: Mapped[bool] = mapped_column(Boolean, default=False)

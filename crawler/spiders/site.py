@@ -9,8 +9,8 @@ skipped); `crawler/pipelines.py` writes them.
 
 One module past the usual ~300 lines because it is one thing, Scrapy's spider: the callbacks that
 turn a response or a failure into a record share the spider's state (frontier, role, schemes), and
-what could leave has left (discovery in sitemaps.py/links.py/frontier.py, redirects, warming, the
-process roles in roles.py).
+what could leave has left (discovery in sitemaps.py/links.py/frontier.py, redirects, warming, how a
+record is built in records.py, the process roles in roles.py).
 """
 from __future__ import annotations
 
@@ -23,18 +23,24 @@ from scrapy.exceptions import DontCloseSpider, IgnoreRequest, UsageError
 
 from contract.options import OPTION_FIELDS, InvalidOptions, options_from_spider_arguments
 from contract.targets import InvalidDomain, parse_domain
-from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from contract.vocabulary import ErrorType, FoundVia, TaskKind
 from crawler import signals as crawl_signals
-from crawler.cache_status import normalise_cache_status
 from crawler.ci import FAIL_ON, BrokenLinkCounter
-from crawler.decoding import DECODED_CUT_FLAG
 from crawler.external import EXTERNAL_KEY, ExternalChecker
 from crawler.external_cache import external_cache
 from crawler.frontier import TOTAL_TASKS_STAT, UNKNOWN, Frontier
 from crawler.firewall import mark_challenge
-from crawler.handlers import wire_bytes
 from crawler.links import extract_links
-from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
+from crawler.records import (
+    Download,
+    TaskInfo,
+    body_cut,
+    classify_failure,
+    failure_record,
+    http_error,
+    response_record,
+    skipped_record,
+)
 from crawler.redirects import follow_redirect
 from crawler.roles import role_for
 from crawler.scope import UrlFilter, apply_option_settings, job_depth_limit
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STARTS = (FoundVia.START, FoundVia.REDIRECT)  # at depth 0: the start page and its redirect's target
+HTML_TYPES = ("text/html", "application/xhtml+xml")  # the pages whose links are followed
 # URLs handed to the fetchers at once (crawler/frontier.py), per request slot of the crawl
 # (CONCURRENT_REQUESTS x CRAWL_PROCESSES): enough queued to keep every slot busy, few enough that the
 # Requests (~1-2 KB each) stay a few MB whatever the site. The rest wait in the frontier, compact.
@@ -237,51 +244,26 @@ class SiteSpider(Spider):
     # --- Responses ------------------------------------------------------------------------------
 
     def parse(self, response: Response) -> Iterator[Any]:
-        meta = response.meta
-        task: TaskInfo = meta["task"]
-        hops = meta.get("hops", [])
-        elapsed = meta.get("elapsed", 0.0) + meta.get("download_time", 0.0)
-        ttfb = meta.get("elapsed", 0.0) + meta.get("download_latency", 0.0)
-        transferred = meta.get("transferred", 0) + wire_bytes(response)
+        task: TaskInfo = response.meta["task"]
+        download = Download.of(response)
         status = response.status
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
-            yield from follow_redirect(self, response, task, hops, elapsed, ttfb, transferred)
+            yield from follow_redirect(self, response, task, download)
             return
+        hops = download.hops
         # The start page, or where its redirects led (example.com -> www.example.com): its site's sitemaps.
         if task.depth == 0 and task.found_via in STARTS and not hops and self.use_sitemap and self.role.reads_sitemaps:
             yield from self.sitemaps.start(response.url)
-        cache_status = normalise_cache_status(response.headers)
-        content_type = content_type_of(response)
-        cut_decoded = DECODED_CUT_FLAG in response.flags
-        truncated = cut_decoded or "download_stopped" in response.flags
-        record = new_record(
-            task,
-            TaskStatus.COMPLETED if status < 400 else TaskStatus.FAILED,
-            http_status=status,
-            final_url=response.url if hops else None,
-            redirect_chain=[{"url": url, "status": code} for url, code in hops] + [{"url": response.url, "status": status}] if hops else None,
-            redirect_hops=len(hops),
-            response_time_ms=round(elapsed * 1000),
-            ttfb_ms=round(ttfb * 1000),
-            content_type=content_type,
-            bytes=transferred,
-            decoded_bytes=len(response.body),
-            truncated=truncated,
-            cache_status=cache_status,
-            is_slow=task.kind == TaskKind.PAGE and elapsed > self.slow_threshold,
-            is_server_error=status >= 500,
-        )
-        if status >= 400:
-            record["error_type"] = ErrorType.SERVER_ERROR if status >= 500 else ErrorType.HTTP_ERROR
-            record["error"] = f"HTTP {status}"
-        elif cut_decoded:
-            record["error"] = f"Body cut at the size cap once decoded ({len(response.body)} bytes; {transferred} on the wire)"
-        elif truncated:
-            record["error"] = "Body cut at the size cap"
+        truncated, cut = body_cut(response, download.transferred)
+        error_type, error = http_error(status) if status >= 400 else (None, cut)
+        record = response_record(
+            task, response, download, truncated=truncated, error_type=error_type, error=error,
+            is_slow=task.kind == TaskKind.PAGE and download.elapsed > self.slow_threshold, is_server_error=status >= 500,
+        )  # fmt: skip
         mark_challenge(record, response)  # a bot firewall's challenge: the job may be blocked (crawler/firewall.py)
         if hops:
             yield from self.accept(response.url, FoundVia.REDIRECT, task.url, task.depth)
-        elif task.kind == TaskKind.PAGE and status < 400 and not truncated and content_type in ("text/html", "application/xhtml+xml"):
+        elif task.kind == TaskKind.PAGE and status < 400 and not truncated and record["content_type"] in HTML_TYPES:
             yield from self._follow_links(response, task)
         warm = self.warmer.request(response, task, record)
         if warm is not None:
@@ -343,17 +325,9 @@ class SiteSpider(Spider):
             task.url = fallback
             yield self.request(task, url=fallback, scheme_index=scheme_index + 1)
             return
-        elapsed = request.meta.get("elapsed", 0.0) + request.meta.get("download_time", 0.0)
-        hops = request.meta.get("hops")
-        if task.found_via == FoundVia.START and not hops:
+        if task.found_via == FoundVia.START and not request.meta.get("hops"):
             self._start_failed(request.url, error_type, error)
-        # After redirects, the hops that answered and the URL that did not (a refused address, say).
-        chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
-                 "redirect_hops": len(hops), "bytes": request.meta.get("transferred")} if hops else {}  # fmt: skip
-        yield from self.finish(task, new_record(
-            task, TaskStatus.FAILED, error=error, error_type=error_type,
-            response_time_ms=round(elapsed * 1000) if elapsed else None, **chain,
-        ))  # fmt: skip
+        yield from self.finish(task, failure_record(task, request, error_type, error))
 
     def _start_failed(self, url: str, error_type: ErrorType, error: str) -> None:
         self.start_error = f"The site could not be reached at {url}: {error}"
