@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import accesslog
 from bench.compare import JobTiming, many_table
 from bench.server import free_port, log
-from bench.service import Service, memory_kib
+from bench.service import Service, cpu_seconds, memory_kib
 from bench.site import ensure_site, write_sitemaps
 from bench.vhosts import Vhost, Vhosts
 
@@ -103,6 +103,36 @@ class ManyJobs:
         note = (f"{len(sites)} synthetic sites of {min(p for _, p in sites)}–{max(p for _, p in sites)} pages "
                 f"({expected:,} pages in all), one nginx server block each; concurrency {self.args.concurrency} per job.")  # fmt: skip
         return note + "\n\n" + many_table(at_once, one_by_one, memory_at_once, memory_one_by_one)
+
+    def fleet(self) -> str:
+        """The fleet's cost (`--only fleet`): the same N sites as slow origins (every page held
+        50–300 ms, bench/nginxconf.py), N jobs at once through a fresh service; pages per CPU-second
+        of every process of the service (bench/service.py `all_pids`), from the first POST until
+        every job is terminal."""
+        sites = self.sites()
+        for vhost, pages in sites:
+            vhost.delay = True
+        (self.workdir / "fleet").mkdir(exist_ok=True)
+        with Vhosts([vhost for vhost, _ in sites]), Service(self.workdir / "fleet") as service:
+            before = cpu_seconds(service.all_pids())
+            started = time.time()
+            posted = [(vhost, service.post(vhost.origin, self.args.concurrency)) for vhost, _ in sites]
+            jobs = self.collect(service, posted, started, 1800.0)
+            wall = max(job.completed for job in jobs) - started
+            cpu = cpu_seconds(service.all_pids()) - before
+        pages = sum(job.pages for job in jobs)
+        expected = sum(pages for _, pages in sites)
+        if pages < expected:
+            self.problems.append(f"fleet: {pages} of {expected} pages fetched")
+        log(f"fleet: {pages} pages in {wall:.1f} s, {cpu:.1f} CPU-s of the service's processes")
+        return (f"{len(sites)} jobs at once through the service (`make run`'s stack, SQLite) on {len(sites)} slow "
+                f"origins (the synthetic sites above, every page held 50–300 ms), concurrency {self.args.concurrency} "
+                "per job; CPU = user + system seconds of every process of the service and of the crawls they "
+                "reaped (/proc), first POST → last job terminal.\n\n"
+                "| jobs (not completed) | pages | first POST → last completed s | pages/s | CPU s, all processes | pages per CPU-second |\n"
+                "|---:|---:|---:|---:|---:|---:|\n"
+                f"| {len(jobs)} ({sum(job.status != 'completed' for job in jobs)}) | {pages:,} | {wall:.1f} | {pages / wall:.0f} "
+                f"| {cpu:.1f} | {pages / cpu:.0f} |\n")  # fmt: skip
 
     def collect(self, service: Service, posted: list, since: float, timeout: float) -> list[JobTiming]:
         """Wait for every posted job; then its timing and its pages (its site's log since `since`)."""

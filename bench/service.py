@@ -126,6 +126,17 @@ class Service:
         except (OSError, ValueError, KeyError):
             return None
 
+    def all_pids(self) -> list[int]:
+        """Every process of the service: the supervisor (`control_api.service`), its descendants
+        (scrapyd and its runners, gunicorn and its workers, the reconciler and other loops; the
+        database is SQLite, in those processes) and the node's warm zygote with the crawls it forked."""
+        if self.process is None:
+            return []
+        pids = [self.process.pid, *descendants(self.process.pid)]
+        for zygote in zygotes(str(self.var)):
+            pids += [zygote, *descendants(zygote)]
+        return sorted(set(pids))
+
     def crawler_pids(self) -> list[int]:
         """scrapyd's descendants (its runners; crawls of the plain launcher), plus this node's warm
         zygote and the crawls it forked: with the pre-forked launcher a crawl is the zygote's child,
@@ -135,6 +146,20 @@ class Service:
         for zygote in zygotes(str(self.var)):
             pids += [zygote, *descendants(zygote)]
         return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of `pids` and of the children each has reaped (/proc/PID/stat utime, stime,
+    cutime, cstime): a crawl that has exited counts in its reaper (scrapyd, or the zygote)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
 
 
 def zygotes(var_dir: str) -> list[int]:
