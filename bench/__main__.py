@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"real part: which sites, comma-separated (default {','.join(ALL_TREES)}; also: git)")
     parser.add_argument("--slow-concurrency", type=concurrency_list, default=[20, 100],
                         help="slow part: the concurrencies to compare at, comma-separated (default 20,100)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="slow and fleet parts: also run ours from this source tree (e.g. `git archive` of an "
+                             "older commit, with its .venv link), taking turns with this one: before/after in one run")
     parser.add_argument("--many-jobs", type=int, default=20, help="many part: jobs (sites) at once (default 20)")
     args = parser.parse_args(argv)
     args.only = args.only or list(PARTS)

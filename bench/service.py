@@ -40,7 +40,8 @@ class Finished:
 class Service:
     """The service for the duration of a `with` block."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, root: Path = PROJECT_ROOT):
+        self.root = root  # the source tree the service runs from (--baseline: an older commit's)
         self.var = workdir / "service-var"
         self.database_url = f"sqlite:///{self.var / 'crawl.db'}"
         self.api_port, self.scrapyd_port = free_port(), free_port()
@@ -58,9 +59,10 @@ class Service:
             # 20 POSTs at once on a saturated 2-core machine: scrapyd can take over the default 10 s
             # to answer schedule.json, and a job that fails to schedule is a lost measurement.
             "SCRAPYD_TIMEOUT": "60",
+            "PYTHONPATH": str(self.root),
         })  # fmt: skip
         with self.output.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=PROJECT_ROOT, env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", "control_api.service"], cwd=self.root, env=env,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         token = self._wait_for_token()
         self.session.headers["Authorization"] = f"Bearer {token}"

@@ -28,7 +28,7 @@ from bench.trees import html_files
 from bench.vhosts import Vhost, Vhosts
 from db.engine import PROJECT_ROOT
 
-OURS, LINKINATOR = "ours", "linkinator"
+OURS, BASELINE, LINKINATOR = "ours", "baseline", "linkinator"
 NOMINAL_LATENCY = 0.175  # mean hold of a page (50–300 ms, uniform)
 
 
@@ -40,6 +40,7 @@ class SlowRun:
     cpu_seconds: float
     pages: int
     urls: int
+    span: float = 0.0  # the origin's view: first request arrived → last answer sent
     ideal: float = 0.0
     median_in_flight: float | None = None
     median_when_known: float | None = None
@@ -78,7 +79,7 @@ class SlowOrigins:
         vhosts, about = site_vhosts(self.args, self.out)
         for vhost in vhosts:
             vhost.delay = True
-        kinds = [OURS, LINKINATOR] if self.linkinator else [OURS]
+        kinds = [OURS, *([BASELINE] if self.args.baseline else []), *([LINKINATOR] if self.linkinator else [])]
         with Vhosts(vhosts):
             for run in range(1, self.args.runs + 1):
                 for concurrency in self.concurrencies:
@@ -98,22 +99,25 @@ class SlowOrigins:
     def one(self, kind: str, vhost: Vhost, concurrency: int, tag: str, parents: dict) -> tuple[SlowRun, list]:
         timeout = 300.0 + html_files(str(vhost.root)) * 0.3
         started = time.time()
-        if kind == OURS:
-            feed = self.workdir / f"slow-{tag}.jl"
+        if kind in (OURS, BASELINE):
+            root = self.args.baseline if kind == BASELINE else PROJECT_ROOT
+            feed = self.workdir / f"slow-{tag}-{kind}.jl"
             command = [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain={vhost.origin}",
                        "-s", f"CONCURRENT_REQUESTS={concurrency}", "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}",
                        "-s", "LOG_LEVEL=INFO", "-s", "LOGSTATS_INTERVAL=0", "-O", f"{feed}:jsonlines"]  # fmt: skip
-            env = crawler_env(DATABASE_URL=f"sqlite:///{self.workdir / 'unused.db'}")
-            run = proc.run(command, env, PROJECT_ROOT, self.workdir / f"slow-{tag}-ours.log", timeout)
+            env = crawler_env(DATABASE_URL=f"sqlite:///{self.workdir / 'unused.db'}", PYTHONPATH=str(root))
+            run = proc.run(command, env, root, self.workdir / f"slow-{tag}-{kind}.log", timeout)
             self.problems += [f"slow {vhost.name} {kind}: {line}" for line in run.problems(3)]
-            parents.update(parents_from_feed(feed, vhost.origin))
+            if kind == OURS:
+                parents.update(parents_from_feed(feed, vhost.origin))
         else:
             command = tools.linkinator_command(vhost.start_url, vhost.origin, concurrency)
             run = proc.run(command, dict(os.environ), self.workdir, self.workdir / f"slow-{tag}-linkinator.log",
                            timeout, tools.LINKINATOR_OK_CODES)  # fmt: skip
         hits = [hit for hit in vhost.hits() if started <= hit.time <= time.time()]
         counts = accesslog.count(hits)
-        return SlowRun(kind, concurrency, run.wall_seconds, run.cpu_seconds, counts.pages, counts.urls), hits
+        span = max(hit.time for hit in hits) - min(hit.arrived for hit in hits) if hits else 0.0
+        return SlowRun(kind, concurrency, run.wall_seconds, run.cpu_seconds, counts.pages, counts.urls, span), hits
 
     @staticmethod
     def count_in_flight(result: SlowRun, hits: list, parents: dict[str, str | None]) -> None:
@@ -129,24 +133,27 @@ class SlowOrigins:
             f"~{NOMINAL_LATENCY * 1000:.0f} ms), other files at once. Whole processes (start-up included); "
             "in flight counted at the origin from nginx's `$msec` and `$request_time`; medians of runs. "
             "**Ideal** = a crawler costing no time, breadth-first, `concurrency` requests in flight whenever "
-            "that many URLs are known, on the same link tree and latencies (bench/inflight.py).",
+            "that many URLs are known, on the same link tree and latencies (bench/inflight.py); it starts at the "
+            "first request, so compare it with *first request → last answer* (the wall time adds the process's start-up).",
             "",
-            "| tree | concurrency | tool | wall s | pages | pages/s | ideal s | wall ÷ ideal | concurrency ÷ latency, pages/s "
+            "| tree | concurrency | tool | wall s | pages | pages/s | first request → last answer s | ideal s "
+            "| (first → last) ÷ ideal | concurrency ÷ latency, pages/s "
             "| in flight at an arrival, median | the same while ≥ concurrency URLs known | peak in flight | CPU s |",
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for (tree, concurrency), runs in self.runs.items():
             ideal = statistics.median(run.ideal for run in runs if run.tool == OURS)
-            for tool in (OURS, LINKINATOR):
+            for tool in (OURS, BASELINE, LINKINATOR):
                 mine = [run for run in runs if run.tool == tool]
                 if not mine:
                     continue
                 wall = statistics.median(run.seconds for run in mine)
+                span = statistics.median(run.span for run in mine)
                 pages = statistics.median(run.pages for run in mine)
-                label = "ours" if tool == OURS else f"linkinator {tools.LINKINATOR_VERSION}"
+                label = {OURS: "ours", BASELINE: f"ours at {self.args.baseline}"}.get(tool, f"linkinator {tools.LINKINATOR_VERSION}")
                 lines.append(
-                    f"| {tree} | {concurrency} | {label} | {wall:.1f} | {pages:,.0f} | {pages / wall:.0f} | {ideal:.1f} "
-                    f"| {wall / ideal:.2f} | {concurrency / NOMINAL_LATENCY:.0f} | {_median(run.median_in_flight for run in mine)} "
+                    f"| {tree} | {concurrency} | {label} | {wall:.1f} | {pages:,.0f} | {pages / wall:.0f} "
+                    f"| {span:.1f} | {ideal:.1f} | {span / ideal:.2f} | {concurrency / NOMINAL_LATENCY:.0f} | {_median(run.median_in_flight for run in mine)} "
                     f"| {_median(run.median_when_known for run in mine)} | {_median(run.peak_in_flight for run in mine)} "
                     f"| {statistics.median(run.cpu_seconds for run in mine):.1f} |")  # fmt: skip
         lines.append("")
