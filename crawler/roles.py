@@ -177,12 +177,10 @@ class HubProcess(SingleProcess):
             return True
         if not any(self.hub.outboxes):
             return False
-        downloader = self.spider.crawler.engine.downloader
-        if downloader.domain_concurrency != self.own_concurrency:
-            downloader.total_concurrency = downloader.domain_concurrency = self.own_concurrency
-            for slot in downloader.slots.values():
-                slot.concurrency = min(slot.concurrency, self.own_concurrency)
-        self.share_reached = all(len(slot.transferring) <= self.own_concurrency for slot in downloader.slots.values())
+        downloader = self.spider.crawler.engine.downloader  # crawler/downloader.py
+        if downloader.transfer_limit != self.own_concurrency:
+            downloader.set_transfer_limit(self.own_concurrency)
+        self.share_reached = downloader.transferring <= self.own_concurrency
         return self.share_reached
 
     def schedule_hub_drain(self) -> None:
