@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.nginxconf import Site, render
+from bench.nginxconf import JS_MODULE, Site, render
 
 # `$msec $status $uri`, space-separated: what `logged_times` reads (and bench/fallback_server.py writes).
 LOG_FORMAT = "'$msec $status $request_uri'"
@@ -43,13 +43,14 @@ def find_nginx() -> str | None:
 
 
 def ensure_tools() -> list[str]:
-    """Install nginx-light and wrk with apt when missing; returns notes for the report."""
-    if find_nginx() and shutil.which("wrk"):
+    """Install nginx-light (with its js module) and wrk with apt when missing; returns notes for the report."""
+    if find_nginx() and shutil.which("wrk") and JS_MODULE.exists():
         return []
-    log("nginx or wrk missing: apt-get install -y nginx-light wrk")
+    # libnginx-mod-http-js: the slow origins' timer (bench/nginxconf.py)
+    log("nginx, its js module or wrk missing: apt-get install -y nginx-light libnginx-mod-http-js wrk")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx-light", "wrk"]):
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx-light", "libnginx-mod-http-js", "wrk"]):
             subprocess.run(command, env=env, check=True, timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except (OSError, subprocess.SubprocessError) as exc:
         log(f"apt-get failed ({exc.__class__.__name__}): falling back to Python's http.server")

@@ -142,11 +142,19 @@ class HubProcess(SingleProcess):
             await self.hub.start(wait=True)
         return True
 
-    def dispatch(self, task: TaskInfo) -> Iterator[Request]:
+    def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        # URLs in hand grow here (most wait in the frontier, not handed out yet): counted as they come.
+        self.start_workers_when_due()
+        yield from super().admit(canonical, key, found_via, referrer, depth, kind)
+
+    def start_workers_when_due(self) -> None:
         if not self.hub.started and self.worker_concurrency and len(self.frontier.outstanding) >= self.threshold:
             # Worth the workers' start-up only once the crawl has this many URLs in hand.
             logger.info("%d URLs in hand: starting %d workers", len(self.frontier.outstanding), self.hub.workers)
             self.hub.start_soon()
+
+    def dispatch(self, task: TaskInfo) -> Iterator[Request]:
+        self.start_workers_when_due()
         if self.hub.started and self.hub.wants(task):
             if self.own_share_reached() and self.hub.assign(task):
                 self.spider.crawler.stats.inc_value(SENT_TO_WORKERS_STAT)

@@ -34,6 +34,7 @@ class CountingSite(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), CountingHandler)
         self.lock = threading.Lock()
         self.serving = self.peak = self.requests = 0
+        self.hosts: list[str] = []  # origins the links alternate between ([]: relative links)
 
 
 class CountingHandler(BaseHTTPRequestHandler):
@@ -55,7 +56,10 @@ class CountingHandler(BaseHTTPRequestHandler):
             else:
                 time.sleep(HOLD_SECONDS)
                 number = int(match[1] or 0)
-                links = "".join(f'<a href="/p/{n}">{n}</a>' for n in range(number * 10 + 1, min(PAGES, number * 10 + 11)))
+                # With two hosts (`site.hosts`), every other link goes to the other one.
+                hosts = site.hosts or [""]
+                links = "".join(f'<a href="{hosts[n % len(hosts)]}/p/{n}">{n}</a>'
+                                for n in range(number * 10 + 1, min(PAGES, number * 10 + 11)))  # fmt: skip
                 body, status = f"<html><body>{links}</body></html>".encode(), 200
         finally:
             with site.lock:
@@ -97,3 +101,25 @@ def test_a_hub_and_its_worker_together_never_exceed_the_concurrency(counting_sit
     assert sent and int(sent[1]) > PAGES // 4, result.stderr[-3000:]  # the worker fetched its share
     assert counting_site.peak <= concurrency, f"{counting_site.peak} requests at once with concurrency {concurrency}"
     assert counting_site.peak == concurrency  # and the concurrency was used
+
+
+def test_one_process_keeps_the_concurrency_across_the_sites_hosts(counting_site, tmp_path):
+    """www and blog of one site, same server: `concurrency` counts them together (a download that
+    ends starts a waiting request of either host, crawler/downloader.py)."""
+    port = counting_site.server_port
+    counting_site.hosts = [f"http://www.site.test:{port}", f"http://blog.site.test:{port}"]
+    output = tmp_path / "pages.jsonl"
+    env = {**os.environ, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db", "CRAWL_PROCESSES": "1",
+           "CRAWL_HOST_MAP": "www.site.test=127.0.0.1,blog.site.test=127.0.0.1"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain=http://www.site.test:{port}",
+         "-s", "CONCURRENT_REQUESTS=6", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=6", "-a", "use_sitemap=false",
+         "-O", str(output), "-s", "LOG_LEVEL=INFO"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    fetched = {record["url"] for record in records if record.get("http_status") == 200}
+    assert {url.split("/")[2].split(":")[0] for url in fetched} == {"www.site.test", "blog.site.test"}
+    assert len({url.split(":", 2)[2].split("/", 1)[1] for url in fetched}) == PAGES  # every page, on one host or both
+    assert counting_site.peak == 6, f"{counting_site.peak} requests at once with concurrency 6"
