@@ -185,10 +185,14 @@ class HubProcess(SingleProcess):
             return True
         if not any(self.hub.outboxes):
             return False
-        downloader = self.spider.crawler.engine.downloader  # crawler/downloader.py
-        if downloader.transfer_limit != self.own_concurrency:
-            downloader.set_transfer_limit(self.own_concurrency)
-        self.share_reached = downloader.transferring <= self.own_concurrency
+        downloader = self.spider.crawler.engine.downloader
+        if downloader.total_concurrency != self.own_concurrency:
+            # Scrapy's downloader takes requests while fewer than total_concurrency are in it, and
+            # starts each slot's (host's) up to the slot's concurrency.
+            downloader.total_concurrency = downloader.domain_concurrency = self.own_concurrency
+            for slot in downloader.slots.values():
+                slot.concurrency = min(slot.concurrency, self.own_concurrency)
+        self.share_reached = sum(len(slot.transferring) for slot in downloader.slots.values()) <= self.own_concurrency
         return self.share_reached
 
     def schedule_hub_drain(self) -> None:

@@ -71,9 +71,6 @@ CONCURRENT_ITEMS = 4  # per-callback asyncio workers: each costs a Task per resp
 CONCURRENT_REQUESTS = 20
 CONCURRENT_REQUESTS_PER_DOMAIN = 20
 DNS_TIMEOUT = 10
-# Up to `concurrency` requests wait ready beside the `concurrency` downloading, which stay the most
-# at once across the crawl's hosts: a download that ends starts the next at once (crawler/downloader.py).
-DOWNLOADER = "crawler.downloader.ReadyDownloader"
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.TimedHTTPDownloadHandler",
     "https": "crawler.handlers.TimedHTTPDownloadHandler",
