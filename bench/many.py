@@ -137,7 +137,8 @@ class ManyJobs:
             jobs, failed, pages = mine[0][0], max(r[1] for r in mine), statistics.median(r[2] for r in mine)
             wall, cpu = statistics.median(r[3] for r in mine), statistics.median(r[4] for r in mine)
             per_cpu = statistics.median(r[2] / r[4] for r in mine)
-            lines.append(f"| {label} | {jobs} ({failed}) | {pages:,.0f} | {wall:.1f} | {pages / wall:.0f} | {cpu:.1f} | {per_cpu:.0f} |")
+            lines.append(f"| {label} | {jobs} ({failed}) | {pages:,.0f} | {wall:.1f} | {pages / wall:.0f} "
+                         f"| {cpu:.1f} | {per_cpu:.0f} |")
         return "\n".join(lines) + "\n"
 
     def fleet_once(self, sites: list, root: Path, tag: str) -> tuple[int, int, int, float, float]:

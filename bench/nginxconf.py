@@ -106,7 +106,8 @@ def render(tmp: Path, sites: list[Site], log_format: str = "''") -> str:
     """The whole nginx.conf for `sites`, with its pid, logs and temporary files under `tmp`."""
     delayed = any(site.delay for site in sites)
     if delayed and not JS_MODULE.exists():
-        raise RuntimeError(f"a slow origin needs nginx's js module ({JS_MODULE}): apt-get install -y libnginx-mod-http-js")
+        raise RuntimeError(f"a slow origin needs nginx's js module ({JS_MODULE}): "
+                           "apt-get install -y libnginx-mod-http-js")
     return CONF.format(
         tmp=tmp,
         log_format=log_format,
