@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-PARTS = ("crawl", "api", "real", "many", "changes")
+PARTS = ("crawl", "api", "real", "slow", "many", "fleet", "changes")
 ALL_TREES = ("python", "postgresql", "apache", "synthetic")
 KNOWN_TREES = (*ALL_TREES, "git")
 
@@ -28,6 +28,16 @@ def trees_list(text: str) -> list[str]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown tree(s) {', '.join(unknown) or '(none)'}; known: {', '.join(KNOWN_TREES)}")
     return names
+
+
+def concurrency_list(text: str) -> list[int]:
+    try:
+        values = [int(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not values or not all(1 <= value <= 100 for value in values):
+        raise argparse.ArgumentTypeError("each concurrency must be 1..100 (the API's limit)")
+    return values
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,10 +53,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-skip", action="store_true", help="skip the API latency part (PostgreSQL)")
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only this part (repeatable): crawl (synthetic site), api (latency), "
-                             "real (real sites vs linkinator and wget), many (20 jobs at once), "
+                             "real (real sites vs linkinator and wget), slow (the real sites as slow origins), "
+                             "many (20 jobs at once), fleet (20 jobs at once on slow origins: pages per CPU-second), "
                              "changes (two crawls of 100,000 URLs compared, SQLite and PostgreSQL)")  # fmt: skip
     parser.add_argument("--trees", type=trees_list, default=list(ALL_TREES),
                         help=f"real part: which sites, comma-separated (default {','.join(ALL_TREES)}; also: git)")
+    parser.add_argument("--slow-concurrency", type=concurrency_list, default=[20, 100],
+                        help="slow part: the concurrencies to compare at, comma-separated (default 20,100)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="slow and fleet parts: also run ours from this source tree (e.g. `git archive` of an "
+                             "older commit, with its .venv link), taking turns with this one: before/after in one run")
     parser.add_argument("--many-jobs", type=int, default=20, help="many part: jobs (sites) at once (default 20)")
     args = parser.parse_args(argv)
     args.only = args.only or list(PARTS)
@@ -78,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "logs").mkdir()
     table, findings = Table(), Findings()
     sections = []
-    if {"crawl", "real", "many"} & set(args.only):
+    if {"crawl", "real", "slow", "many", "fleet"} & set(args.only):
         table.notes += ensure_tools()
     if "real" in args.only:
         from bench.real import RealSites
@@ -86,12 +102,25 @@ def main(argv: list[str] | None = None) -> int:
         real = RealSites(args, OUT / "logs", OUT)
         sections.append("## Real sites: ours, linkinator and wget side by side\n\n" + real.measure())
         findings.add("real sites", real.problems)
+    if "slow" in args.only:
+        from bench.slow import SlowOrigins
+
+        slow = SlowOrigins(args, OUT / "logs", OUT)
+        sections.append("## Slow origins: pages held 50–300 ms, ours and linkinator at the same concurrency\n\n"
+                        + slow.measure())  # fmt: skip
+        findings.add("slow origins", slow.problems)
     if "many" in args.only:
         from bench.many import ManyJobs
 
         many = ManyJobs(args, OUT / "logs", OUT)
         sections.append(f"## {args.many_jobs} jobs at once through the service\n\n" + many.measure())
         findings.add("many jobs", many.problems)
+    if "fleet" in args.only:
+        from bench.many import ManyJobs
+
+        fleet = ManyJobs(args, OUT / "logs", OUT)
+        sections.append(f"## Fleet cost: {args.many_jobs} jobs at once on slow origins\n\n" + fleet.fleet())
+        findings.add("fleet", fleet.problems)
     if "crawl" in args.only:
         run_crawl_suite(args, table, OUT, findings)
     if "api" in args.only and not args.api_skip:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# $msec first: epoch seconds with milliseconds, when nginx logged the request (response sent).
-ACCESS_FORMAT = "'$msec\\t$status\\t$request_method\\t$request_uri\\t$sent_http_content_type'"
+# $msec first: epoch seconds with milliseconds, when nginx logged the request (response sent);
+# $request_time last: seconds from the request's first byte to the log, so a request was in flight
+# at the origin from $msec - $request_time to $msec (bench/slow.py counts them).
+ACCESS_FORMAT = "'$msec\\t$status\\t$request_method\\t$request_uri\\t$sent_http_content_type\\t$request_time'"
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,11 @@ class Hit:
     method: str
     uri: str
     content_type: str
+    duration: float = 0.0  # $request_time
+
+    @property
+    def arrived(self) -> float:
+        return round(self.time - self.duration, 3)  # both are logged in milliseconds
 
     @property
     def is_page(self) -> bool:
@@ -28,10 +35,11 @@ class Hit:
 
 def parse_line(line: str) -> Hit | None:
     parts = line.rstrip("\n").split("\t")
-    if len(parts) != 5:
+    if len(parts) not in (5, 6):
         return None
     try:
-        return Hit(float(parts[0]), int(parts[1]), parts[2], parts[3], parts[4].strip('"'))
+        duration = float(parts[5]) if len(parts) == 6 else 0.0
+        return Hit(float(parts[0]), int(parts[1]), parts[2], parts[3], parts[4].strip('"'), duration)
     except ValueError:
         return None
 

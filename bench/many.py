@@ -13,6 +13,7 @@ job's own `completed_at`.
 """
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -20,9 +21,10 @@ from pathlib import Path
 from bench import accesslog
 from bench.compare import JobTiming, many_table
 from bench.server import free_port, log
-from bench.service import Service, memory_kib
+from bench.service import Service, cpu_seconds, memory_kib
 from bench.site import ensure_site, write_sitemaps
 from bench.vhosts import Vhost, Vhosts
+from db.engine import PROJECT_ROOT
 
 
 def site_sizes(count: int, smallest: int = 50, largest: int = 500) -> list[int]:
@@ -103,6 +105,58 @@ class ManyJobs:
         note = (f"{len(sites)} synthetic sites of {min(p for _, p in sites)}–{max(p for _, p in sites)} pages "
                 f"({expected:,} pages in all), one nginx server block each; concurrency {self.args.concurrency} per job.")  # fmt: skip
         return note + "\n\n" + many_table(at_once, one_by_one, memory_at_once, memory_one_by_one)
+
+    def fleet(self) -> str:
+        """The fleet's cost (`--only fleet`): the same N sites as slow origins (every page held
+        50–300 ms, bench/nginxconf.py), N jobs at once through a fresh service; pages per CPU-second
+        of every process of the service (bench/service.py `all_pids`), from the first POST until
+        every job is terminal. With `--baseline DIR` the same again with the service run from DIR
+        (an older commit's tree), the two taking turns `--runs` times."""
+        sites = self.sites()
+        for vhost, pages in sites:
+            vhost.delay = True
+        roots = [("this tree", PROJECT_ROOT)]
+        if self.args.baseline:
+            roots.append((f"baseline {self.args.baseline}", self.args.baseline))
+        rows = []
+        with Vhosts([vhost for vhost, _ in sites]):
+            for run in range(1, self.args.runs + 1):
+                for label, root in roots if run % 2 else roots[::-1]:
+                    rows.append((label, *self.fleet_once(sites, root, f"fleet-{run}-{len(rows)}")))
+        lines = [
+            f"{len(sites)} jobs at once through the service (`make run`'s stack, SQLite) on {len(sites)} slow origins "
+            f"(the synthetic sites above, every page held 50–300 ms), concurrency {self.args.concurrency} per job; "
+            "CPU = user + system seconds of every process of the service and of the crawls they reaped (/proc), "
+            "first POST → last job terminal; medians of runs.",
+            "",
+            "| code | jobs (not completed) | pages | first POST → last completed s | pages/s | CPU s, all processes | pages per CPU-second |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]  # fmt: skip
+        for label, _ in roots:
+            mine = [row[1:] for row in rows if row[0] == label]
+            jobs, failed, pages = mine[0][0], max(r[1] for r in mine), statistics.median(r[2] for r in mine)
+            wall, cpu = statistics.median(r[3] for r in mine), statistics.median(r[4] for r in mine)
+            per_cpu = statistics.median(r[2] / r[4] for r in mine)
+            lines.append(f"| {label} | {jobs} ({failed}) | {pages:,.0f} | {wall:.1f} | {pages / wall:.0f} "
+                         f"| {cpu:.1f} | {per_cpu:.0f} |")
+        return "\n".join(lines) + "\n"
+
+    def fleet_once(self, sites: list, root: Path, tag: str) -> tuple[int, int, int, float, float]:
+        workdir = self.workdir / tag
+        workdir.mkdir(parents=True, exist_ok=True)
+        with Service(workdir, root) as service:
+            before = cpu_seconds(service.all_pids())
+            started = time.time()
+            posted = [(vhost, service.post(vhost.origin, self.args.concurrency)) for vhost, _ in sites]
+            jobs = self.collect(service, posted, started, 1800.0)
+            wall = max(job.completed for job in jobs) - started
+            cpu = cpu_seconds(service.all_pids()) - before
+        pages = sum(job.pages for job in jobs)
+        expected = sum(pages for _, pages in sites)
+        if pages < expected:
+            self.problems.append(f"fleet ({root}): {pages} of {expected} pages fetched")
+        log(f"fleet ({root}): {pages} pages in {wall:.1f} s, {cpu:.1f} CPU-s of the service's processes")
+        return len(jobs), sum(job.status != "completed" for job in jobs), pages, wall, cpu
 
     def collect(self, service: Service, posted: list, since: float, timeout: float) -> list[JobTiming]:
         """Wait for every posted job; then its timing and its pages (its site's log since `since`)."""

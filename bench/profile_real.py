@@ -34,49 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.nginxconf import Site, render
 from bench.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 # Vary with the machine's load, not with the crawler's logic: left out of the comparison.
 VARYING_FIELDS = ("response_time_ms", "ttfb_ms", "is_slow", "warm_response_time_ms", "referrer", "referrers")
-
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    access_log off;{gzip}
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        index index.html;
-        autoindex off;
-        add_header X-Cache-Status HIT always;
-    }}
-}}
-"""
-
-
-
-# --gzip: every text response gzip-encoded, as most real servers send pages (the decoding path).
-NGINX_GZIP = """
-    gzip on;
-    gzip_min_length 0;
-    gzip_types text/css application/javascript application/xml text/xml text/plain;"""
-
 
 class Nginx:
     """nginx serving `root` on 127.0.0.1 until stopped (a context manager)."""
@@ -90,7 +54,7 @@ class Nginx:
 
     def __enter__(self) -> Nginx:
         conf = self.tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, root=self.root, gzip=NGINX_GZIP if self.gzip else ""))
+        conf.write_text(render(self.tmp, [Site(self.port, self.root, gzip=self.gzip)]))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(self.tmp)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

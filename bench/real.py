@@ -47,6 +47,24 @@ def rotated(items: list, run: int) -> list:
     return items[shift:] + items[:shift]
 
 
+def site_vhosts(args, out: Path) -> tuple[list[Vhost], dict[str, str]]:
+    """The trees asked for (`--trees`) plus the synthetic site; and a line describing each for the report."""
+    trees = ensure_trees([name for name in args.trees if name != "synthetic"], log)
+    vhosts, about = [], {}
+    for tree in trees:
+        vhosts.append(tree.vhost())
+        about[tree.name] = (f"{tree.package} {package_version(tree.package)}: {html_files(tree.root):,} .html files "
+                            f"under {tree.root}; links {tree.links}"
+                            + (f"; served under {tree.prefix}" if tree.prefix else ""))  # fmt: skip
+    if "synthetic" in args.trees:
+        root = ensure_site(out / "sites", args.pages, log)
+        synthetic = Vhost("synthetic", root, port=free_port())
+        write_sitemaps(root, args.pages, synthetic.origin)
+        vhosts.append(synthetic)
+        about["synthetic"] = f"bench/site.py, {args.pages:,} pages (relative and root-relative links, sitemaps)"
+    return vhosts, about
+
+
 class RealSites:
     def __init__(self, args, workdir: Path, out: Path):
         self.args, self.workdir, self.out = args, workdir, out
@@ -58,25 +76,8 @@ class RealSites:
         default_processes = os.environ.get("CRAWL_PROCESSES") or str(min(2, os.cpu_count() or 1))
         self.ours_label = f"{OURS} (CRAWL_PROCESSES={default_processes}, the default)"
 
-    def vhosts(self) -> tuple[list[Vhost], dict[str, str]]:
-        """The trees asked for plus the synthetic site; and a line describing each for the report."""
-        trees = ensure_trees([name for name in self.args.trees if name != "synthetic"], log)
-        vhosts, about = [], {}
-        for tree in trees:
-            vhosts.append(tree.vhost())
-            about[tree.name] = (f"{tree.package} {package_version(tree.package)}: {html_files(tree.root):,} .html files "
-                                f"under {tree.root}; links {tree.links}"
-                                + (f"; served under {tree.prefix}" if tree.prefix else ""))  # fmt: skip
-        if "synthetic" in self.args.trees:
-            root = ensure_site(self.out / "sites", self.args.pages, log)
-            synthetic = Vhost("synthetic", root, port=free_port())
-            write_sitemaps(root, self.args.pages, synthetic.origin)
-            vhosts.append(synthetic)
-            about["synthetic"] = f"bench/site.py, {self.args.pages:,} pages (relative and root-relative links, sitemaps)"
-        return vhosts, about
-
     def measure(self) -> str:
-        vhosts, about = self.vhosts()
+        vhosts, about = site_vhosts(self.args, self.out)
         kinds = [OURS, OURS_ONE, SERVICE]
         if self.linkinator:
             kinds.append(LINKINATOR)

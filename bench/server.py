@@ -22,35 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-NGINX_CONF = """\
-worker_processes 1;
-user root;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    log_format bench '$msec $status $request_uri';
-    access_log {access_log};
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        index index.html;
-        add_header X-Cache-Status HIT always;
-    }}
-}}
-"""
+from bench.nginxconf import JS_MODULE, Site, render
+
+# `$msec $status $uri`, space-separated: what `logged_times` reads (and bench/fallback_server.py writes).
+LOG_FORMAT = "'$msec $status $request_uri'"
 
 
 def log(message: str) -> None:
@@ -68,13 +43,14 @@ def find_nginx() -> str | None:
 
 
 def ensure_tools() -> list[str]:
-    """Install nginx-light and wrk with apt when missing; returns notes for the report."""
-    if find_nginx() and shutil.which("wrk"):
+    """Install nginx-light (with its js module) and wrk with apt when missing; returns notes for the report."""
+    if find_nginx() and shutil.which("wrk") and JS_MODULE.exists():
         return []
-    log("nginx or wrk missing: apt-get install -y nginx-light wrk")
+    # libnginx-mod-http-js: the slow origins' timer (bench/nginxconf.py)
+    log("nginx, its js module or wrk missing: apt-get install -y nginx-light libnginx-mod-http-js wrk")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx-light", "wrk"]):
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx-light", "libnginx-mod-http-js", "wrk"]):
             subprocess.run(command, env=env, check=True, timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except (OSError, subprocess.SubprocessError) as exc:
         log(f"apt-get failed ({exc.__class__.__name__}): falling back to Python's http.server")
@@ -122,8 +98,8 @@ class SiteServer:
     def __enter__(self) -> SiteServer:
         if self.nginx:
             conf = self.tmp / "nginx.conf"
-            access = f"{self.log_path} bench" if self.access_log else "off"
-            conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, root=self.root, access_log=access))
+            site = Site(self.port, self.root, access_log=self.log_path if self.access_log else None)
+            conf.write_text(render(self.tmp, [site], LOG_FORMAT))
             command = [self.nginx, "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")]
         else:
             command = [sys.executable, "-m", "bench.fallback_server", str(self.root), str(self.port),

@@ -37,10 +37,17 @@ class Finished:
     seconds: float  # POST -> completed_at (the job's own timestamp)
 
 
+def supervisor_module(root) -> str:
+    """`make run`'s entry point in a tree: control_api.processes.supervisor since issue 22, control_api.service
+    before it (a --baseline tree may be older)."""
+    return "control_api.processes.supervisor" if (Path(root) / "control_api/processes/supervisor.py").exists() else "control_api.service"
+
+
 class Service:
     """The service for the duration of a `with` block."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, root: Path = PROJECT_ROOT):
+        self.root = root  # the source tree the service runs from (--baseline: an older commit's)
         self.var = workdir / "service-var"
         self.database_url = f"sqlite:///{self.var / 'crawl.db'}"
         self.api_port, self.scrapyd_port = free_port(), free_port()
@@ -58,9 +65,10 @@ class Service:
             # 20 POSTs at once on a saturated 2-core machine: scrapyd can take over the default 10 s
             # to answer schedule.json, and a job that fails to schedule is a lost measurement.
             "SCRAPYD_TIMEOUT": "60",
+            "PYTHONPATH": str(self.root),
         })  # fmt: skip
         with self.output.open("wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "control_api.processes.supervisor"], cwd=PROJECT_ROOT, env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", supervisor_module(self.root)], cwd=self.root, env=env,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         token = self._wait_for_token()
         self.session.headers["Authorization"] = f"Bearer {token}"
@@ -126,6 +134,17 @@ class Service:
         except (OSError, ValueError, KeyError):
             return None
 
+    def all_pids(self) -> list[int]:
+        """Every process of the service: the supervisor (`control_api.processes.supervisor`), its descendants
+        (scrapyd and its runners, gunicorn and its workers, the reconciler and other loops; the
+        database is SQLite, in those processes) and the node's warm zygote with the crawls it forked."""
+        if self.process is None:
+            return []
+        pids = [self.process.pid, *descendants(self.process.pid)]
+        for zygote in zygotes(str(self.var)):
+            pids += [zygote, *descendants(zygote)]
+        return sorted(set(pids))
+
     def crawler_pids(self) -> list[int]:
         """scrapyd's descendants (its runners; crawls of the plain launcher), plus this node's warm
         zygote and the crawls it forked: with the pre-forked launcher a crawl is the zygote's child,
@@ -135,6 +154,20 @@ class Service:
         for zygote in zygotes(str(self.var)):
             pids += [zygote, *descendants(zygote)]
         return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of `pids` and of the children each has reaped (/proc/PID/stat utime, stime,
+    cutime, cstime): a crawl that has exited counts in its reaper (scrapyd, or the zygote)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
 
 
 def zygotes(var_dir: str) -> list[int]:

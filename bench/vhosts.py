@@ -16,60 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import accesslog
+from bench.nginxconf import Site, render
 from bench.server import _wait_for_port, find_nginx, free_port
-
-CONF = """\
-worker_processes 1;
-user root;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    log_format bench {log_format};
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{servers}
-}}
-"""
-
-PLAIN = """\
-    server {{
-        listen 127.0.0.1:{port};
-        access_log {log} bench;
-        root {root};
-        index index.html;
-        add_header X-Cache-Status HIT always;
-    }}
-"""
-
-PREFIXED = """\
-    server {{
-        listen 127.0.0.1:{port};
-        access_log {log} bench;
-        index index.html;
-        add_header X-Cache-Status HIT always;
-        location = / {{ return 302 {prefix}; }}
-        location {prefix} {{ alias {root}/; }}
-        location / {{ return 404; }}
-    }}
-"""
-
 
 @dataclass
 class Vhost:
     name: str
     root: Path
     prefix: str = ""  # URL path the tree is served under ("/usr/share/doc/x/html/"), "" = at /
+    delay: bool = False  # a slow origin: pages held 50–300 ms (bench/nginxconf.py)
     port: int = 0
     log_path: Path | None = None
 
@@ -85,11 +40,6 @@ class Vhost:
         if self.log_path is None or not self.log_path.exists():
             return []
         return accesslog.parse(self.log_path.read_text(errors="replace"))
-
-
-def server_block(vhost: Vhost) -> str:
-    template = PREFIXED if vhost.prefix else PLAIN
-    return template.format(port=vhost.port, log=vhost.log_path, root=vhost.root.resolve(), prefix=vhost.prefix)
 
 
 class Vhosts:
@@ -108,8 +58,8 @@ class Vhosts:
             vhost.port = vhost.port or free_port()
             vhost.log_path = self.tmp / f"access-{number}-{vhost.name}.log"
         conf = self.tmp / "nginx.conf"
-        conf.write_text(CONF.format(tmp=self.tmp, log_format=accesslog.ACCESS_FORMAT,
-                                    servers="".join(server_block(v) for v in self.vhosts)))  # fmt: skip
+        sites = [Site(v.port, v.root, v.prefix, v.log_path, delay=v.delay) for v in self.vhosts]
+        conf.write_text(render(self.tmp, sites, accesslog.ACCESS_FORMAT))
         self.process = subprocess.Popen([self.nginx, "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")],
                                         stdout=subprocess.DEVNULL, stderr=open(self.tmp / "stderr.log", "wb"))  # fmt: skip
         for vhost in self.vhosts:

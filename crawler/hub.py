@@ -181,6 +181,16 @@ class Hub:
         if orphans:
             self.receive([WorkerLost(orphans)])
 
+    def wants(self, task) -> bool:
+        """Whether `task`'s key hashes to the workers' share (else the hub fetches it)."""
+        return zlib.crc32(task.key.encode()) % 100 >= self.local_percent
+
+    @property
+    def workers_coming(self) -> bool:
+        """Started, and a worker is connected, or starting, or still alive."""
+        return self.started and (not self.processes or any(self.outboxes)
+                                 or any(process.poll() is None for process in self.processes))  # fmt: skip
+
     def assign(self, task) -> bool:
         """Send a task to the worker its key hashes to; False means: fetch it here."""
         slot = zlib.crc32(task.key.encode()) % 100

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -42,6 +43,17 @@ SENT_TO_WORKERS_STAT = "hub/sent_to_workers"  # URLs the hub handed to its worke
 # Settings a worker must share with its hub to crawl the same way.
 WORKER_SETTINGS = ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_TIMEOUT", "LOG_LEVEL",
                    "CRAWL_ALLOW_PRIVATE_TARGETS", "CRAWL_HOST_MAP", "CRAWL_LOOPBACK_ONLY", "CRAWL_BODY_MAX_BYTES", "RETRY_TIMES", "LOG_FORMAT")  # fmt: skip
+
+
+def split_concurrency(concurrency: int, local_percent: int, workers: int) -> tuple[int, int]:
+    """(the hub's own requests at once, each worker's) once the workers run. A crawl's concurrency
+    is the politeness the user set for the site: its processes share it, they do not each have it
+    (each used to take the whole of it, so a hub and a worker had twice `concurrency` requests at
+    the origin; bench/slow.py counts them there). Shared as the URLs are (CRAWL_HUB_LOCAL_PERCENT);
+    (concurrency, 0) when it is too small to share: no workers then."""
+    own = max(1, round(concurrency * local_percent / 100))
+    each = (concurrency - own) // workers if workers else 0
+    return (own, each) if each >= 1 else (concurrency, 0)
 
 
 def role_for(spider: SiteSpider, role: str, hub_path: str | None) -> SingleProcess | HubProcess | WorkerProcess:
@@ -116,8 +128,14 @@ class HubProcess(SingleProcess):
             # Without the prefork launcher a worker is a new Python process that starts for ~1 s
             # of CPU, on cores the hub needs: it pays only on a large site (docs/crawler.md).
             self.threshold = max(self.threshold, settings.getint("CRAWL_HUB_START_THRESHOLD_COLD"))
-        self.hub = Hub(self, settings.getint("CRAWL_PROCESSES") - 1, settings.getint("CRAWL_HUB_LOCAL_PERCENT"),
-                       self.worker_args(), quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
+        workers = settings.getint("CRAWL_PROCESSES") - 1
+        self.own_concurrency, self.worker_concurrency = split_concurrency(
+            settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or settings.getint("CONCURRENT_REQUESTS"),
+            settings.getint("CRAWL_HUB_LOCAL_PERCENT"), workers)  # fmt: skip
+        self.share_reached = False  # the hub's own downloads are within its share: workers may get URLs
+        self.for_workers: deque[TaskInfo] = deque()  # the workers' URLs, until they may get them
+        self.hub = Hub(self, workers, settings.getint("CRAWL_HUB_LOCAL_PERCENT"), self.worker_args(),
+                       quiet=bool(settings.get("LOG_FILE")))  # fmt: skip
 
     def worker_args(self) -> list[str]:
         spider, settings = self.spider, self.spider.crawler.settings
@@ -125,25 +143,69 @@ class HubProcess(SingleProcess):
         args = ["-a", f"domain={spider.netloc}", "-a", f"options={json.dumps(redacted(spider.options.model_dump()))}"]
         args += ["-s", "STATS_DUMP=False"]  # the hub's stats are the crawl's
         for name in WORKER_SETTINGS:
-            args += ["-s", f"{name}={settings.get(name)}"]
+            value = self.worker_concurrency if name.startswith("CONCURRENT_REQUESTS") else settings.get(name)  # its share
+            args += ["-s", f"{name}={value}"]
         if settings.get("LOG_FILE"):
             args += ["-s", f"LOG_FILE={settings.get('LOG_FILE')}.workers"]
         return args
 
     async def start(self) -> bool:
-        if self.threshold == 0:
+        if self.threshold == 0 and self.worker_concurrency:
             await self.hub.start(wait=True)
         return True
 
-    def dispatch(self, task: TaskInfo) -> Iterator[Request]:
-        if not self.hub.started and len(self.frontier.outstanding) >= self.threshold:
+    def admit(self, canonical: str, key: str, found_via: str, referrer: str | None, depth: int, kind: str) -> Iterator[Any]:
+        # URLs in hand grow here (most wait in the frontier, not handed out yet): counted as they come.
+        self.start_workers_when_due()
+        yield from super().admit(canonical, key, found_via, referrer, depth, kind)
+
+    def start_workers_when_due(self) -> None:
+        if not self.hub.started and self.worker_concurrency and len(self.frontier.outstanding) >= self.threshold:
             # Worth the workers' start-up only once the crawl has this many URLs in hand.
             logger.info("%d URLs in hand: starting %d workers", len(self.frontier.outstanding), self.hub.workers)
             self.hub.start_soon()
-        if self.hub.assign(task):
-            self.spider.crawler.stats.inc_value(SENT_TO_WORKERS_STAT)
-        else:
-            yield self.spider.request(task)
+
+    def dispatch(self, task: TaskInfo) -> Iterator[Request]:
+        self.start_workers_when_due()
+        if self.hub.started and self.hub.wants(task):
+            if self.own_share_reached() and self.hub.assign(task):
+                self.spider.crawler.stats.inc_value(SENT_TO_WORKERS_STAT)
+                return
+            if not self.share_reached and self.hub.workers_coming:
+                # Kept for the workers rather than queued here, where only this process's share
+                # of the concurrency would fetch it once they run.
+                self.for_workers.append(task)
+                return
+        yield self.spider.request(task)
+
+    def pump(self) -> Iterator[Request]:
+        if self.for_workers and (self.own_share_reached() or not self.hub.workers_coming):
+            while self.for_workers:
+                task = self.for_workers.popleft()
+                if self.hub.assign(task):
+                    self.spider.crawler.stats.inc_value(SENT_TO_WORKERS_STAT)
+                else:
+                    yield self.spider.request(task)
+        yield from super().pump()
+
+    def own_share_reached(self) -> bool:
+        """Whether workers may be sent URLs: once one is connected, this process keeps to its share
+        of the concurrency (until then it uses the whole, a worker's start-up can take seconds),
+        and the workers get URLs once this process's own downloads are within that share, so the
+        crawl's processes together never have more than `concurrency` requests at the origin."""
+        if self.share_reached:
+            return True
+        if not any(self.hub.outboxes):
+            return False
+        downloader = self.spider.crawler.engine.downloader
+        if downloader.total_concurrency != self.own_concurrency:
+            # Scrapy's downloader takes requests while fewer than total_concurrency are in it, and
+            # starts each slot's (host's) up to the slot's concurrency.
+            downloader.total_concurrency = downloader.domain_concurrency = self.own_concurrency
+            for slot in downloader.slots.values():
+                slot.concurrency = min(slot.concurrency, self.own_concurrency)
+        self.share_reached = sum(len(slot.transferring) for slot in downloader.slots.values()) <= self.own_concurrency
+        return self.share_reached
 
     def schedule_hub_drain(self) -> None:
         """The hub has messages: handle them in a callback, where Requests and items can be yielded."""
@@ -176,6 +238,10 @@ class HubProcess(SingleProcess):
         yield from self.pump()
 
     def check_idle(self) -> None:
+        if self.for_workers:  # the workers' URLs wait for them: look again (pump) until they go
+            self.spider.crawler.engine.crawl(Request("data:,", callback=self.spider._pump, dont_filter=True,
+                                                     meta={"dont_obey_robotstxt": True}))  # fmt: skip
+            raise DontCloseSpider
         if self.hub.busy:
             raise DontCloseSpider
 

@@ -13,7 +13,7 @@ from bench.compare import JobTiming, ToolRun, batch_figures, many_table, spread,
 from bench.many import site_sizes
 from bench.real import rotated
 from bench.service import parse_smaps_rollup
-from bench.vhosts import Vhost, server_block
+from bench.nginxconf import Site, hold_ms, render, server_block
 
 WGET_OUTPUT = """\
 2026-12-01 02:37:25 URL:http://127.0.0.1:18765/vacuumlo.html [9516/9516] -> "/tmp/wg/s/vacuumlo.html.tmp.tmp" [1]
@@ -101,9 +101,11 @@ def test_access_log_counts_pages_urls_and_requests_in_a_window():
 
 
 def test_access_log_format_matches_the_parser():
-    # nginx writes log_format's \t as a tab: five fields in this order
+    # nginx writes log_format's \t as a tab: six fields in this order
     fields = accesslog.ACCESS_FORMAT.strip("'").split("\\t")
-    assert fields == ["$msec", "$status", "$request_method", "$request_uri", "$sent_http_content_type"]
+    assert fields == ["$msec", "$status", "$request_method", "$request_uri", "$sent_http_content_type", "$request_time"]
+    hit = accesslog.parse_line("1000.250\t200\tGET\t/a.html\ttext/html\t0.200")
+    assert hit.duration == 0.2 and abs(hit.arrived - 1000.05) < 1e-9
 
 
 def run(tool, seconds, pages=100, cpu=None, rss=None, first=None, note=""):
@@ -179,17 +181,73 @@ def test_tools_take_turns_first_from_run_to_run():
 
 
 def test_prefixed_tree_is_served_under_its_install_path(tmp_path):
-    block = server_block(Vhost("python", tmp_path, "/usr/share/doc/python3-doc/html/", port=8123, log_path=tmp_path / "a.log"))
+    block = server_block(Site(8123, tmp_path, "/usr/share/doc/python3-doc/html/", access_log=tmp_path / "a.log"))
     assert "location = / { return 302 /usr/share/doc/python3-doc/html/; }" in block
     assert f"location /usr/share/doc/python3-doc/html/ {{ alias {tmp_path.resolve()}/; }}" in block
     assert "listen 127.0.0.1:8123;" in block and f"access_log {tmp_path / 'a.log'} bench;" in block
-    plain = server_block(Vhost("x", tmp_path, "", port=1, log_path=tmp_path / "b"))
-    assert f"root {tmp_path.resolve()};" in plain and "location" not in plain
+    plain = server_block(Site(1, tmp_path))
+    assert f"location / {{ alias {tmp_path.resolve()}/; }}" in plain and "access_log" not in plain and "js_" not in plain
+
+
+def test_slow_origin_holds_pages_through_njs_and_serves_the_same_file(tmp_path):
+    block = server_block(Site(1, tmp_path, "/docs/", delay=True))
+    assert f"location /docs/ {{ alias {tmp_path.resolve()}/; location ~ (/|\\.html)$ {{ js_content slow_origin.hold; }} }}" in block
+    assert f"location /__held/docs/ {{ internal; alias {tmp_path.resolve()}/; }}" in block
+    conf = render(tmp_path, [Site(1, tmp_path, delay=True), Site(2, tmp_path)])
+    assert conf.startswith("load_module ") and "js_import slow_origin from " in conf and conf.count("js_content") == 1
+    assert "load_module" not in render(tmp_path, [Site(2, tmp_path)])
+
+
+def test_hold_is_fixed_per_uri_between_50_and_300_ms_for_pages_only():
+    holds = [hold_ms(f"/page-{n}.html") for n in range(2000)]
+    assert min(holds) >= 50 and max(holds) <= 300 and 150 < sum(holds) / len(holds) < 200
+    assert hold_ms("/sql.html") == 68 and hold_ms("/") == 174  # what nginx's slow_origin.js held them
+    assert hold_ms("/robots.txt") == 0 and hold_ms("/sitemap.xml") == 0
 
 
 def test_command_line_selects_parts_and_trees():
     args = parse_args(["--only", "real", "--trees", "python,synthetic", "--runs", "1"])
     assert args.only == ["real"] and args.trees == ["python", "synthetic"] and args.runs == 1
-    assert parse_args([]).only == ["crawl", "api", "real", "many", "changes"]
+    assert parse_args([]).only == ["crawl", "api", "real", "slow", "many", "fleet", "changes"]
     with pytest.raises(SystemExit):
         parse_args(["--trees", "python,nosuchtree"])
+
+
+def test_in_flight_at_the_origin_counts_requests_served_at_each_arrival():
+    from bench.accesslog import Hit
+    from bench.inflight import in_flight
+
+    def hit(end, duration, uri):
+        return Hit(end, 200, "GET", uri, "text/html", duration)
+
+    tree = {"/": None, "/a": "/", "/b": "/", "/c": "/a"}
+    # "/" 0.0-0.1; "/a" and "/b" 0.1-0.2 (known when "/" ended); "/c" 0.2-0.3
+    flight = in_flight([hit(0.1, 0.1, "/"), hit(0.2, 0.1, "/a"), hit(0.2, 0.1, "/b"), hit(0.3, 0.1, "/c")], tree, 2)
+    assert (flight.median, flight.peak) == (1.5, 2)  # 1, 2, 2, 1; an answer ending as a request arrives frees its slot
+    assert flight.median_when_known == 2 and flight.arrivals_when_known == 2  # at 0.1: /a and /b known
+    late = in_flight([hit(0.1, 0.1, "/"), hit(0.3, 0.1, "/a"), hit(0.4, 0.1, "/b")], tree, 2)  # one at a time
+    assert late.median == 1 and late.median_when_known == 1 and late.peak == 1
+
+
+def test_ideal_crawl_follows_the_tree_and_the_concurrency():
+    from bench.inflight import ideal_seconds
+
+    tree = {"/": None, "/a": "/", "/b": "/", "/c": "/a", "/d": "/a"}
+    latency = {"/": 0.1, "/a": 0.2, "/b": 0.1, "/c": 0.1, "/d": 0.3}.get
+    assert ideal_seconds(tree, latency, 1) == pytest.approx(0.8)  # one at a time: the sum
+    assert ideal_seconds(tree, latency, 2) == pytest.approx(0.6)  # / ; a,b ; c,d after a at 0.3: d ends 0.6
+    assert ideal_seconds(tree, latency, 10) == pytest.approx(0.6)  # the tree's longest path
+
+
+def test_a_crawls_concurrency_is_shared_by_its_processes_not_multiplied():
+    from crawler.roles import split_concurrency
+
+    assert split_concurrency(20, 34, 1) == (7, 13)
+    assert split_concurrency(100, 34, 1) == (34, 66)
+    assert split_concurrency(20, 34, 3) == (7, 4)  # 7 + 3 x 4 <= 20
+    assert split_concurrency(2, 34, 1) == (1, 1)
+    assert split_concurrency(1, 34, 1) == (1, 0)  # too small to share: no workers
+    for concurrency in range(1, 101):
+        for workers in (1, 2, 3):
+            own, each = split_concurrency(concurrency, 34, workers)
+            assert own >= 1 and own + workers * each <= concurrency

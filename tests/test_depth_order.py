@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from types import SimpleNamespace
 
 import pytest
@@ -34,11 +34,14 @@ REFERRERS = {"/": None, "/a": "/", "/b": "/", "/c": "/b", "/target": "/a", "/tar
 class FakeHub:
     """The hub's transport: every URL goes to a worker; messages are handed in by the test."""
 
-    started = True
+    started = workers_coming = True
 
     def __init__(self) -> None:
         self.sent: list[Fetch] = []
         self.inbox: list = []
+
+    def wants(self, task: TaskInfo) -> bool:
+        return True
 
     def assign(self, task: TaskInfo) -> bool:
         self.sent.append(Fetch(task.url, task.key, task.kind, task.found_via, task.referrer, task.depth))
@@ -65,6 +68,7 @@ class Simulation:
                                  on_corrected=self._corrected if correct_later else None)  # fmt: skip
         self.role = HubProcess.__new__(HubProcess)  # its message handling, without processes
         self.role.frontier, self.role.hub, self.role.threshold = self.frontier, FakeHub(), 0
+        self.role.worker_concurrency, self.role.share_reached, self.role.for_workers = 1, True, deque()
         self.role.spider = SimpleNamespace(crawler=SimpleNamespace(stats=FakeStats()))  # the hub counts what it sends
         self.workers = workers
         self.known: list[set[str]] = [set() for _ in range(workers)]

@@ -59,10 +59,13 @@ logger = logging.getLogger(__name__)
 STARTS = (FoundVia.START, FoundVia.REDIRECT)  # at depth 0: the start page and its redirect's target
 HTML_TYPES = ("text/html", "application/xhtml+xml")  # the pages whose links are followed
 # URLs handed to the fetchers at once (crawler/frontier.py), per request slot of the crawl
-# (CONCURRENT_REQUESTS x CRAWL_PROCESSES): enough queued to keep every slot busy, few enough that the
-# Requests (~1-2 KB each) stay a few MB whatever the site. The rest wait in the frontier, compact.
-IN_FLIGHT_PER_SLOT = 25
-MIN_IN_FLIGHT = 500
+# (CONCURRENT_REQUESTS x CRAWL_PROCESSES): enough queued to keep every slot busy (a finished URL
+# hands out the next at once), few enough that the Requests stay small whatever the site, and that
+# a hub starting its workers has few of their URLs already queued in its own Scrapy scheduler,
+# where only the hub's share of the concurrency fetches them (25 per slot, at least 500, left a
+# slow origin's last third to the hub alone: bench/slow.py). The rest wait in the frontier, compact.
+IN_FLIGHT_PER_SLOT = 4
+MIN_IN_FLIGHT = 64
 
 
 class SiteSpider(Spider):
