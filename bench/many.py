@@ -24,7 +24,7 @@ from bench.server import free_port, log
 from bench.service import Service, cpu_seconds, memory_kib
 from bench.site import ensure_site, write_sitemaps
 from bench.vhosts import Vhost, Vhosts
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 
 def site_sizes(count: int, smallest: int = 50, largest: int = 500) -> list[int]:

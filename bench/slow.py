@@ -26,7 +26,7 @@ from bench.real import site_vhosts
 from bench.server import log
 from bench.trees import html_files
 from bench.vhosts import Vhost, Vhosts
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 
 OURS, BASELINE, LINKINATOR = "ours", "baseline", "linkinator"
 NOMINAL_LATENCY = 0.175  # mean hold of a page (50–300 ms, uniform)

@@ -13,7 +13,7 @@ from tests.helpers import make_test_app
 from tests.integration.conftest import free_port, stop_process, wait_for_job
 from tests.sites.outbound import OtherSite, OutboundSite
 from tests.test_dashboard import sign_in
-from control_api.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
+from control_api.processes.scrapyd_node import start_node, wait_for_launcher, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from db.engine import PROJECT_ROOT
+from contract.paths import PROJECT_ROOT
 from tests.integration.conftest import free_port
 from tests.sites.records_site import BODY_CAP, RecordsSite
 
