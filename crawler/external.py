@@ -28,7 +28,7 @@ from scrapy.exceptions import StopDownload
 from contract.external import classify_answer
 from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
 from crawler import signals as crawl_signals
-from crawler.records import TaskInfo, classify_failure, content_type_of, new_record, skipped_record
+from crawler.records import Download, TaskInfo, classify_failure, failure_record, new_record, response_record, skipped_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -185,19 +185,20 @@ class ExternalChecker:
                 link = queue.popleft()
                 self.host_in_flight[host] = self.host_in_flight.get(host, 0) + 1
                 self.in_flight += 1
-                yield self._request(link, link.task.url, "HEAD", [])
+                yield self._request(link, link.task.url, "HEAD", {})
             if not queue:
                 del self.waiting[host]
             if self.in_flight >= self.max_in_flight:
                 return
 
-    def _request(self, link: ExternalLink, url: str, method: str, hops: list) -> Request:
+    def _request(self, link: ExternalLink, url: str, method: str, carried: dict[str, Any]) -> Request:
+        """`carried`: the redirect hops so far, their time and bytes (records.Download.next_hop_meta)."""
         slot = f"external:{link.host}"
         downloader = self.crawler.engine.downloader
         downloader.per_slot_settings.setdefault(slot, {"concurrency": self.per_host, "delay": self.delay, "jitter": 0})
         meta = {
             "external": link, "download_slot": slot, "download_timeout": self.timeout, "handle_httpstatus_all": True,
-            "dont_redirect": True, "dont_obey_robotstxt": True, "max_retry_times": 1, "hops": hops,  # 429: once
+            "dont_redirect": True, "dont_obey_robotstxt": True, "max_retry_times": 1, **carried,  # 429: once
             "retry_after_cap": self.retry_after_cap,
         }  # fmt: skip
         return Request(url, method=method, callback=self.on_response, errback=self.on_error, meta=meta,
@@ -207,10 +208,10 @@ class ExternalChecker:
 
     def on_response(self, response: Response) -> Iterator[Any]:
         link: ExternalLink = response.meta["external"]
-        hops: list = response.meta["hops"]
+        download = Download.of(response)  # the one place timings are computed (crawler/records.py)
+        hops = download.hops
         method = response.request.method
         status = response.status
-        elapsed = response.meta.get("download_latency", 0.0)
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
             location = response.headers[b"Location"].decode("latin-1").strip()
             target = urldefrag(urljoin(response.url, location)).url
@@ -223,7 +224,7 @@ class ExternalChecker:
             elif len(hops) >= self.max_redirects:
                 error = ErrorType.TOO_MANY_REDIRECTS, f"More than {self.max_redirects} redirects"
             if error is None:
-                yield self._request(link, target, method, hops)
+                yield self._request(link, target, method, download.next_hop_meta(response))
                 return
             chain = [{"url": url, "status": code} for url, code in hops]
             yield from self._finish(link, new_record(
@@ -233,29 +234,21 @@ class ExternalChecker:
             return
         if method == "HEAD" and status >= 400 and status != 429:
             # Refused or answered differently to HEAD: GET tells (from where the redirects led).
-            yield self._request(link, response.url, "GET", hops)
+            # The HEAD's own time is not the answer's: GET starts from the hops before it.
+            carried = {name: response.meta[name] for name in ("hops", "elapsed", "transferred") if name in response.meta}
+            yield self._request(link, response.url, "GET", carried)
             return
-        answer = classify_answer(link.host, status)
-        record = new_record(
-            link.task, answer.pop("status"), http_status=status, response_time_ms=round(elapsed * 1000),
-            content_type=content_type_of(response),
-            final_url=response.url if hops else None, redirect_hops=len(hops),
-            redirect_chain=[{"url": url, "status": code} for url, code in hops] + [{"url": response.url, "status": status}] if hops else None,
-        )  # fmt: skip
-        record.update(answer)
-        yield from self._finish(link, record)
+        # classify_answer's status (a refusing site is failed, not broken) overrides the builder's.
+        yield from self._finish(link, response_record(link.task, response, download, **classify_answer(link.host, status)))
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         link: ExternalLink = request.meta["external"]
         error_type, error = classify_failure(failure.value, urlsplit(request.url).hostname)
-        hops = request.meta.get("hops") or []
-        chain = {"final_url": request.url, "redirect_chain": [{"url": url, "status": code} for url, code in hops],
-                 "redirect_hops": len(hops)} if hops else {}  # fmt: skip
+        record = failure_record(link.task, request, error_type, error)
         # A private target is refused, not broken; a network failure or timeout is reported broken.
-        broken = error_type != ErrorType.FORBIDDEN_TARGET
-        yield from self._finish(link, new_record(link.task, TaskStatus.FAILED, error=error, error_type=error_type,
-                                                 is_broken=broken, **chain))  # fmt: skip
+        record["is_broken"] = error_type != ErrorType.FORBIDDEN_TARGET
+        yield from self._finish(link, record)
 
     def _finish(self, link: ExternalLink, record: dict[str, Any]) -> Iterator[Any]:
         self.in_flight -= 1
