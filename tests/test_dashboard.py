@@ -237,6 +237,21 @@ def test_cancel_from_the_job_page_and_a_finished_job_says_why_not(client, org, m
     assert "already completed" in response.get_data(as_text=True)
 
 
+def test_a_cancelled_jobs_page_and_the_list_show_done_of_found_not_a_full_bar(client, org, make_job):
+    cancelled = make_job(org, status="cancelled", total_tasks=1170, completed_tasks=112, source_type="dashboard",
+                         source_detail="create_job")
+    completed = make_job(org, status="completed", total_tasks=4, completed_tasks=3, failed_tasks=1)
+    sign_in(client, org)
+    page = client.get(f"/app/jobs/{cancelled}").get_data(as_text=True)
+    assert 'value="9.5"' in page and ">9.5 %</span>" in page
+    assert '<span data-field="done_tasks">112</span> of' in page and "Cancelled before 1058 of the URLs found" in page
+    assert re.search(r"data-field=\"source\"[^>]*>Started from the dashboard</dd>", page)
+    assert client.get(f"/app/jobs/{cancelled}/progress").get_json()["progress"]["percentage"] == 100.0  # the API's rule
+    listing = client.get("/app/jobs").get_data(as_text=True)
+    shown = dict(re.findall(r'data-job-id="([^"]+)">.*?data-field="percentage">([^<]+)<', listing, re.S))
+    assert shown == {cancelled: "9.5 %", completed: "100.0 %"}
+
+
 def test_the_job_page_shows_progress_stats_and_the_charts_counts(client, org, make_job, engine):
     job_id = make_job(org, status="running", total_tasks=10, completed_tasks=4, failed_tasks=1, timed_pages=5,
                       response_time_ms_sum=5000)  # fmt: skip

@@ -10,6 +10,7 @@ root and they are missing); without it these tests are skipped, saying so.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -225,6 +226,8 @@ def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit)
     # slow.test: 30 pages of a second each, one at a time: still running long after the click.
     visit["cancelled_job"] = start_crawl(browser, service, f"slow.test:{site.port}", concurrency=1)
     wait_for(browser, lambda d: text_of(d, "[data-field=status]") == "running", message="the job never ran")
+    # Links found (the live counts moved): the cancel then leaves URLs found and not fetched.
+    wait_for(browser, lambda d: int(text_of(d, "[data-field=total_tasks]")) > 1, message="the crawl found no links")
     browser.find_element(By.XPATH, "//button[normalize-space()='Cancel crawl']").click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"), 15)
     assert "cancelled" in text_of(browser, ".flash")
@@ -233,6 +236,17 @@ def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit)
     assert console_errors(browser) == []
     job = requests.get(f"{service}/v1/jobs/{visit['cancelled_job']}", headers=visit["org"].headers, timeout=10).json()
     assert job["status"] == "cancelled" and job["source_type"] == "dashboard" and job["source_detail"] == "create_job"
+    assert text_of(browser, "[data-field=source]") == "Started from the dashboard"
+    # Done of found, not the API's terminal 100: the page says what the cancel kept.
+    progress = job["progress"]
+    done = progress["completed_tasks"] + progress["failed_tasks"] + progress["skipped_tasks"]
+    assert done < progress["total_tasks"], progress  # 30 slow pages: cancelled long before the end
+    share = math.floor(done * 1000 / progress["total_tasks"]) / 10
+    visit["cancelled_share"] = f"{share:.1f} %"
+    assert text_of(browser, "#job-percentage") == visit["cancelled_share"]
+    assert float(browser.find_element(By.ID, "job-progress").get_attribute("value")) == share
+    assert text_of(browser, "[data-field=done_tasks]") == str(done)
+    assert f"before {progress['total_tasks'] - done} of the URLs found" in text_of(browser, "#cancel-note")
     screenshot(browser, "job-cancelled")
 
 
@@ -248,6 +262,7 @@ def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(brows
     assert "range=today" in browser.current_url and "tzOffset=-330" in browser.current_url
     rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")
     assert [row.get_attribute("data-job-id") for row in rows] == [visit["cancelled_job"]]
+    assert rows[0].find_element(By.CSS_SELECTOR, "[data-field=percentage]").text == visit["cancelled_share"]
     Select(browser.find_element(By.ID, "filter-status")).select_by_value("completed")
     browser.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
     wait_for(browser, lambda d: "status=completed" in d.current_url, 15)

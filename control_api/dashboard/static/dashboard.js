@@ -36,14 +36,17 @@ function pollProgress(section, url, terminal) {
     return section.querySelector('[data-field="' + name + '"]');
   }
   function show(job) {
-    var percentage = job.progress.percentage;
+    var progress = job.progress;
+    var done = progress.completed_tasks + progress.failed_tasks + progress.skipped_tasks;
+    var percentage = donePercentage(done, progress.total_tasks);
     bar.value = percentage;
-    bar.setAttribute("aria-valuetext", percentage + " %");
-    bar.textContent = percentage + " %";
-    field("percentage").textContent = percentage + " %";
+    bar.setAttribute("aria-valuetext", percentage.toFixed(1) + " %");
+    bar.textContent = percentage.toFixed(1) + " %";
+    field("percentage").textContent = percentage.toFixed(1) + " %";
     field("status").textContent = job.status;
+    field("done_tasks").textContent = done;
     ["total_tasks", "completed_tasks", "failed_tasks", "skipped_tasks"].forEach(function (name) {
-      field(name).textContent = job.progress[name];
+      field(name).textContent = progress[name];
     });
     document.querySelectorAll("[data-status-badge]").forEach(function (badge) {
       badge.textContent = job.status;
@@ -73,6 +76,15 @@ function pollProgress(section, url, terminal) {
       });
   }
   window.setTimeout(tick, 1000);
+}
+
+// Done of found, one decimal rounded down (figures.py's done_percentage): never 100 before every URL
+// found is done, and a cancelled crawl keeps its real share instead of the API's terminal 100.
+function donePercentage(done, total) {
+  if (!total) {
+    return 0;
+  }
+  return Math.floor(Math.min(done, total) * 1000 / total) / 10;
 }
 
 function copyField(id) {
