@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from contract.paths import PROJECT_ROOT
-from control_api.dashboard import option_fields
+from control_api.dashboard import figures, option_fields
 from tests.integration.conftest import free_port, gunicorn_command, stop_process
 from tests.sites.pages import REFERRERS, SITE, fill
 
@@ -157,6 +157,30 @@ def start_crawl(driver, service: str, domain: str, **numbers: int) -> str:
     return driver.current_url.rsplit("/", 1)[1]
 
 
+# Every table and scrolling region that is wider than its box at the window's width: at 390 px the
+# tables are stacked cards (dashboard.css), so none may be cut or scroll sideways.
+OVERFLOWING = """
+return Array.from(document.querySelectorAll('table, .table-scroll')).filter(function (element) {
+  return element.scrollWidth > element.clientWidth + 1;
+}).map(function (element) { return element.id || element.className || element.tagName; });
+"""
+SMALLEST_CHART_TEXT = """
+var sizes = Array.from(document.querySelectorAll('.chart .bar-label, .chart .bar-value, .chart figcaption'))
+  .map(function (element) { return parseFloat(getComputedStyle(element).fontSize); });
+return sizes.length ? Math.min.apply(null, sizes) : null;
+"""
+
+
+def at_phone_width(driver, name: str) -> None:
+    """The page at 390 px: no sideways scroll, no table cut, chart labels readable; a screenshot."""
+    driver.set_window_size(390, 844)
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    assert driver.execute_script(OVERFLOWING) == []
+    smallest = driver.execute_script(SMALLEST_CHART_TEXT)
+    assert smallest is None or smallest >= 12, f"chart text of {smallest} px"
+    screenshot(driver, name, width=390)
+
+
 def test_sign_in_with_a_token_sets_a_strict_session_cookie(browser, service, make_org, visit):
     visit["org"] = org = make_org("Dashboard browser org")
     open_page(browser, f"{service}/app")
@@ -217,9 +241,13 @@ def test_a_job_started_from_the_form_shows_live_progress_then_its_broken_links(b
     assert export.startswith("url,") and missing in export
     screenshot(browser, "job-page")
 
-    browser.set_window_size(390, 844)  # a phone: the page must not scroll sideways (tables scroll inside)
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
-    screenshot(browser, "job-page-390", width=390)
+    # Numbers as they are: each ratio once, one decimal under 100 %, as figures.ratio writes it.
+    job = requests.get(f"{service}/v1/jobs/{job_id}", headers=visit["org"].headers, timeout=10).json()
+    assert text_of(browser, "[data-field=cache_hit_ratio]") == figures.ratio(job["stats"]["cache_hit_ratio"])
+    assert text_of(browser, "[data-field=cache_hit_ratio_after_warming]") == figures.ratio(
+        job["stats"]["cache_hit_ratio_after_warming"])
+    assert "before warming" not in browser.find_element(By.TAG_NAME, "main").text
+    at_phone_width(browser, "job-page-390")  # a phone: the broken links' long URLs and referrers included
 
 
 def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit):
@@ -248,6 +276,8 @@ def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit)
     assert text_of(browser, "[data-field=done_tasks]") == str(done)
     assert f"before {progress['total_tasks'] - done} of the URLs found" in text_of(browser, "#cancel-note")
     screenshot(browser, "job-cancelled")
+    at_phone_width(browser, "job-cancelled-390")
+    browser.set_window_size(1280, 900)
 
 
 def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(browser, service, visit):
@@ -270,9 +300,13 @@ def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(brows
         visit["completed_job"]]
     open_page(browser, f"{service}/app/jobs")
     screenshot(browser, "jobs-list")
+    at_phone_width(browser, "jobs-list-390")
+    # Stacked: each cell says its column's name above its value.
     browser.set_window_size(390, 844)
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
-    screenshot(browser, "jobs-list-390", width=390)
+    label = browser.execute_script(
+        "return getComputedStyle(document.querySelector('tr[data-job-id] td[data-label=Source]'), '::before').content")
+    assert label == '"Source"'
+    browser.set_window_size(1280, 900)
 
 
 def test_the_form_is_labelled_and_reachable_by_keyboard(browser, service):
@@ -289,6 +323,17 @@ def test_the_form_is_labelled_and_reachable_by_keyboard(browser, service):
         reached.append(browser.execute_script("const e = document.activeElement; return e.id || e.textContent.trim()"))
         browser.switch_to.active_element.send_keys(Keys.TAB)
     assert reached[: len(expected)] == expected
+
+    # At 390 px every checkbox stays on its label's first line (long labels wrap beside the box).
+    browser.set_window_size(390, 844)
+    apart = browser.execute_script(
+        "return [...document.querySelectorAll('.checkbox input')].filter(box => {"
+        "  const label = box.labels[0].getBoundingClientRect(), rect = box.getBoundingClientRect();"
+        "  return label.top >= rect.bottom || label.left < rect.right; }).map(box => box.id)")
+    assert apart == []
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "new-job-390", width=390)
+    browser.set_window_size(1280, 900)
 
     browser.find_element(By.ID, "domain").send_keys("not a domain")
     concurrency = browser.find_element(By.ID, "concurrency")
