@@ -20,6 +20,7 @@ from control_api.jobs.results import service as results_service
 from control_api.credentials import ensure_secret_key
 from control_api.dashboard.charts import RESPONSE_TIME_BOUNDS
 from control_api.organisations.tokens import revoke_token
+from control_api.dashboard import live
 from db.models import Job, Task, utcnow
 from tests.helpers import make_test_app
 
@@ -275,6 +276,16 @@ def test_the_job_page_shows_progress_stats_and_the_charts_counts(client, org, ma
     assert "under 100 ms: 2; 100–249 ms: 1" in page
     progress = client.get(f"/app/jobs/{job_id}/progress").get_json()
     assert progress["progress"]["percentage"] == 50.0 and progress["status"] == "running"
+    # The page's figures ride on the same poll, as the page writes them; the rows' only when asked.
+    assert progress["figures"]["fields"]["avg_response_time"] == "1000 ms" and "charts" not in progress["figures"]
+    assert 'data-field="avg_response_time">1000 ms<' in page
+    with_rows = client.get(f"/app/jobs/{job_id}/progress?figures=1").get_json()["figures"]
+    assert with_rows["charts"]["status-chart"] == {
+        "total": 7, "bars": {"2xx": 3, "3xx": 1, "4xx": 1, "5xx": 1, "no response": 0, "skipped": 1}}
+    assert with_rows["charts"]["time-chart"]["bars"]["under 100 ms"] == 2
+    with Session(engine) as session:
+        report = results_service.issues_report(session, session.get(Job, job_id))["counts"]
+    assert with_rows["issue_counts"] == {kind: report[kind] for kind in live.ISSUE_KINDS}
     export = client.get(f"/app/jobs/{job_id}/export.jsonl")
     assert export.status_code == 200 and export.get_data(as_text=True).count("\n") == 8
     assert export.headers["Content-Disposition"] == f'attachment; filename="job-{job_id}.jsonl"'

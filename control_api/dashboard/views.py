@@ -3,17 +3,16 @@
 service layer (jobs_service, results_service) that /v1 calls, scoped to the signed-in organisation."""
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
-from control_api.responses import json_response
 from control_api.jobs.results import service as results_service
 from control_api.jobs.browser import views as browser_views
-from control_api.dashboard import change_views, charts
+from control_api.dashboard import change_views, live
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
 from control_api.dashboard.paging import PAGE_SIZE, pager
@@ -107,25 +106,30 @@ def job(job_id: str):
         browser = browser_views.section(session, row)  # the sampled pages in Chromium (control_api/jobs/browser/)
         if row.tasks_pruned_at is not None:  # no issues, charts or downloads of rows that are gone
             return render_template("dashboard/job.html", nav_section="jobs", job=detail, terminal=TERMINAL,
-                                   pruned=str(results_service.TasksPruned(row)), browser=browser)  # fmt: skip
+                                   pruned=str(results_service.TasksPruned(row)), browser=browser,
+                                   fields=live.stat_fields(detail))  # fmt: skip
         issues = results_service.issues_report(session, row)
-        histogram = results_service.response_time_histogram(session, job_id, charts.RESPONSE_TIME_BOUNDS)
-        breakdown = results_service.status_breakdown(session, job_id)
+        job_charts = live.job_charts(session, job_id)
         changes = change_views.changes_panel(session, row)
     return render_template(
         "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None, changes=changes,
-        browser=browser,
-        status_chart=charts.bar_chart("Pages by HTTP status", "pages", breakdown),
-        time_chart=charts.bar_chart("Response times", "pages", dict(zip(charts.response_time_labels(), histogram))),
+        browser=browser, status_chart=job_charts["status-chart"], time_chart=job_charts["time-chart"],
+        fields=live.stat_fields(detail),
     )  # fmt: skip
 
 
 @bp.get("/jobs/<job_id>/progress")
 def job_progress(job_id: str):
-    """What the job page's script polls while the crawl runs: status, progress and stats only,
-    read from the job's counters (cheap at any size)."""
+    """What the job page's script polls while the crawl runs: the job (status, progress, stats, from
+    its counters: cheap at any size) and the page's figures as text (live.py); with `figures=1` also
+    the issue counts and the charts, which read the job's rows."""
     with session_scope() as session:
-        return json_response(presenters.job_detail(_job(session, job_id)))
+        row = _job(session, job_id)
+        detail = presenters.job_detail(row)
+        body = {**detail.model_dump(mode="json", exclude_unset=True), "figures": live.figures_json(detail)}
+        if request.args.get("figures") == "1" and row.tasks_pruned_at is None:
+            body["figures"].update(live.row_figures_json(session, row))
+    return jsonify(body)
 
 
 @bp.post("/jobs/<job_id>/cancel")

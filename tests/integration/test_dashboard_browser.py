@@ -250,10 +250,29 @@ def test_a_job_started_from_the_form_shows_live_progress_then_its_broken_links(b
     at_phone_width(browser, "job-page-390")  # a phone: the broken links' long URLs and referrers included
 
 
-def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit):
-    # slow.test: 30 pages of a second each, one at a time: still running long after the click.
-    visit["cancelled_job"] = start_crawl(browser, service, f"slow.test:{site.port}", concurrency=1)
-    wait_for(browser, lambda d: text_of(d, "[data-field=status]") == "running", message="the job never ran")
+LIVE_FIGURES = ("[data-field=avg_response_time]", "[data-field=total_bytes]", "[data-field=issues_slow_pages]",
+                "#status-chart [data-chart-total]", "#time-chart [data-chart-total]", "[data-time-field=started_at]")  # fmt: skip
+
+
+def test_a_running_jobs_page_updates_every_figure_then_is_cancelled_from_it(browser, service, site, visit):
+    # slow.test: 30 pages of a second each, one at a time: still running long after the click; each a
+    # slow page over 500 ms, so the issue counts move too.
+    visit["cancelled_job"] = start_crawl(browser, service, f"slow.test:{site.port}", concurrency=1, slow_page_threshold_ms=500)
+    first = {css: text_of(browser, css) for css in LIVE_FIGURES}
+    assert first["[data-field=issues_slow_pages]"] == "0" and first["#status-chart [data-chart-total]"] == "0"
+    browser.execute_script("window.notReloaded = true")  # gone if the page reloads itself
+
+    def every_figure_moved(driver) -> bool:
+        now = {css: text_of(driver, css) for css in LIVE_FIGURES}
+        return all(now[css] != first[css] for css in LIVE_FIGURES if css != "[data-time-field=started_at]" or first[css] == "—")
+
+    wait_for(browser, every_figure_moved, 60, "a figure of the running job's page stayed as it was")
+    assert text_of(browser, "[data-field=status]") == "running"
+    assert browser.execute_script("return window.notReloaded") is True
+    assert int(text_of(browser, "[data-field=issues_slow_pages]")) >= 1
+    assert "2xx: " in browser.find_element(By.ID, "status-chart-desc").get_attribute("textContent")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-time-field=started_at] time")  # a time, not "—"
+    screenshot(browser, "job-running-live")
     # Links found (the live counts moved): the cancel then leaves URLs found and not fetched.
     wait_for(browser, lambda d: int(text_of(d, "[data-field=total_tasks]")) > 1, message="the crawl found no links")
     browser.find_element(By.XPATH, "//button[normalize-space()='Cancel crawl']").click()
