@@ -34,7 +34,7 @@ class SessionInterface(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     # The views modules register their routes on blueprint.bp.
     from control_api.dashboard import change_views, docs, schedule_views, trigger_views, views, webhook_views  # noqa: F401
-    from control_api.dashboard import figures
+    from control_api.dashboard import chains, figures
     from control_api.dashboard.blueprint import bp
 
     if not app.config.get("SECRET_KEY"):
@@ -53,5 +53,6 @@ def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
     csrf.init_app(app)
     figures.register(app)
+    chains.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)

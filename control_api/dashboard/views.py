@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 from contract.vocabulary import JobStatus
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
+from control_api.jobs.results import broken_groups
 from control_api.jobs.results import service as results_service
 from control_api.jobs.browser import views as browser_views
 from control_api.dashboard import change_views, live
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
-from control_api.dashboard.paging import PAGE_SIZE, pager
+from control_api.dashboard.paging import LAST_PAGE, PAGE_SIZE, pager
 from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
 from control_api.database import session_scope
@@ -109,13 +110,33 @@ def job(job_id: str):
                                    pruned=str(results_service.TasksPruned(row)), browser=browser,
                                    fields=live.stat_fields(detail))  # fmt: skip
         issues = results_service.issues_report(session, row)
+        broken = _broken_view(session, row)
         job_charts = live.job_charts(session, job_id)
         changes = change_views.changes_panel(session, row)
     return render_template(
         "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None, changes=changes,
         browser=browser, status_chart=job_charts["status-chart"], time_chart=job_charts["time-chart"],
-        fields=live.stat_fields(detail),
+        fields=live.stat_fields(detail), broken=broken,
     )  # fmt: skip
+
+
+BROKEN_VIEWS = {"source": ("pages", broken_groups.by_source), "target": ("broken links", broken_groups.by_target)}
+
+
+def _broken_view(session: Session, job) -> dict:
+    """The broken links a page at a time, grouped by the page that links (`broken=source`, the
+    default) or by broken URL (`broken=target`); `broken_page` is the page of that view."""
+    view = request.args.get("broken") if request.args.get("broken") in BROKEN_VIEWS else "source"
+    number = request.args.get("broken_page", 1, type=int)
+    number = number if 1 <= number <= LAST_PAGE else 1
+    noun, read = BROKEN_VIEWS[view]
+    page = read(session, job, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+
+    def link(to: int) -> str:
+        return url_for(".job", job_id=job.id, broken=view, broken_page=to, _anchor="broken-heading")
+
+    return {"view": view, "page": page, "noun": noun, "previous_url": link(number - 1) if number > 1 else None,
+            "next_url": link(number + 1) if page.offset + len(page.rows) < page.total else None}  # fmt: skip
 
 
 @bp.get("/jobs/<job_id>/progress")

@@ -91,7 +91,7 @@ def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> Page[Tas
     return paginate(session, filtered_tasks(job_id, query).order_by(order, Task.id), query.limit, query.effective_offset)
 
 
-def _broken_condition(job: Job):
+def broken_condition(job: Job):
     has_referrer = exists().where(
         BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
     )
@@ -149,7 +149,7 @@ def _slow_condition(job: Job):
 def issue_counts(session: Session, job: Job) -> dict[str, int]:
     """The numbers of broken links and slow pages, counted as the issues report counts them."""
     return {
-        "broken_links": session.scalar(select(func.count()).select_from(Task).where(_broken_condition(job))),
+        "broken_links": session.scalar(select(func.count()).select_from(Task).where(broken_condition(job))),
         "slow_pages": session.scalar(select(func.count()).select_from(Task).where(_slow_condition(job))),
     }
 
@@ -169,7 +169,7 @@ def issues_counts(session: Session, job: Job) -> dict[str, int]:
         return session.scalar(select(func.count()).select_from(Task).where(condition))
 
     return {
-        "broken_links": count(_broken_condition(job)),
+        "broken_links": count(broken_condition(job)),
         "slow_pages": count(_slow_condition(job)),
         "redirect_chains": count(_chain_condition(job)),
         "server_errors": count(_server_condition(job)),
@@ -179,12 +179,12 @@ def issues_counts(session: Session, job: Job) -> dict[str, int]:
 
 
 def issues_report(session: Session, job: Job) -> dict[str, Any]:
-    broken_condition = _broken_condition(job)
+    broken_links = broken_condition(job)
     chain_condition = _chain_condition(job)
     slow_condition = _slow_condition(job)
     server_condition = _server_condition(job)
 
-    broken = session.scalars(select(Task).where(broken_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
+    broken = session.scalars(select(Task).where(broken_links).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
     referrers = _referrers_of(session, job, broken)
     external = external_issues(session, job)
     counts = issues_counts(session, job)
