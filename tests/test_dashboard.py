@@ -20,6 +20,7 @@ from control_api.jobs.results import service as results_service
 from control_api.credentials import ensure_secret_key
 from control_api.dashboard.charts import RESPONSE_TIME_BOUNDS
 from control_api.organisations.tokens import revoke_token
+from control_api.dashboard import live
 from db.models import Job, Task, utcnow
 from tests.helpers import make_test_app
 
@@ -237,6 +238,21 @@ def test_cancel_from_the_job_page_and_a_finished_job_says_why_not(client, org, m
     assert "already completed" in response.get_data(as_text=True)
 
 
+def test_a_cancelled_jobs_page_and_the_list_show_done_of_found_not_a_full_bar(client, org, make_job):
+    cancelled = make_job(org, status="cancelled", total_tasks=1170, completed_tasks=112, source_type="dashboard",
+                         source_detail="create_job")
+    completed = make_job(org, status="completed", total_tasks=4, completed_tasks=3, failed_tasks=1)
+    sign_in(client, org)
+    page = client.get(f"/app/jobs/{cancelled}").get_data(as_text=True)
+    assert 'value="9.5"' in page and ">9.5 %</span>" in page
+    assert '<span data-field="done_tasks">112</span> of' in page and "Cancelled before 1058 of the URLs found" in page
+    assert re.search(r"data-field=\"source\"[^>]*>Started from the dashboard</dd>", page)
+    assert client.get(f"/app/jobs/{cancelled}/progress").get_json()["progress"]["percentage"] == 100.0  # the API's rule
+    listing = client.get("/app/jobs").get_data(as_text=True)
+    shown = dict(re.findall(r'data-job-id="([^"]+)">.*?data-field="percentage">([^<]+)<', listing, re.S))
+    assert shown == {cancelled: "9.5 %", completed: "100.0 %"}
+
+
 def test_the_job_page_shows_progress_stats_and_the_charts_counts(client, org, make_job, engine):
     job_id = make_job(org, status="running", total_tasks=10, completed_tasks=4, failed_tasks=1, timed_pages=5,
                       response_time_ms_sum=5000)  # fmt: skip
@@ -260,6 +276,16 @@ def test_the_job_page_shows_progress_stats_and_the_charts_counts(client, org, ma
     assert "under 100 ms: 2; 100–249 ms: 1" in page
     progress = client.get(f"/app/jobs/{job_id}/progress").get_json()
     assert progress["progress"]["percentage"] == 50.0 and progress["status"] == "running"
+    # The page's figures ride on the same poll, as the page writes them; the rows' only when asked.
+    assert progress["figures"]["fields"]["avg_response_time"] == "1000 ms" and "charts" not in progress["figures"]
+    assert 'data-field="avg_response_time">1000 ms<' in page
+    with_rows = client.get(f"/app/jobs/{job_id}/progress?figures=1").get_json()["figures"]
+    assert with_rows["charts"]["status-chart"] == {
+        "total": 7, "bars": {"2xx": 3, "3xx": 1, "4xx": 1, "5xx": 1, "no response": 0, "skipped": 1}}
+    assert with_rows["charts"]["time-chart"]["bars"]["under 100 ms"] == 2
+    with Session(engine) as session:
+        report = results_service.issues_report(session, session.get(Job, job_id))["counts"]
+    assert with_rows["issue_counts"] == {kind: report[kind] for kind in live.ISSUE_KINDS}
     export = client.get(f"/app/jobs/{job_id}/export.jsonl")
     assert export.status_code == 200 and export.get_data(as_text=True).count("\n") == 8
     assert export.headers["Content-Disposition"] == f'attachment; filename="job-{job_id}.jsonl"'

@@ -34,6 +34,7 @@ class SessionInterface(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     # The views modules register their routes on blueprint.bp.
     from control_api.dashboard import change_views, docs, schedule_views, trigger_views, views, webhook_views  # noqa: F401
+    from control_api.dashboard import chains, figures
     from control_api.dashboard.blueprint import bp
 
     if not app.config.get("SECRET_KEY"):
@@ -51,5 +52,7 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=0, x_port=0, x_prefix=0)
     app.session_interface = SessionInterface()
     csrf.init_app(app)
+    figures.register(app)
+    chains.register(app)
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)

@@ -3,20 +3,20 @@
 service layer (jobs_service, results_service) that /v1 calls, scoped to the signed-in organisation."""
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
-from control_api.responses import json_response
+from control_api.jobs.results import broken_groups
 from control_api.jobs.results import service as results_service
 from control_api.jobs.browser import views as browser_views
-from control_api.dashboard import change_views, charts
+from control_api.dashboard import change_views, live
 from control_api.dashboard.blueprint import bp, error_page
 from control_api.dashboard.forms import CreateJobForm
-from control_api.dashboard.paging import PAGE_SIZE, pager
+from control_api.dashboard.paging import LAST_PAGE, PAGE_SIZE, pager
 from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session
 from control_api.database import session_scope
@@ -107,25 +107,50 @@ def job(job_id: str):
         browser = browser_views.section(session, row)  # the sampled pages in Chromium (control_api/jobs/browser/)
         if row.tasks_pruned_at is not None:  # no issues, charts or downloads of rows that are gone
             return render_template("dashboard/job.html", nav_section="jobs", job=detail, terminal=TERMINAL,
-                                   pruned=str(results_service.TasksPruned(row)), browser=browser)  # fmt: skip
+                                   pruned=str(results_service.TasksPruned(row)), browser=browser,
+                                   fields=live.stat_fields(detail))  # fmt: skip
         issues = results_service.issues_report(session, row)
-        histogram = results_service.response_time_histogram(session, job_id, charts.RESPONSE_TIME_BOUNDS)
-        breakdown = results_service.status_breakdown(session, job_id)
+        broken = _broken_view(session, row)
+        job_charts = live.job_charts(session, job_id)
         changes = change_views.changes_panel(session, row)
     return render_template(
         "dashboard/job.html", nav_section="jobs", job=detail, issues=issues, terminal=TERMINAL, pruned=None, changes=changes,
-        browser=browser,
-        status_chart=charts.bar_chart("Pages by HTTP status", "pages", breakdown),
-        time_chart=charts.bar_chart("Response times", "pages", dict(zip(charts.response_time_labels(), histogram))),
+        browser=browser, status_chart=job_charts["status-chart"], time_chart=job_charts["time-chart"],
+        fields=live.stat_fields(detail), broken=broken,
     )  # fmt: skip
+
+
+BROKEN_VIEWS = {"source": ("pages", broken_groups.by_source), "target": ("broken links", broken_groups.by_target)}
+
+
+def _broken_view(session: Session, job) -> dict:
+    """The broken links a page at a time, grouped by the page that links (`broken=source`, the
+    default) or by broken URL (`broken=target`); `broken_page` is the page of that view."""
+    view = request.args.get("broken") if request.args.get("broken") in BROKEN_VIEWS else "source"
+    number = request.args.get("broken_page", 1, type=int)
+    number = number if 1 <= number <= LAST_PAGE else 1
+    noun, read = BROKEN_VIEWS[view]
+    page = read(session, job, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+
+    def link(to: int) -> str:
+        return url_for(".job", job_id=job.id, broken=view, broken_page=to, _anchor="broken-heading")
+
+    return {"view": view, "page": page, "noun": noun, "previous_url": link(number - 1) if number > 1 else None,
+            "next_url": link(number + 1) if page.offset + len(page.rows) < page.total else None}  # fmt: skip
 
 
 @bp.get("/jobs/<job_id>/progress")
 def job_progress(job_id: str):
-    """What the job page's script polls while the crawl runs: status, progress and stats only,
-    read from the job's counters (cheap at any size)."""
+    """What the job page's script polls while the crawl runs: the job (status, progress, stats, from
+    its counters: cheap at any size) and the page's figures as text (live.py); with `figures=1` also
+    the issue counts and the charts, which read the job's rows."""
     with session_scope() as session:
-        return json_response(presenters.job_detail(_job(session, job_id)))
+        row = _job(session, job_id)
+        detail = presenters.job_detail(row)
+        body = {**detail.model_dump(mode="json", exclude_unset=True), "figures": live.figures_json(detail)}
+        if request.args.get("figures") == "1" and row.tasks_pruned_at is None:
+            body["figures"].update(live.row_figures_json(session, row))
+    return jsonify(body)
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -23,8 +23,9 @@ from tests.helpers import make_test_app
 from tests.sites.server import SiteServer
 
 # The crawler resolves the test site's names to loopback itself: no /etc/hosts change needed.
-# slow.test (tests/sites/behaviour.py) is there for the dashboard's cancel test.
-HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in ("site.test", "www.site.test", "blog.site.test", "other.test", "slow.test"))
+# slow.test and broken.test (tests/sites/behaviour.py) are there for the dashboard's browser tests.
+HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in ("site.test", "www.site.test", "blog.site.test", "other.test", "slow.test",
+                                                     "broken.test"))
 TERMINAL = {"completed", "failed", "cancelled"}
 # The first line of a crawl's log under the prefork launcher (docs/architecture.md).
 FORKED = re.compile(r"crawl process (\d+) forked by the launcher's zygote (\d+)")

@@ -10,6 +10,7 @@ root and they are missing); without it these tests are skipped, saying so.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -21,7 +22,7 @@ import pytest
 import requests
 
 from contract.paths import PROJECT_ROOT
-from control_api.dashboard import option_fields
+from control_api.dashboard import figures, option_fields
 from tests.integration.conftest import free_port, gunicorn_command, stop_process
 from tests.sites.pages import REFERRERS, SITE, fill
 
@@ -123,6 +124,19 @@ def follow(driver, link_text: str, path: str) -> None:
     wait_for(driver, opened, 15, f"the {link_text} link did not open {path}")
 
 
+def open_view(driver, link_text: str, query: str) -> None:
+    """Click a link to another view of the same page (its query differs) until it is open."""
+
+    def opened(driver) -> bool:
+        if query in urlparse(driver.current_url).query:
+            return True
+        driver.find_element(By.LINK_TEXT, link_text).click()
+        return False
+
+    wait_for(driver, opened, 15, f"the {link_text} link did not open ?{query}")
+    assert console_errors(driver) == []
+
+
 def wait_for(driver, condition, timeout: float = WAIT, message: str = ""):
     # The job page reloads itself once its crawl ends: an element may vanish while it is read.
     ignored = (NoSuchElementException, StaleElementReferenceException)
@@ -154,6 +168,30 @@ def start_crawl(driver, service: str, domain: str, **numbers: int) -> str:
              "the form did not start a job")  # fmt: skip
     assert console_errors(driver) == []
     return driver.current_url.rsplit("/", 1)[1]
+
+
+# Every table and scrolling region that is wider than its box at the window's width: at 390 px the
+# tables are stacked cards (dashboard.css), so none may be cut or scroll sideways.
+OVERFLOWING = """
+return Array.from(document.querySelectorAll('table, .table-scroll')).filter(function (element) {
+  return element.scrollWidth > element.clientWidth + 1;
+}).map(function (element) { return element.id || element.className || element.tagName; });
+"""
+SMALLEST_CHART_TEXT = """
+var sizes = Array.from(document.querySelectorAll('.chart .bar-label, .chart .bar-value, .chart figcaption'))
+  .map(function (element) { return parseFloat(getComputedStyle(element).fontSize); });
+return sizes.length ? Math.min.apply(null, sizes) : null;
+"""
+
+
+def at_phone_width(driver, name: str) -> None:
+    """The page at 390 px: no sideways scroll, no table cut, chart labels readable; a screenshot."""
+    driver.set_window_size(390, 844)
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+    assert driver.execute_script(OVERFLOWING) == []
+    smallest = driver.execute_script(SMALLEST_CHART_TEXT)
+    assert smallest is None or smallest >= 12, f"chart text of {smallest} px"
+    screenshot(driver, name, width=390)
 
 
 def test_sign_in_with_a_token_sets_a_strict_session_cookie(browser, service, make_org, visit):
@@ -189,7 +227,7 @@ def test_a_job_started_from_the_form_shows_live_progress_then_its_broken_links(b
 
     def finished(driver) -> bool:
         seen.add(driver.find_element(By.ID, "job-progress").get_attribute("value"))
-        return text_of(driver, "[data-field=status]") == "completed" and driver.find_elements(By.ID, "broken-links")
+        return text_of(driver, "[data-field=status]") == "completed" and driver.find_elements(By.ID, "broken-by-source")
 
     wait_for(browser, finished, message="the job page never showed the crawl completed")
     assert browser.find_element(By.ID, "job-progress").get_attribute("value") == "100"
@@ -197,12 +235,22 @@ def test_a_job_started_from_the_form_shows_live_progress_then_its_broken_links(b
     assert console_errors(browser) == []
 
     missing = fill(SITE + "/missing", site.port)
+    # Grouped by the page that links first; the view by broken URL lists each with its referrers.
+    assert browser.find_elements(By.CSS_SELECTOR, "#broken-by-source tbody tr")
+    open_view(browser, "By broken URL", "broken=target")
     rows = browser.find_elements(By.CSS_SELECTOR, "#broken-links tbody tr")
     row = next(row for row in rows if row.find_element(By.CSS_SELECTOR, "td.url").text == missing)
     referrers = {item.text for item in row.find_elements(By.CSS_SELECTOR, ".referrers li")}
     assert referrers == {fill(url, site.port) for url in REFERRERS[SITE + "/missing"]}
     assert fill(SITE + "/slow", site.port) in text_of(browser, "#slow-pages")
     assert fill(SITE + "/redirect-1", site.port) in text_of(browser, "#redirect-chains")
+    # Every hop listed; the loop marked where it comes back.
+    loop = browser.find_element(By.CSS_SELECTOR, "#redirect-chains tr.redirect-loop")
+    assert "loop: back to hop 1" in loop.text and len(loop.find_elements(By.CSS_SELECTOR, ".hops li")) >= 3
+    # A crawled URL is a link to a new tab that tells the site nothing of this page.
+    links = browser.find_elements(By.CSS_SELECTOR, "#issues td.url a[target=_blank], #issues li.url a[target=_blank]")
+    assert links and all(link.get_attribute("rel") == "noopener noreferrer" for link in links)
+    assert all(link.get_attribute("href").startswith("http") for link in links)
     assert fill(SITE + "/error", site.port) in text_of(browser, "#server-errors")
     assert int(text_of(browser, "#warming div:first-child dd")) > 0  # pages warmed
     status_chart = browser.find_element(By.CSS_SELECTOR, "#status-chart-desc").get_attribute("textContent")
@@ -216,15 +264,40 @@ def test_a_job_started_from_the_form_shows_live_progress_then_its_broken_links(b
     assert export.startswith("url,") and missing in export
     screenshot(browser, "job-page")
 
-    browser.set_window_size(390, 844)  # a phone: the page must not scroll sideways (tables scroll inside)
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
-    screenshot(browser, "job-page-390", width=390)
+    # Numbers as they are: each ratio once, one decimal under 100 %, as figures.ratio writes it.
+    job = requests.get(f"{service}/v1/jobs/{job_id}", headers=visit["org"].headers, timeout=10).json()
+    assert text_of(browser, "[data-field=cache_hit_ratio]") == figures.ratio(job["stats"]["cache_hit_ratio"])
+    assert text_of(browser, "[data-field=cache_hit_ratio_after_warming]") == figures.ratio(
+        job["stats"]["cache_hit_ratio_after_warming"])
+    assert "before warming" not in browser.find_element(By.TAG_NAME, "main").text
+    at_phone_width(browser, "job-page-390")  # a phone: the broken links' long URLs and referrers included
 
 
-def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit):
-    # slow.test: 30 pages of a second each, one at a time: still running long after the click.
-    visit["cancelled_job"] = start_crawl(browser, service, f"slow.test:{site.port}", concurrency=1)
-    wait_for(browser, lambda d: text_of(d, "[data-field=status]") == "running", message="the job never ran")
+LIVE_FIGURES = ("[data-field=avg_response_time]", "[data-field=total_bytes]", "[data-field=issues_slow_pages]",
+                "#status-chart [data-chart-total]", "#time-chart [data-chart-total]", "[data-time-field=started_at]")  # fmt: skip
+
+
+def test_a_running_jobs_page_updates_every_figure_then_is_cancelled_from_it(browser, service, site, visit):
+    # slow.test: 30 pages of a second each, one at a time: still running long after the click; each a
+    # slow page over 500 ms, so the issue counts move too.
+    visit["cancelled_job"] = start_crawl(browser, service, f"slow.test:{site.port}", concurrency=1, slow_page_threshold_ms=500)
+    first = {css: text_of(browser, css) for css in LIVE_FIGURES}
+    assert first["[data-field=issues_slow_pages]"] == "0" and first["#status-chart [data-chart-total]"] == "0"
+    browser.execute_script("window.notReloaded = true")  # gone if the page reloads itself
+
+    def every_figure_moved(driver) -> bool:
+        now = {css: text_of(driver, css) for css in LIVE_FIGURES}
+        return all(now[css] != first[css] for css in LIVE_FIGURES if css != "[data-time-field=started_at]" or first[css] == "—")
+
+    wait_for(browser, every_figure_moved, 60, "a figure of the running job's page stayed as it was")
+    assert text_of(browser, "[data-field=status]") == "running"
+    assert browser.execute_script("return window.notReloaded") is True
+    assert int(text_of(browser, "[data-field=issues_slow_pages]")) >= 1
+    assert "2xx: " in browser.find_element(By.ID, "status-chart-desc").get_attribute("textContent")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-time-field=started_at] time")  # a time, not "—"
+    screenshot(browser, "job-running-live")
+    # Links found (the live counts moved): the cancel then leaves URLs found and not fetched.
+    wait_for(browser, lambda d: int(text_of(d, "[data-field=total_tasks]")) > 1, message="the crawl found no links")
     browser.find_element(By.XPATH, "//button[normalize-space()='Cancel crawl']").click()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"), 15)
     assert "cancelled" in text_of(browser, ".flash")
@@ -233,7 +306,20 @@ def test_a_running_job_is_cancelled_from_its_page(browser, service, site, visit)
     assert console_errors(browser) == []
     job = requests.get(f"{service}/v1/jobs/{visit['cancelled_job']}", headers=visit["org"].headers, timeout=10).json()
     assert job["status"] == "cancelled" and job["source_type"] == "dashboard" and job["source_detail"] == "create_job"
+    assert text_of(browser, "[data-field=source]") == "Started from the dashboard"
+    # Done of found, not the API's terminal 100: the page says what the cancel kept.
+    progress = job["progress"]
+    done = progress["completed_tasks"] + progress["failed_tasks"] + progress["skipped_tasks"]
+    assert done < progress["total_tasks"], progress  # 30 slow pages: cancelled long before the end
+    share = math.floor(done * 1000 / progress["total_tasks"]) / 10
+    visit["cancelled_share"] = f"{share:.1f} %"
+    assert text_of(browser, "#job-percentage") == visit["cancelled_share"]
+    assert float(browser.find_element(By.ID, "job-progress").get_attribute("value")) == share
+    assert text_of(browser, "[data-field=done_tasks]") == str(done)
+    assert f"before {progress['total_tasks'] - done} of the URLs found" in text_of(browser, "#cancel-note")
     screenshot(browser, "job-cancelled")
+    at_phone_width(browser, "job-cancelled-390")
+    browser.set_window_size(1280, 900)
 
 
 def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(browser, service, visit):
@@ -248,6 +334,7 @@ def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(brows
     assert "range=today" in browser.current_url and "tzOffset=-330" in browser.current_url
     rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-job-id]")
     assert [row.get_attribute("data-job-id") for row in rows] == [visit["cancelled_job"]]
+    assert rows[0].find_element(By.CSS_SELECTOR, "[data-field=percentage]").text == visit["cancelled_share"]
     Select(browser.find_element(By.ID, "filter-status")).select_by_value("completed")
     browser.find_element(By.XPATH, "//button[normalize-space()='Filter']").click()
     wait_for(browser, lambda d: "status=completed" in d.current_url, 15)
@@ -255,9 +342,46 @@ def test_the_jobs_list_filters_by_status_and_day_in_the_browsers_time_zone(brows
         visit["completed_job"]]
     open_page(browser, f"{service}/app/jobs")
     screenshot(browser, "jobs-list")
+    at_phone_width(browser, "jobs-list-390")
+    # Stacked: each cell says its column's name above its value.
     browser.set_window_size(390, 844)
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
-    screenshot(browser, "jobs-list-390", width=390)
+    label = browser.execute_script(
+        "return getComputedStyle(document.querySelector('tr[data-job-id] td[data-label=Source]'), '::before').content")
+    assert label == '"Source"'
+    browser.set_window_size(1280, 900)
+
+
+def test_500_broken_links_from_one_page_are_one_row_and_the_reverse_view_is_paged(browser, service, site, visit):
+    job_id = start_crawl(browser, service, f"broken.test:{site.port}", max_pages=600)
+    wait_for(browser, lambda d: text_of(d, "[data-field=status]") == "completed" and d.find_elements(By.ID, "broken-by-source"),
+             message="the crawl of broken.test never completed")  # fmt: skip
+    assert text_of(browser, "[data-field=issues_broken_links]") == "500"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#broken-by-source tbody tr")
+    home, also = fill("http://broken.test:{port}/", site.port), fill("http://broken.test:{port}/also", site.port)
+    assert [(row.get_attribute("data-source"), row.find_element(By.CSS_SELECTOR, "td.count").text) for row in rows] == [
+        (home, "500"), (also, "2")]
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    assert height < 6000, f"the job page is {height} px tall"  # the issue's page of 426 rows was 19,149 px
+    screenshot(browser, "broken-by-source")
+
+    open_view(browser, "By broken URL", "broken=target")
+    seen = []
+    for number in range(1, 30):
+        page_rows = browser.find_elements(By.CSS_SELECTOR, "#broken-links tbody tr")
+        assert len(page_rows) <= 20
+        seen += [row.find_element(By.CSS_SELECTOR, "td.url").text for row in page_rows]
+        if number == 1:  # linked from two pages: first
+            assert [row.find_element(By.CSS_SELECTOR, "td.count").text for row in page_rows[:3]] == ["2", "2", "1"]
+            screenshot(browser, "broken-by-target")
+        nexts = browser.find_elements(By.CSS_SELECTOR, "#issues .pagination a[rel=next]")
+        if not nexts:
+            break
+        nexts[0].click()
+        wait_for(browser, lambda d: f"broken_page={number + 1}" in d.current_url, 15)
+        assert console_errors(browser) == []
+    assert len(seen) == 500 and len(set(seen)) == 500
+    at_phone_width(browser, "broken-by-target-390")
+    browser.set_window_size(1280, 900)
 
 
 def test_the_form_is_labelled_and_reachable_by_keyboard(browser, service):
@@ -274,6 +398,17 @@ def test_the_form_is_labelled_and_reachable_by_keyboard(browser, service):
         reached.append(browser.execute_script("const e = document.activeElement; return e.id || e.textContent.trim()"))
         browser.switch_to.active_element.send_keys(Keys.TAB)
     assert reached[: len(expected)] == expected
+
+    # At 390 px every checkbox stays on its label's first line (long labels wrap beside the box).
+    browser.set_window_size(390, 844)
+    apart = browser.execute_script(
+        "return [...document.querySelectorAll('.checkbox input')].filter(box => {"
+        "  const label = box.labels[0].getBoundingClientRect(), rect = box.getBoundingClientRect();"
+        "  return label.top >= rect.bottom || label.left < rect.right; }).map(box => box.id)")
+    assert apart == []
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    screenshot(browser, "new-job-390", width=390)
+    browser.set_window_size(1280, 900)
 
     browser.find_element(By.ID, "domain").send_keys("not a domain")
     concurrency = browser.find_element(By.ID, "concurrency")

@@ -15,6 +15,8 @@ never reaches them; a test crawls one directly, pinning its name to loopback wit
   links, a redirect and a sitemap entry that spell the IPv6 literal.
 - `slow.test`: a start page linking to 30 pages that each take a second to answer, so that a crawl
   of it at concurrency 1 is still running half a minute later (the dashboard's cancel test).
+- `broken.test`: a start page linking to 500 URLs that are not there (404) and to /also, which links
+  to two of them: the dashboard's grouped, paged broken links.
 - `cdn.test`: a site behind a CDN (Cloudflare's MISS-then-HIT): two pages a cache may keep, three
   it must not (`Cache-Control: no-store`, `private`, a `Set-Cookie`), a gzip-compressed page, a
   sitemap that is cached too, and a page whose `<link>`s of several rels and rev and an `<object>`
@@ -32,6 +34,7 @@ V6_HOST = "v6.test"
 V6_LITERAL = "[::1]"
 CDN_HOST = "cdn.test"
 SLOW_HOST = "slow.test"
+BROKEN_HOST = "broken.test"
 
 DEPTH_PAGES: dict[str, Page] = {
     "/": Page("Depth", ("/a", "/b")),
@@ -129,6 +132,10 @@ CDN_RESOURCES = ("/style.css", "/favicon.ico", "/font.woff2", "/manifest.json", 
 _SLOW_PAGES = tuple(f"/page/{n}" for n in range(1, 31))
 SLOW_PAGES: dict[str, Page] = {"/": Page("Slow", _SLOW_PAGES), **{path: Page(path, ("/",), delay=1.0) for path in _SLOW_PAGES}}
 
+BROKEN_COUNT = 500
+BROKEN_TARGETS = tuple(f"/gone/{n}" for n in range(1, BROKEN_COUNT + 1))  # no such pages: 404
+BROKEN_PAGES: dict[str, Page] = {"/": Page("Broken", ("/also", *BROKEN_TARGETS)), "/also": Page("Also", BROKEN_TARGETS[:2])}
+
 BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
     DEPTH_HOST: DEPTH_PAGES,
     SLOWDOWN_HOST: SLOWDOWN_PAGES,
@@ -138,5 +145,6 @@ BEHAVIOUR_HOSTS: dict[str, dict[str, Page]] = {
     V6_LITERAL: V6_PAGES,
     CDN_HOST: CDN_PAGES,
     SLOW_HOST: SLOW_PAGES,
+    BROKEN_HOST: BROKEN_PAGES,
 }
 BEHAVIOUR_HOST_MAP = ",".join(f"{host}=127.0.0.1" for host in (DEPTH_HOST, SLOWDOWN_HOST, CALM_HOST, GUARD_HOST, CDN_HOST))

@@ -91,7 +91,7 @@ def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> Page[Tas
     return paginate(session, filtered_tasks(job_id, query).order_by(order, Task.id), query.limit, query.effective_offset)
 
 
-def _broken_condition(job: Job):
+def broken_condition(job: Job):
     has_referrer = exists().where(
         BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash == Task.url_hash
     )
@@ -149,34 +149,49 @@ def _slow_condition(job: Job):
 def issue_counts(session: Session, job: Job) -> dict[str, int]:
     """The numbers of broken links and slow pages, counted as the issues report counts them."""
     return {
-        "broken_links": session.scalar(select(func.count()).select_from(Task).where(_broken_condition(job))),
+        "broken_links": session.scalar(select(func.count()).select_from(Task).where(broken_condition(job))),
         "slow_pages": session.scalar(select(func.count()).select_from(Task).where(_slow_condition(job))),
     }
 
 
-def issues_report(session: Session, job: Job) -> dict[str, Any]:
-    job_tasks = Task.job_id == job.id
-    broken_condition = _broken_condition(job)
-    chain_condition = and_(job_tasks, Task.kind != "external", _issue_condition("redirect_chain"))
-    slow_condition = _slow_condition(job)
-    server_condition = and_(job_tasks, Task.kind != "external", Task.is_server_error.is_(True))
+def _chain_condition(job: Job):
+    return and_(Task.job_id == job.id, Task.kind != "external", _issue_condition("redirect_chain"))
+
+
+def _server_condition(job: Job):
+    return and_(Task.job_id == job.id, Task.kind != "external", Task.is_server_error.is_(True))
+
+
+def issues_counts(session: Session, job: Job) -> dict[str, int]:
+    """Every count of the issues report, without its lists (what the live job page polls)."""
 
     def count(condition) -> int:
         return session.scalar(select(func.count()).select_from(Task).where(condition))
 
-    broken = session.scalars(select(Task).where(broken_condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
+    return {
+        "broken_links": count(broken_condition(job)),
+        "slow_pages": count(_slow_condition(job)),
+        "redirect_chains": count(_chain_condition(job)),
+        "server_errors": count(_server_condition(job)),
+        "external_broken_links": count(_external_condition(job)),
+        "external_refused_to_robots": count(_external_condition(job, ErrorType.REFUSED_TO_ROBOTS)),
+    }
+
+
+def issues_report(session: Session, job: Job) -> dict[str, Any]:
+    broken_links = broken_condition(job)
+    chain_condition = _chain_condition(job)
+    slow_condition = _slow_condition(job)
+    server_condition = _server_condition(job)
+
+    broken = session.scalars(select(Task).where(broken_links).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
     referrers = _referrers_of(session, job, broken)
     external = external_issues(session, job)
+    counts = issues_counts(session, job)
+    external.pop("external_broken_links_count"), external.pop("external_refused_to_robots_count")
     return {
         "slow_page_threshold_ms": job.options.get("slow_page_threshold_ms", 3000),
-        "counts": {
-            "broken_links": count(broken_condition),
-            "slow_pages": count(slow_condition),
-            "redirect_chains": count(chain_condition),
-            "server_errors": count(server_condition),
-            "external_broken_links": external.pop("external_broken_links_count"),
-            "external_refused_to_robots": external.pop("external_refused_to_robots_count"),
-        },
+        "counts": counts,
         **external,
         "broken_links": [
             {"url": t.url, "http_status": t.http_status, "error": t.error,
