@@ -5,7 +5,7 @@ to scrapyd as one JSON spider argument, `-a options={...}`, and the spider valid
 with the same model. An ad-hoc `scrapy crawl site -a max_pages=50` passes options one by one as
 text; those are validated by the same model in lax mode ("50" -> 50, "false" -> False).
 
-The dashboard's forms are generated from this model (control_api/dashboard/option_fields.py):
+The dashboard's forms are generated from this model (control_api/dashboard/forms/option_fields.py):
 a field's `description` is its label on the forms, so write it as one, and text after a first "; "
 becomes the hint under the input ("Most pages to crawl; 0 means unlimited."); its `ge`/`gt`/`le`/
 `lt` are the input's bounds and its default the value a new form shows. A secret option (or a

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from contract.options import JobOptions
-from control_api.dashboard import form_errors, option_fields
+from control_api.dashboard.forms import errors as form_errors
+from control_api.dashboard.forms import option_fields
 from tests.helpers import make_test_app
 from tests.test_dashboard import field_error, sign_in
 

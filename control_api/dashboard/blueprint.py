@@ -7,7 +7,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from control_api.dashboard import csrf, option_fields
+from control_api.dashboard import csrf
+from control_api.dashboard.forms import option_fields
 from control_api.dashboard.nav import NAV
 from control_api.dashboard.session import signed_in_organisation
 from control_api.domain_errors import DomainError

@@ -7,7 +7,8 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 
 from control_api.jobs import service as jobs_service
 from control_api.schedules import service as schedules_service
-from control_api.dashboard import option_fields, source_forms
+from control_api.dashboard.forms import option_fields
+from control_api.dashboard.forms import sources as source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.dashboard.paging import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope

@@ -15,7 +15,7 @@ from control_api.jobs.results import service as results_service
 from control_api.jobs.browser import views as browser_views
 from control_api.dashboard import change_views, live
 from control_api.dashboard.blueprint import bp, error_page
-from control_api.dashboard.forms import CreateJobForm
+from control_api.dashboard.forms.new_job import CreateJobForm
 from control_api.dashboard.paging import LAST_PAGE, PAGE_SIZE, pager
 from control_api.dashboard.session import sign_in as start_session
 from control_api.dashboard.session import sign_out as end_session

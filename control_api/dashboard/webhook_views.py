@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from control_api.webhooks import service as webhooks_service
-from control_api.dashboard import source_forms
+from control_api.dashboard.forms import sources as source_forms
 from control_api.dashboard.blueprint import bp
 from control_api.dashboard.paging import PAGE_SIZE, page_number, pager
 from control_api.database import session_scope

@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from contract.paths import PROJECT_ROOT
-from control_api.dashboard import figures, option_fields
+from control_api.dashboard import figures
+from control_api.dashboard.forms import option_fields
 from tests.integration.conftest import free_port, gunicorn_command, stop_process
 from tests.sites.pages import REFERRERS, SITE, fill
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from contract.vocabulary import WebhookEvent
-from control_api.dashboard import form_errors, option_fields
+from control_api.dashboard.forms import errors as form_errors
+from control_api.dashboard.forms import option_fields
 from control_api.errors import ApiError
 from control_api.schedules.schemas import CreateScheduleRequest
 from control_api.triggers.schemas import CreateTriggerRequest

@@ -104,7 +104,7 @@ def _field(name: str, key: str, info: FieldInfo) -> OptionField:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return OptionField(kind="group", children=fields_of(annotation, f"{name}."), hint=note, **common)
     raise TypeError(f"job option {name!r}: the dashboard cannot show a field of type {info.annotation!r}; "
-                    "add its kind to control_api/dashboard/option_fields.py")  # fmt: skip
+                    "add its kind to control_api/dashboard/forms/option_fields.py")  # fmt: skip
 
 
 def _hint(*sentences: str) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from control_api.dashboard import form_errors, option_fields
+from control_api.dashboard.forms import errors as form_errors
+from control_api.dashboard.forms import option_fields
 from control_api.errors import ApiError
 from control_api.jobs.schemas import CreateJobRequest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from control_api.dashboard import option_fields
+from control_api.dashboard.forms import option_fields
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
