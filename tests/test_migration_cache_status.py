@@ -51,26 +51,39 @@ def fresh_url(tmp_path):
         admin.dispose()
 
 
+def insert_row(connection, table: sa.Table, **values) -> None:
+    """Insert into a table as the database has it now (reflected, not the current models, which
+    may have columns added by later migrations): a NOT NULL column without a default gets a zero."""
+    for column in table.columns:
+        if column.name in values or column.nullable or column.server_default is not None or column.primary_key:
+            continue  # a primary key here is an autoincrementing id (the jobs' is given)
+        try:
+            kind = column.type.python_type
+        except NotImplementedError:
+            kind = dict
+        values[column.name] = {bool: False, int: 0, float: 0.0, dict: {}, list: []}.get(kind, utcnow() if "time" in kind.__name__ else "")
+    connection.execute(sa.insert(table).values(**values))
+
+
 def seed(engine) -> str:
-    """A job with one task per BEFORE row, written through a plain table (any string fits)."""
-    with Session(engine) as session, session.begin():
-        organisation, domain = Organisation(name="migrations"), Domain(name="site.test")
-        session.add_all([organisation, domain])
-        session.flush()
-        job = Job(id=str(uuid.uuid4()), organisation_id=organisation.id, domain_id=domain.id, status="completed",
-                  options=JobOptions().model_dump(), created_at=utcnow())  # fmt: skip
-        session.add(job)
-        job_id = job.id
-    tasks = sa.table("tasks", *(sa.column(name) for name in (
-        "job_id", "url", "url_hash", "found_via", "depth", "kind", "status", "truncated", "is_slow", "is_broken",
-        "is_server_error", "redirect_hops", "fetched_at", "cache_status", "warm_cache_status")))  # fmt: skip
+    """A job with one task per BEFORE row, written through the tables as they are at 0009 (any string fits)."""
+    metadata = sa.MetaData()
+    metadata.reflect(engine, only=["organisations", "domains", "jobs", "tasks"])
+    organisations, domains, jobs, tasks = (metadata.tables[name] for name in ("organisations", "domains", "jobs", "tasks"))
+    job_id = str(uuid.uuid4())
     with engine.begin() as connection:
+        insert_row(connection, organisations, name="migrations", created_at=utcnow())
+        organisation_id = connection.execute(sa.select(organisations.c.id)).scalar_one()
+        insert_row(connection, domains, name="site.test")
+        domain_id = connection.execute(sa.select(domains.c.id)).scalar_one()
+        insert_row(connection, jobs, id=job_id, organisation_id=organisation_id, domain_id=domain_id, status="completed",
+                   options=JobOptions().model_dump(), created_at=utcnow())  # fmt: skip
         for n, (cache, warm) in enumerate(BEFORE):
             url = f"http://site.test/{n}"
-            connection.execute(sa.insert(tasks).values(
+            insert_row(connection, tasks,
                 job_id=job_id, url=url, url_hash=url_hash(url), found_via="link", depth=1, kind="page",
                 status="completed", truncated=False, is_slow=False, is_broken=False, is_server_error=False,
-                redirect_hops=0, fetched_at=utcnow(), cache_status=cache, warm_cache_status=warm))  # fmt: skip
+                redirect_hops=0, fetched_at=utcnow(), cache_status=cache, warm_cache_status=warm)  # fmt: skip
     return job_id
 
 
