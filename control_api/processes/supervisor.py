@@ -15,7 +15,8 @@ readable by this user only. A crawler orphaned by a dead scrapyd keeps its job o
 renewing its claim (crawler/jobstore.py), so supervision never has to hunt for orphans.
 
 The organisation "Local development" and its API token are made on the first run and kept in
-var/dev-token (0600); later runs print the same token while the database still accepts it, so the
+var/dev-token (0600; the token alone, so `TOKEN=$(cat var/dev-token)` works, the organisation's id
+in var/dev-organisation); later runs print the same token while the database still accepts it, so the
 jobs made before a restart are still listed after it.
 """
 from __future__ import annotations
@@ -151,6 +152,10 @@ class Supervisor:
     @property
     def stopping(self) -> bool:
         return self.stop_request.requested
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:  # for a caller that supervises in a thread of its own
+        self.stop_request.requested = value
 
     def write_state(self) -> None:
         state = {
@@ -314,6 +319,9 @@ Crawl service is running.
 
 Your API token for the organisation "{DEV_ORGANISATION}" ({"new" if new_token else "the same as last time"}; kept in {token_file}, readable by you only):
 {token}
+
+In a shell, as README's examples use them:
+  API=http://{host}:{port}; TOKEN=$(cat {token_file})
 
 Start a crawl:
   curl -s -X POST http://{host}:{port}/v1/jobs -H "Authorization: Bearer {token}" \\
