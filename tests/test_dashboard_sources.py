@@ -70,7 +70,7 @@ def test_schedule_form_errors_are_the_apis_next_to_their_fields(client, org):
     assert field_error(response, "max_pages") == "Input should be greater than or equal to 0"
     assert 'value="169"' in text(response) and 'aria-invalid="true"' in text(response)
     response = client.post("/app/schedules/new", data={"domain": "example.com", "interval_hours": "", "csrf_token": token})
-    assert field_error(response, "interval_hours") == "Is required"
+    assert field_error(response, "interval_hours") == "Give interval_hours (hours between runs, 1..168) or cron (a cron expression)"
     response = client.post("/app/schedules/new", data={"domain": "not a domain", "interval_hours": "6", "csrf_token": token})
     api_error = client.post("/v1/schedules", json={"domain": "not a domain", "interval_hours": 6},
                             headers=org.headers).get_json()["error"]["message"]  # fmt: skip
