@@ -47,24 +47,38 @@ def ensure_credentials(path: Path | None = None) -> tuple[str, str]:
 
 
 def read_dev_token(path: Path) -> str | None:
-    """The local development organisation's token that `make run` kept in `path`, if any."""
+    """The local development organisation's token that `make run` kept in `path`, if any: the token
+    alone on one line (so `TOKEN=$(cat var/dev-token)` works), or the JSON object earlier versions wrote."""
     try:
-        return str(json.loads(path.read_text())["token"]) or None
-    except (OSError, ValueError, KeyError, TypeError):
+        text = path.read_text().strip()
+    except OSError:
         return None
+    if text.startswith("{"):
+        try:
+            return str(json.loads(text)["token"]) or None
+        except (ValueError, KeyError, TypeError):
+            return None
+    return text or None
 
 
 def write_dev_token(path: Path, token: str, organisation_id: int) -> None:
-    # The organisation id is for the operator's eyes: the token alone says whose it is.
-    write_private(path, {"token": token, "organisation_id": organisation_id})
+    """The token alone in `path`; the organisation's id, for the operator's eyes (the token alone says
+    whose it is), in `dev-organisation` next to it."""
+    write_private_text(path, token + "\n")
+    write_private_text(path.with_name("dev-organisation"), f"{organisation_id}\n")
 
 
 def write_private(path: Path, data: dict) -> None:
     """Write `data` as JSON to `path`, readable and writable by this user only."""
+    write_private_text(path, json.dumps(data))
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable and writable by this user only."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        json.dump(data, file)
+        file.write(text)
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
 
 

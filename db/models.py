@@ -349,7 +349,11 @@ class Schedule(Base):
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"))
     start_scheme: Mapped[str | None] = mapped_column(String(8))
     options: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
-    interval_hours: Mapped[int] = mapped_column(Integer)
+    # The cadence: every `interval_hours`, or at the times of `cron` in `timezone` (one of the two is
+    # set; control_api/schedules/cadence.py).
+    interval_hours: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(120))
+    timezone: Mapped[str | None] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     next_run_at: Mapped[Timestamp]
     last_job_id: Mapped[str | None] = mapped_column(String(36))

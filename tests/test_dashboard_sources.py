@@ -58,6 +58,32 @@ def test_a_schedule_created_from_the_form_is_listed_with_its_options(client, org
     assert '<td data-field="enabled">No</td>' in row and ">Enable<" in row and ">Run now<" in row
 
 
+def test_a_cron_schedule_from_the_form_runs_at_its_times_in_its_zone(client, org):
+    token = sign_in(client, org)
+    page = text(client.get("/app/schedules/new"))
+    assert 'name="cadence" type="radio" value="cron"' in page and '<option value="Europe/Paris">' in page
+    response = client.post("/app/schedules/new", data={"domain": "cron.example", "cadence": "cron", "interval_hours": "24",
+                                                       "cron": " 30 2  * * * ", "timezone": "Europe/Paris",
+                                                       "enabled": "1", "csrf_token": token})  # fmt: skip
+    assert response.status_code == 302, text(response)
+    [schedule] = api(client, org, "/v1/schedules")["schedules"]
+    assert (schedule["cron"], schedule["timezone"], schedule["interval_hours"]) == ("30 2 * * *", "Europe/Paris", None)
+    listed = unescape(text(client.get("/app/schedules")))
+    assert "Schedule for cron.example created: at “30 2 * * *” (Europe/Paris)." in listed
+
+    for data, name, api_body in (({"cron": "0 24 * * *", "timezone": "UTC"}, "cron", {"cron": "0 24 * * *"}),
+                                 ({"cron": "", "timezone": "UTC"}, "cron", {"cron": ""}),
+                                 ({"cron": "0 3 * * *", "timezone": "Paris"}, "timezone",
+                                  {"cron": "0 3 * * *", "timezone": "Paris"})):  # fmt: skip
+        response = client.post("/app/schedules/new", data={"domain": "bad.example", "cadence": "cron", **data,
+                                                           "csrf_token": token})  # fmt: skip
+        api_error = client.post("/v1/schedules", json={"domain": "bad.example", **api_body},
+                                headers=org.headers).get_json()["error"]["message"]  # fmt: skip
+        assert response.status_code == 400
+        assert unescape(field_error(response, name))[1:] == api_error.removeprefix(f"Field '{name}': ")[1:-1]  # the API's words
+    assert len(api(client, org, "/v1/schedules")["schedules"]) == 1
+
+
 def test_schedule_form_errors_are_the_apis_next_to_their_fields(client, org):
     token = sign_in(client, org)
     response = client.post("/app/schedules/new", data={"domain": "example.com", "interval_hours": "169",
@@ -70,7 +96,7 @@ def test_schedule_form_errors_are_the_apis_next_to_their_fields(client, org):
     assert field_error(response, "max_pages") == "Input should be greater than or equal to 0"
     assert 'value="169"' in text(response) and 'aria-invalid="true"' in text(response)
     response = client.post("/app/schedules/new", data={"domain": "example.com", "interval_hours": "", "csrf_token": token})
-    assert field_error(response, "interval_hours") == "Is required"
+    assert field_error(response, "interval_hours") == "Give interval_hours (hours between runs, 1..168) or cron (a cron expression)"
     response = client.post("/app/schedules/new", data={"domain": "not a domain", "interval_hours": "6", "csrf_token": token})
     api_error = client.post("/v1/schedules", json={"domain": "not a domain", "interval_hours": 6},
                             headers=org.headers).get_json()["error"]["message"]  # fmt: skip

@@ -14,7 +14,7 @@ from db.models import Job, Schedule, utcnow
 from tests.helpers import assert_error, make_test_app
 
 SCHEDULE_FIELDS = {
-    "id", "domain", "domain_id", "options", "interval_hours", "enabled", "next_run_at", "last_job_id",
+    "id", "domain", "domain_id", "options", "interval_hours", "cron", "timezone", "enabled", "next_run_at", "last_job_id",
     "skipped_runs", "last_skipped_at", "created_at",
 }  # fmt: skip
 

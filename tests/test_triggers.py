@@ -164,8 +164,10 @@ def test_openapi_documents_schedules_triggers_and_the_hook_without_a_token(clien
     hook = paths["/hooks/{secret}"]["post"]
     assert "security" not in hook and "requestBody" not in hook  # no token; the body is not ours to validate
     assert {"202", "404", "413", "429"} <= set(hook["responses"])
-    interval = document["components"]["schemas"]["CreateScheduleRequest"]["properties"]["interval_hours"]
-    assert (interval["minimum"], interval["maximum"]) == (1, 168)
+    schedule_fields = document["components"]["schemas"]["CreateScheduleRequest"]["properties"]
+    [interval] = [kind for kind in schedule_fields["interval_hours"]["anyOf"] if kind["type"] == "integer"]
+    assert (interval["minimum"], interval["maximum"]) == (1, 168)  # or null, with cron instead
+    assert "cron expression" in schedule_fields["cron"]["description"] and "IANA" in schedule_fields["timezone"]["description"]
     assert "url" in document["components"]["schemas"]["CreatedTrigger"]["required"]
     assert "url" not in document["components"]["schemas"]["TriggerOut"]["properties"]
 

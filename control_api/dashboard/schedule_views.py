@@ -37,7 +37,7 @@ def schedules():
 
 
 def _row(schedule: Schedule, statuses: dict[str, str]) -> dict:
-    return {"id": schedule.id, "domain": schedule.domain.name, "interval_hours": schedule.interval_hours,
+    return {"id": schedule.id, "domain": schedule.domain.name, "cadence": cadence_words(schedule),
             "enabled": schedule.enabled, "next_run_at": schedule.next_run_at, "skipped_runs": schedule.skipped_runs,
             "last_skipped_at": schedule.last_skipped_at, "options": option_fields.summary(schedule.options),
             "last_job_id": schedule.last_job_id, "last_job_status": statuses.get(schedule.last_job_id)}  # fmt: skip
@@ -57,18 +57,24 @@ def new_schedule():
     try:
         with session_scope() as session:
             schedule = schedules_service.create_schedule(session, g.organisation_id, target, form.request)
-            domain = schedule.domain.name
+            domain, cadence = schedule.domain.name, cadence_words(schedule)
     except LimitReached as exc:
         form.errors["form"] = exc.message
         return _form_page(form, 409)
-    flash(f"Schedule for {domain} created: every {form.request.interval_hours} h"
+    flash(f"Schedule for {domain} created: {cadence}"
           f"{'' if form.request.enabled else ' once enabled'}.")  # fmt: skip
     return redirect(url_for(".schedules"))
 
 
+def cadence_words(schedule: Schedule) -> str:
+    if schedule.cron is not None:
+        return f"at “{schedule.cron}” ({schedule.timezone})"
+    return f"every {schedule.interval_hours} h"
+
+
 def _form_page(form, status: int = 200):
     return render_template("dashboard/schedule_new.html", nav_section="schedules", form=form,
-                           interval_choices=source_forms.INTERVAL_CHOICES), status  # fmt: skip
+                           interval_choices=source_forms.INTERVAL_CHOICES, zone_names=source_forms.zone_names()), status  # fmt: skip
 
 
 @bp.post("/schedules/<schedule_id>/enabled")
@@ -116,7 +122,7 @@ def delete_schedule(schedule_id: str):
         try:
             if request.method == "GET":
                 schedule = schedules_service.get_schedule(session, g.organisation_id, schedule_id)
-                what = f"the schedule for {schedule.domain.name} (every {schedule.interval_hours} h)"
+                what = f"the schedule for {schedule.domain.name} ({cadence_words(schedule)})"
                 return render_template("dashboard/confirm_delete.html", nav_section="schedules", what=what,
                                        note="The jobs it started are kept.", cancel_url=url_for(".schedules"))  # fmt: skip
             schedule = schedules_service.get_schedule(session, g.organisation_id, schedule_id)

@@ -5,7 +5,9 @@ process; the webhook sender and the browser measurements have their own).
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
 every half second to a state file that /healthz reads, so the API answers 503 `degraded` naming
-what is down meanwhile. Ctrl-C or SIGTERM stops everything.
+what is down meanwhile. Ctrl-C or SIGTERM stops everything, however the service was started: the
+handlers are installed explicitly, since a shell that starts `make run &` from a script has it inherit
+SIGINT ignored, and a child that the same signal to the process group stopped is not restarted.
 
 scrapyd listens on loopback with basic-auth credentials (control_api/credentials.py), so only the
 API and the operator can schedule crawls or read their logs; everything under var/ is created
@@ -13,7 +15,8 @@ readable by this user only. A crawler orphaned by a dead scrapyd keeps its job o
 renewing its claim (crawler/jobstore.py), so supervision never has to hunt for orphans.
 
 The organisation "Local development" and its API token are made on the first run and kept in
-var/dev-token (0600); later runs print the same token while the database still accepts it, so the
+var/dev-token (0600; the token alone, so `TOKEN=$(cat var/dev-token)` works, the organisation's id
+in var/dev-organisation); later runs print the same token while the database still accepts it, so the
 jobs made before a restart are still listed after it.
 """
 from __future__ import annotations
@@ -114,11 +117,45 @@ class Component:
             self.process.wait()
 
 
+class StopRequest:
+    """SIGINT and SIGTERM: the supervisor stops its children and exits, once.
+
+    Installed explicitly for both signals: Python leaves SIGINT alone when it was ignored at start
+    (as `make run &` in a non-interactive shell has it), and then only the children would stop, to be
+    restarted as crashed. Before supervision begins the signal interrupts start-up (KeyboardInterrupt);
+    once the loop runs it only sets the flag, so a restart in progress is never cut in half and a
+    child that the same signal already stopped is not mistaken for a crash. A second signal while
+    stopping is ignored: the stop is already under way."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.supervising = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested:
+            return
+        self.requested = True
+        if not self.supervising:
+            raise KeyboardInterrupt
+
+
 @dataclass
 class Supervisor:
     components: list[Component]
     state_file: Path
-    stopping: bool = field(default=False)
+    stop_request: StopRequest = field(default_factory=StopRequest)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_request.requested
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:  # for a caller that supervises in a thread of its own
+        self.stop_request.requested = value
 
     def write_state(self) -> None:
         state = {
@@ -135,9 +172,12 @@ class Supervisor:
         partial.replace(self.state_file)  # atomic: /healthz never reads half a file
 
     def run(self) -> None:
+        self.stop_request.supervising = True
         while not self.stopping:
             now = time.monotonic()
             for component in self.components:
+                if self.stopping:  # the signal that stops us may have stopped this child too: no restart
+                    break
                 component.check(now)
             self.write_state()
             time.sleep(TICK)
@@ -151,6 +191,8 @@ class Supervisor:
 
 
 def main() -> None:
+    stop_request = StopRequest()
+    stop_request.install()
     load_dotenv()  # into the environment, which scrapyd, its crawlers and the API inherit
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -207,19 +249,19 @@ def main() -> None:
     # The reconciler and the recurring-crawl loop: one process, without the web app (processes/background.py).
     loops = Component("loops", lambda: subprocess.Popen(
         [sys.executable, "-m", "control_api.processes.background", "reconcile", "schedules"], cwd=PROJECT_ROOT,
+        preexec_fn=background_child,
     ), serves=("reconciler", "schedules"))  # fmt: skip
     # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhooks/sender.py).
     webhooks = Component("webhooks", lambda: subprocess.Popen(
         [sys.executable, "-m", "control_api.processes.background", "webhooks"], cwd=PROJECT_ROOT,
-        preexec_fn=lambda: os.nice(10),
+        preexec_fn=lambda: background_child(nice=10),
     ))  # fmt: skip
     # Browser measurements of completed jobs (control_api/jobs/browser/): niced, a browser must not slow the crawls.
     browsers = Component("browsers", lambda: subprocess.Popen(
         [sys.executable, "-m", "control_api.processes.background", "browsers"], cwd=PROJECT_ROOT,
-        preexec_fn=lambda: os.nice(10),
+        preexec_fn=lambda: background_child(nice=10),
     ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, loops, webhooks, browsers], state_file)
-    signal.signal(signal.SIGTERM, lambda *_: setattr(supervisor, "stopping", True))
+    supervisor = Supervisor([scrapyd, api, loops, webhooks, browsers], state_file, stop_request)
     try:
         scrapyd.start()
         wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
@@ -242,8 +284,19 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stop_request.requested = True  # a signal from here on must not interrupt the stop
         supervisor.stop()
         print("Stopped scrapyd, the API, the reconciler, the scheduler loop, the webhook sender and the browser loop.")
+
+
+def background_child(nice: int = 0) -> None:
+    """In a background loop's process, before it runs: Ctrl-C reaches the whole process group, and a
+    Python process still importing when it came printed a KeyboardInterrupt traceback per process.
+    Ignored here, the supervisor stops these with SIGTERM (a loop that installs its own SIGINT
+    handler, as the webhook sender does, still finishes its work in hand on Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        os.nice(nice)
 
 
 def masked_url(url: str) -> str:
@@ -267,6 +320,9 @@ Crawl service is running.
 Your API token for the organisation "{DEV_ORGANISATION}" ({"new" if new_token else "the same as last time"}; kept in {token_file}, readable by you only):
 {token}
 
+In a shell, as README's examples use them:
+  API=http://{host}:{port}; TOKEN=$(cat {token_file})
+
 Start a crawl:
   curl -s -X POST http://{host}:{port}/v1/jobs -H "Authorization: Bearer {token}" \\
        -H "Content-Type: application/json" -d '{{"domain": "example.com", "options": {{"max_pages": 100}}}}'
@@ -277,4 +333,7 @@ Ctrl-C stops everything.
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # stopped before anything was started (during the migration): nothing to stop
+        sys.exit(130)

@@ -2,7 +2,7 @@
 
 Each due schedule is claimed in one transaction that locks its row (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so several loops share the work and never wait for each other), moves `next_run_at` to
-the next time on its cadence after now, and inserts the run's job. Whoever commits that transaction
+the next time on its cadence after now (an interval, or a cron expression in a timezone: cadence.py), and inserts the run's job. Whoever commits that transaction
 ran the run; a loop that looks later finds `next_run_at` in the future. A run missed while no loop
 was running is started once, not once per missed interval. A run that falls due while the previous
 job is still active, or while the organisation has ORG_MAX_JOBS_IN_FLIGHT jobs in flight
@@ -38,7 +38,8 @@ from control_api.database import session_scope
 from control_api.jobs import service as jobs_service
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from control_api.organisations.limits import LimitReached
-from control_api.schedules.service import next_run_after, previous_job_active, start_run
+from control_api.schedules.cadence import next_run_after
+from control_api.schedules.service import previous_job_active, start_run
 from db.models import Job, Schedule, utcnow
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class ScheduleRunner:
             if schedule_id is None:
                 return None
             schedule = session.get(Schedule, schedule_id)
-            schedule.next_run_at = next_run_after(schedule.next_run_at, schedule.interval_hours, now)
+            schedule.next_run_at = next_run_after(schedule, now)  # the claim: see the module's docstring
             busy = previous_job_active(session, schedule)
             reason = None
             if busy is None:

@@ -21,6 +21,7 @@ from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.openapi import BEARER, COMMON_ERRORS, errors
 from control_api.responses import json_response
 from control_api.schedules import service as schedules_service
+from control_api.schedules.cadence import InvalidCadence
 from control_api.schedules.schemas import (
     CreateScheduleRequest,
     ListQuery,
@@ -70,7 +71,7 @@ def get_schedule(path: SchedulePath, query: NoQuery):
 
 @bp.patch("/<schedule_id>", responses={200: ScheduleOut, **errors(400, 404, 413, 415, e404=NOT_FOUND)})
 def update_schedule(path: SchedulePath, query: NoQuery, body: UpdateScheduleRequest):
-    """Change a schedule's options, interval or enabled flag"""
+    """Change a schedule's options, cadence (interval, or cron and timezone) or enabled flag"""
     with session_scope() as session, _found(path.schedule_id):
         schedule = schedules_service.update_schedule(session, g.organisation_id, path.schedule_id, body)
         return json_response(schedule_out(schedule))
@@ -104,7 +105,8 @@ def run_schedule_now(path: SchedulePath, query: NoQuery):
 def schedule_out(schedule: Schedule) -> ScheduleOut:
     return ScheduleOut(
         id=schedule.id, domain=schedule.domain.name, domain_id=schedule.domain_id, options=redacted(schedule.options),
-        interval_hours=schedule.interval_hours, enabled=schedule.enabled, next_run_at=schedule.next_run_at,
+        interval_hours=schedule.interval_hours, cron=schedule.cron, timezone=schedule.timezone,
+        enabled=schedule.enabled, next_run_at=schedule.next_run_at,
         last_job_id=schedule.last_job_id, skipped_runs=schedule.skipped_runs, last_skipped_at=schedule.last_skipped_at,
         created_at=schedule.created_at,
     )  # fmt: skip
@@ -117,3 +119,5 @@ def _found(schedule_id: str) -> Iterator[None]:
         yield
     except schedules_service.ScheduleNotFound:
         raise ApiError(404, "schedule_not_found", f"No schedule with id '{schedule_id}'.") from None
+    except InvalidCadence as exc:
+        raise ApiError(400, "invalid_field", f"Field '{exc.field}': {exc.message}.") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +16,7 @@ from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
+from control_api.schedules.cadence import InvalidCadence, first_run
 from control_api.schedules.schemas import CreateScheduleRequest, UpdateScheduleRequest
 from db.models import Job, Schedule, utcnow
 
@@ -27,16 +27,9 @@ class ScheduleNotFound(Exception):
     pass
 
 
-def next_run_after(due: datetime, interval_hours: int, now: datetime) -> datetime:
-    """The first run time on the schedule's cadence that is later than `now`: runs missed while
-    nothing was running collapse into the one being started, they are not caught up one by one."""
-    interval = timedelta(hours=interval_hours)
-    missed = max(0, (now - due) // interval)
-    return due + (missed + 1) * interval
-
-
 def create_schedule(session: Session, organisation_id: int, target: Target, request: CreateScheduleRequest) -> Schedule:
-    """The first recurring run falls due one interval from now (POST .../run starts one at once).
+    """The first recurring run falls due one interval from now, or at the cron expression's next
+    time (POST .../run starts one at once).
     Raises LimitReached when the organisation has ORG_MAX_SCHEDULES already."""
     limits.check_room(session, organisation_id, limits.SCHEDULES)
     now = utcnow()
@@ -47,8 +40,10 @@ def create_schedule(session: Session, organisation_id: int, target: Target, requ
         start_scheme=target.scheme,
         options=request.options.model_dump(),
         interval_hours=request.interval_hours,
+        cron=request.cron,
+        timezone=(request.timezone or "UTC") if request.cron else None,
         enabled=request.enabled,
-        next_run_at=now + timedelta(hours=request.interval_hours),
+        next_run_at=first_run(request.interval_hours, request.cron, request.timezone, now),
         skipped_runs=0,
         created_at=now,
     )
@@ -72,20 +67,29 @@ def list_owned(session: Session, model, organisation_id: int, limit: int, offset
 
 
 def update_schedule(session: Session, organisation_id: int, schedule_id: str, request: UpdateScheduleRequest) -> Schedule:
-    """A new interval, or enabling a disabled schedule, restarts the cadence: next run one interval from now."""
+    """A new cadence (interval, cron expression or timezone), or enabling a disabled schedule,
+    restarts it: the next run is one interval from now, or the cron expression's next time.
+    Raises InvalidCadence for `timezone` alone on a schedule that runs every interval_hours."""
     schedule = get_schedule(session, organisation_id, schedule_id, for_update=True)
-    changed = request.model_fields_set
-    if "options" in changed and request.options is not None:
+    changed = {name for name in request.model_fields_set if getattr(request, name) is not None}
+    if "options" in changed:
         schedule.options = with_kept_secrets(request.options.model_dump(), schedule.options)
     restart = False
-    if "interval_hours" in changed and request.interval_hours is not None:
-        restart = request.interval_hours != schedule.interval_hours
-        schedule.interval_hours = request.interval_hours
-    if "enabled" in changed and request.enabled is not None:
+    if "interval_hours" in changed:
+        restart = request.interval_hours != schedule.interval_hours or schedule.cron is not None
+        schedule.interval_hours, schedule.cron, schedule.timezone = request.interval_hours, None, None
+    elif "cron" in changed or "timezone" in changed:
+        if "cron" not in changed and schedule.cron is None:
+            raise InvalidCadence("timezone", "timezone goes with cron; this schedule runs every interval_hours")
+        cron = request.cron or schedule.cron
+        zone = request.timezone or (schedule.timezone if "cron" not in changed or schedule.cron else None) or "UTC"
+        restart = (cron, zone) != (schedule.cron, schedule.timezone)
+        schedule.interval_hours, schedule.cron, schedule.timezone = None, cron, zone
+    if "enabled" in changed:
         restart = restart or (request.enabled and not schedule.enabled)
         schedule.enabled = request.enabled
     if restart:
-        schedule.next_run_at = utcnow() + timedelta(hours=schedule.interval_hours)
+        schedule.next_run_at = first_run(schedule.interval_hours, schedule.cron, schedule.timezone, utcnow())
     session.flush()
     return schedule
 

@@ -123,6 +123,12 @@ class SiteSpider(Spider):
         self.adhoc_failure: str | None = None  # the same for a run with no job (crawler/commands/crawl.py)
 
     @classmethod
+    def check_arguments(cls, **kwargs: Any) -> None:
+        """Raise UsageError for a bad `-a` argument (crawler/commands/crawl.py calls it before the
+        crawl starts): the constructor checks every argument and touches nothing outside the spider."""
+        cls(**kwargs)
+
+    @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings

@@ -71,11 +71,13 @@ def cancel_jobs(live_client, engine, schedule_ids: list[str], orgs: dict[str, ob
 
 def create_schedules(live_client, make_org, site, count: int) -> dict[str, object]:
     """{schedule id: its organisation}: one schedule in each of `count` organisations (a job
-    conflicts only with its own organisation's)."""
+    conflicts only with its own organisation's); every other one on a cron expression in a zone
+    with daylight saving, whose claim is the same move of `next_run_at`."""
     ids = {}
     for n in range(count):
         org = make_org(f"scheduled {n}")
-        body = {"domain": site.url("site.test"), "options": {"max_pages": 3}, "interval_hours": 6}
+        cadence = {"interval_hours": 6} if n % 2 == 0 else {"cron": "15 3 * * *", "timezone": "America/New_York"}
+        body = {"domain": site.url("site.test"), "options": {"max_pages": 3}, **cadence}
         response = live_client.post("/v1/schedules", json=body, headers=org.headers)
         assert response.status_code == 201, response.get_json()
         ids[response.get_json()["id"]] = org

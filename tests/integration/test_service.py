@@ -22,9 +22,31 @@ from tests.integration.conftest import HOST_MAP, free_port
 pytestmark = pytest.mark.integration
 
 
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def processes_in_session(session_id: int) -> list[str]:
+    """The processes of a session (ours: the supervisor and everything it started, however deep,
+    unless it moved to a session of its own), as `pid command` lines."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+            command = (stat_file.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2:].split()  # after `pid (comm) `: state, ppid, pgrp, session
+        if int(fields[3]) == session_id and fields[0] != "Z":
+            found.append(f"{stat_file.parent.name} {command.strip()}")
+    return found
+
+
 class Service:
     def __init__(self, tmp_path: Path, database_url: str, ports: tuple[int, int] | None = None, run: int = 1,
-                 var_dir: str | None = None):  # fmt: skip
+                 var_dir: str | None = None, from_a_script: bool = False):  # fmt: skip
+        # `from_a_script`: as `make run &` in a non-interactive shell starts it, with SIGINT ignored,
+        # in a process group (and session) of its own that the test can signal as a whole.
         # A relative `var_dir` is read from tmp_path, where the service then runs (as `make run` from a checkout).
         self.var = tmp_path / (var_dir or "var")
         self.api_port, self.scrapyd_port = ports or (free_port(), free_port())
@@ -41,7 +63,9 @@ class Service:
         with self.output.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "control_api.processes.supervisor"], env=env,
                                             cwd=tmp_path if var_dir else PROJECT_ROOT,
-                                            stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                                            stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=from_a_script,
+                                            preexec_fn=ignore_sigint if from_a_script else None)  # fmt: skip
         self.token = self._wait_for_token()
 
     def _wait_for_token(self, timeout: float = 60) -> str:
@@ -218,7 +242,11 @@ def test_a_restart_keeps_the_development_token_and_its_jobs(tmp_path, database_u
         assert created.status_code == 201, created.text
         token_file = first.var / "dev-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-        assert json.loads(token_file.read_text())["token"] == first.token
+        assert token_file.read_text() == first.token + "\n"  # alone: TOKEN=$(cat var/dev-token) works
+        organisation_id = int((first.var / "dev-organisation").read_text())
+        me = requests.get(f"{first.api}/v1/jobs", headers={"Authorization": f"Bearer {token_file.read_text().strip()}"},
+                          timeout=10)  # fmt: skip
+        assert me.status_code == 200 and organisation_id > 0
         assert "(new; kept in " in banner_line(first) and str(token_file) in banner_line(first)
     finally:
         first.stop()
@@ -249,7 +277,7 @@ def test_a_revoked_development_token_is_replaced_and_the_jobs_stay(tmp_path, dat
     try:
         assert second.token != first.token
         assert "(new; kept in " in banner_line(second)
-        assert json.loads((second.var / "dev-token").read_text())["token"] == second.token
+        assert (second.var / "dev-token").read_text().strip() == second.token
         assert requests.get(f"{second.api}/v1/jobs", headers=first.headers, timeout=10).status_code == 401
         listed = requests.get(f"{second.api}/v1/jobs", headers=second.headers, timeout=10).json()
         assert [job["id"] for job in listed["jobs"]] == [created.json()["id"]]  # the same organisation
@@ -259,7 +287,8 @@ def test_a_revoked_development_token_is_replaced_and_the_jobs_stay(tmp_path, dat
 
 
 def test_a_token_the_database_does_not_know_gives_a_new_organisation(tmp_path, database_url):
-    # As after the database was reset: the kept token is unknown, so it is replaced.
+    # As after the database was reset: the kept token is unknown, so it is replaced. The file is the
+    # JSON earlier versions wrote: still read, and rewritten as the token alone.
     token_file = tmp_path / "var" / "dev-token"
     token_file.parent.mkdir(mode=0o700)
     token_file.write_text(json.dumps({"token": "cs_from_a_database_that_is_gone", "organisation_id": 1}))
@@ -268,7 +297,7 @@ def test_a_token_the_database_does_not_know_gives_a_new_organisation(tmp_path, d
     try:
         assert service.token != "cs_from_a_database_that_is_gone"
         assert "(new; kept in " in banner_line(service)
-        assert json.loads(token_file.read_text())["token"] == service.token
+        assert token_file.read_text().strip() == service.token
         listed = requests.get(f"{service.api}/v1/jobs", headers=service.headers, timeout=10)
         assert listed.status_code == 200 and listed.json()["jobs"] == []
     finally:
@@ -281,3 +310,43 @@ def test_two_services_on_one_machine_do_not_share_gunicorns_control_socket(servi
     own = service.var / "run" / f"gunicorn-{service.api_port}.ctl"
     wait_until(lambda: own.exists(), 10, "the service's own control socket")
     assert stat.S_ISSOCK(own.stat().st_mode)
+
+
+@pytest.mark.parametrize("signal_sent", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_started_from_a_script_a_signal_to_its_process_group_stops_every_child(tmp_path, database_url, signal_sent):
+    """Started with SIGINT ignored (`make run &` in a script), the signal to the whole process group,
+    as a terminal or a process manager sends it: every child gone, none restarted as crashed, the
+    supervisor exits 0 having said so once."""
+    service = Service(tmp_path, database_url, from_a_script=True)
+    session = service.process.pid
+    try:
+        wait_until(lambda: all_up(service), 30, "every component up")
+        started = processes_in_session(session)
+        assert any("gunicorn" in line for line in started) and any("scrapyd" in line for line in started), started
+        os.killpg(session, signal_sent)
+        service.process.wait(timeout=30)
+    finally:
+        service.stop()
+        leftover = wait_until_or_last(lambda: processes_in_session(session), 10)
+        for line in leftover:  # do not leave them to the next test, whatever the verdict
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+    printed = service.output.read_text()
+    assert service.process.returncode == 0, printed[-3000:]
+    assert leftover == [], leftover
+    assert "restarting" not in printed and "exited (code" not in printed, printed[-3000:]
+    assert printed.count("Stopped scrapyd") == 1 and "Aborted!" not in printed and "Traceback" not in printed, printed[-3000:]
+
+
+def all_up(service: Service) -> bool:
+    try:
+        return all(component["state"] == "up" for component in service.state()["components"].values())
+    except (OSError, ValueError):
+        return False  # not written yet: the supervisor writes it once everything has been started
+
+
+def wait_until_or_last(probe, timeout: float) -> list:
+    """`probe()` once it is empty, or its last answer after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found

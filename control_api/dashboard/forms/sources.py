@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from functools import lru_cache
+from zoneinfo import available_timezones
+
 from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import MultiDict
 
@@ -61,19 +64,38 @@ def _whole_number(form: MultiDict, name: str, values: dict, errors: dict) -> int
 
 
 def blank_schedule() -> SourceForm:
-    return SourceForm(CreateScheduleRequest, {"domain": "", "interval_hours": "24", **option_fields.blank_values(),
+    return SourceForm(CreateScheduleRequest, {"domain": "", "cadence": "interval", "interval_hours": "24", "cron": "",
+                                              "timezone": "UTC", **option_fields.blank_values(),
                                               "enabled": True})  # fmt: skip
 
 
 def submitted_schedule(form: MultiDict) -> SourceForm:
+    """The cadence radio picks what is sent: `interval_hours`, or `cron` with `timezone` (the API
+    takes exactly one cadence; the other fields' values are kept as typed, and not sent)."""
     read = option_fields.read_options(form)
-    values: dict[str, Any] = {"domain": form.get("domain", "").strip(), **read.values, "enabled": "enabled" in form}
+    cadence = "cron" if form.get("cadence") == "cron" else "interval"
+    values: dict[str, Any] = {"domain": form.get("domain", "").strip(), "cadence": cadence,
+                              "cron": form.get("cron", "").strip(), "timezone": form.get("timezone", "").strip(),
+                              **read.values, "enabled": "enabled" in form}  # fmt: skip
     errors = dict(read.errors)
     body = {"domain": values["domain"], "options": read.options, "enabled": values["enabled"]}
     interval_hours = _whole_number(form, "interval_hours", values, errors)
-    if interval_hours is not None:
-        body["interval_hours"] = interval_hours
+    if cadence == "interval":
+        if interval_hours is not None:
+            body["interval_hours"] = interval_hours
+    else:
+        errors.pop("interval_hours", None)  # not sent: what is typed there does not matter
+        body["cron"] = values["cron"]
+        if values["timezone"]:
+            body["timezone"] = values["timezone"]
     return SourceForm(CreateScheduleRequest, values, errors).validate(body)
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """The IANA zones the timezone field offers, places first (any zone the API takes is accepted)."""
+    places = sorted(name for name in available_timezones() if "/" in name and not name.startswith(("Etc/", "posix/", "right/")))
+    return (*places, "UTC")
 
 
 def blank_trigger() -> SourceForm:
