@@ -86,13 +86,14 @@ def test_cancel_through_scrapyd_stops_the_forked_crawl(live_client, make_org, si
 
 
 def test_a_crawl_that_fails_at_start_gives_scrapyd_its_non_zero_status(scrapyd):
-    """An unknown spider argument value fails before the crawl starts: `scrapy crawl` exits 1."""
+    """An unknown spider argument value fails before the crawl starts, as Scrapy's usage errors do:
+    `scrapy crawl` exits 2 (crawler/commands/crawl.py check_spider_arguments), also when forked."""
     job_id = "launcher-bad-start"
     requests.post(f"{scrapyd.url}/schedule.json", timeout=5, data={
         "project": "crawler", "spider": "site", "jobid": job_id, "domain": "site.test", "scheme": "gopher",
     }).raise_for_status()  # fmt: skip
     line = scrapyd_says(scrapyd, job_id, timeout=30)
-    assert "Process died: exitstatus=1" in line, line
+    assert "Process died: exitstatus=2" in line, line
     assert forked(scrapyd.crawl_log(job_id))
 
 
