@@ -15,6 +15,9 @@ in breadth-first order, and only `max_in_flight` at a time are handed to a fetch
 (Scrapy's scheduler, a worker's queue); pages are admitted up to max_pages, which the instance's
 MAX_PAGES_PER_JOB caps; at most WAITING_MAX pages over it are remembered (recorded skipped at the
 end), the rest are counted, not remembered; the href cache is cleared at HREF_CACHE_MAX entries.
+
+One module past the usual ~300 lines because it is one piece of state: admission, hand-out and
+release all read and change the same counts, and splitting them would scatter that invariant.
 """
 from __future__ import annotations
 

@@ -18,6 +18,10 @@ The organisation "Local development" and its API token are made on the first run
 var/dev-token (0600; the token alone, so `TOKEN=$(cat var/dev-token)` works, the organisation's id
 in var/dev-organisation); later runs print the same token while the database still accepts it, so the
 jobs made before a restart are still listed after it.
+
+One module past the usual ~300 lines because it is one thing, `make run`'s process tree: the
+components, their back-off and the signal handling must be read together to see that a stop
+never becomes a restart.
 """
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ The body is built from the job row at the first attempt and kept, so every retry
 message under the same id. The URL's host is checked against the private-address guard at every
 attempt and the connection goes to the address that was checked, so a name re-pointed at the
 service's own network after the webhook was created (DNS rebinding) is refused, not reached.
+
+Just past ~300 lines, one thing: taking, sending and recording an attempt share the lease rules above.
 """
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ group; scrapyd signals the runner, which forwards.
 
 The zygote serves until its owner (scrapyd) exits, or SIGTERM/SIGINT; then it stops listening and
 waits for its running crawls, so that their runners still get their exit status.
+
+One module past the usual ~300 lines because it is one process: the preload, the fork and the
+child's set-up must be read together to check the fork-safety rules above.
 """
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ A secret (a `SecretStr`, or `json_schema_extra={"secret": True}`) is a password 
 is never put back into a page, and a list row shows only that it is set. A field whose name ends
 in `_ms` shows "ms" after its bounds. A type not in the table is refused when the fields are first
 built (TypeError naming the option), not when someone opens a form.
+
+One module past the usual ~300 lines because it is one thing: the table above, both ways (the
+field a type renders as and the parser that reads it back), which must change together.
 """
 from __future__ import annotations
 
