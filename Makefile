@@ -16,7 +16,15 @@ node: install
 test: install-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The slow-origin part holds pages in nginx's JavaScript module (bench/nginxconf.py): installed when
+# missing and we are root; without it that part stops with a message saying what to install.
+NJS_MODULE ?= /usr/lib/nginx/modules/ngx_http_js_module.so
 bench: install-dev
+	@if [ ! -e $(NJS_MODULE) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing libnginx-mod-http-js for the bench's slow origins"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-http-js >/dev/null) \
+	    || echo "Could not install libnginx-mod-http-js: the slow-origin part will stop"; \
+	fi
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 migrate: install

@@ -102,12 +102,17 @@ def server_block(site: Site) -> str:
     return "\n".join(lines) + "\n"
 
 
+def require_js_module(sites: list[Site]) -> None:
+    """Before nginx starts (not in `render`, whose text the unit tests check on any machine): a slow
+    origin needs njs, which `make bench` installs."""
+    if any(site.delay for site in sites) and not JS_MODULE.exists():
+        raise RuntimeError(f"a slow origin needs nginx's js module ({JS_MODULE}): "
+                           "apt-get install -y libnginx-mod-http-js (make bench does when root)")
+
+
 def render(tmp: Path, sites: list[Site], log_format: str = "''") -> str:
     """The whole nginx.conf for `sites`, with its pid, logs and temporary files under `tmp`."""
     delayed = any(site.delay for site in sites)
-    if delayed and not JS_MODULE.exists():
-        raise RuntimeError(f"a slow origin needs nginx's js module ({JS_MODULE}): "
-                           "apt-get install -y libnginx-mod-http-js")
     return CONF.format(
         tmp=tmp,
         log_format=log_format,

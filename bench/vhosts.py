@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import accesslog
-from bench.nginxconf import Site, render
+from bench.nginxconf import Site, render, require_js_module
 from bench.server import _wait_for_port, find_nginx, free_port
 
 @dataclass
@@ -59,6 +59,7 @@ class Vhosts:
             vhost.log_path = self.tmp / f"access-{number}-{vhost.name}.log"
         conf = self.tmp / "nginx.conf"
         sites = [Site(v.port, v.root, v.prefix, v.log_path, delay=v.delay) for v in self.vhosts]
+        require_js_module(sites)
         conf.write_text(render(self.tmp, sites, accesslog.ACCESS_FORMAT))
         self.process = subprocess.Popen([self.nginx, "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")],
                                         stdout=subprocess.DEVNULL, stderr=open(self.tmp / "stderr.log", "wb"))  # fmt: skip
