@@ -20,12 +20,14 @@ from control_api.validation import validation_error
 # The form's fields, named as /tasks names its parameters (`path`, q's deprecated alias, is not offered).
 FILTERS = ("q", "path_prefix", "status_class", "status", "issue", "cache_status", "kind", "sort")
 STATUS_CLASS_LABELS = {name: name if name != "none" else "no response" for name in STATUS_CLASSES}
-ISSUE_LABELS = {"broken_link": "Broken", "slow": "Slow", "redirect_chain": "Redirect chain", "server_error": "Server error"}
+ISSUE_LABELS = {
+    "broken_link": "Broken", "slow": "Slow", "redirect_chain": "Redirect chain", "server_error": "Server error",
+}  # fmt: skip
 SORTS = {
-    "id": "Discovery order", "url": "URL, A to Z", "-url": "URL, Z to A", "-response_time_ms": "Slowest first",
-    "response_time_ms": "Fastest first", "-ttfb_ms": "Slowest first byte first", "http_status": "HTTP status, lowest first",
-    "-http_status": "HTTP status, highest first", "-bytes": "Largest first", "depth": "Shallowest first",
-    "-depth": "Deepest first",
+    "id": "Discovery order", "url": "URL, A to Z", "-url": "URL, Z to A",
+    "-response_time_ms": "Slowest first", "response_time_ms": "Fastest first", "-ttfb_ms": "Slowest first byte first",
+    "http_status": "HTTP status, lowest first", "-http_status": "HTTP status, highest first",
+    "-bytes": "Largest first", "depth": "Shallowest first", "-depth": "Deepest first",
 }  # fmt: skip
 CHOICES = {
     "status_class": STATUS_CLASS_LABELS,
@@ -59,7 +61,8 @@ def pages(job_id: str):
             return _render(detail, filters, error=validation_error(exc).message), 400
         page = results_service.list_tasks(session, job_id, query)
         rows = [{"task": task, "issues": results_service.task_issues(task)} for task in page.items]
-    return _render(detail, filters, page=page, rows=rows, **pager(".pages", number, page.has_next, job_id=job_id, **filters))
+    links = pager(".pages", number, page.has_next, job_id=job_id, **filters)
+    return _render(detail, filters, page=page, rows=rows, **links)
 
 
 def _render(job, filters: dict[str, str], **context):
@@ -78,8 +81,12 @@ def page_record(job_id: str, task_id: int):
             abort(404, "This job has no such page.")
         detail = presenters.job_detail(row)
         record = {
-            "task": task, "issues": results_service.task_issues(task), "referrers": results_service.task_referrers(session, task),
-            "chain": {"url": task.url, "final_url": task.final_url, "chain": task.redirect_chain, "error_type": task.error_type},
+            "task": task,
+            "issues": results_service.task_issues(task),
+            "referrers": results_service.task_referrers(session, task),
+            # as the issues report gives a chain, for the chain_hops filter (dashboard/chains.py)
+            "chain": {"url": task.url, "final_url": task.final_url, "chain": task.redirect_chain,
+                      "error_type": task.error_type},
         }  # fmt: skip
     back = request.referrer if _is_our_browser(request.referrer, job_id) else url_for(".pages", job_id=job_id)
     return render_template("dashboard/page_record.html", nav_section="jobs", job=detail, back=back,

@@ -53,7 +53,10 @@ def list_tasks(path: JobPath, query: ListTasksQuery):
     return json_response(TaskList(tasks=page.items, pagination=page.pagination()))
 
 
-@bp.get("/tasks/<task_id>", responses={200: TaskDetail, **errors(404, 410, e410=PRUNED, e404="No such job, or no such task in it")})
+NO_TASK = "No such job, or no such task in it"
+
+
+@bp.get("/tasks/<task_id>", responses={200: TaskDetail, **errors(404, 410, e410=PRUNED, e404=NO_TASK)})
 def get_task(path: TaskPath, query: NoQuery):
     """One URL's full record: every column, its issues, its redirect chain and its referrers"""
     with session_scope() as session:

@@ -68,7 +68,8 @@ class ListTasksQuery(PageQuery):
     path_prefix: str | None = Field(
         None, max_length=2048,
         description="The URL's path starts with this, on any host of the crawl: `/docs/` matches "
-        "https://example.com/docs/a and https://blog.example.com/docs/b, not https://example.com/x/docs/. Starts with /.",
+        "https://example.com/docs/a and https://blog.example.com/docs/b, not https://example.com/x/docs/. "
+        "Starts with /.",
     )
     path: str | None = Field(None, max_length=2048, description="Deprecated: the same as `q` (a substring of the URL).",
                              json_schema_extra={"deprecated": True})
