@@ -82,7 +82,8 @@ def test_query_parameters_are_those_of_the_query_models(document):
     assert [p["name"] for p in parameters] == ["limit", "offset", "page", "status", "range", "tzOffset", "include", "schedule_id"]
     assert all(p["in"] == "query" and not p["required"] for p in parameters)
     tasks = {p["name"] for p in document["paths"]["/v1/jobs/{job_id}/tasks"]["get"]["parameters"]}
-    assert {"job_id", "status", "cache_status", "issue", "kind", "path", "sort", "limit", "offset", "page"} == tasks
+    assert {"job_id", "status", "cache_status", "issue", "kind", "status_class", "q", "path_prefix", "path", "sort", "limit",
+            "offset", "page"} == tasks
 
 
 def test_create_body_documents_nested_and_flat_options(document):

@@ -33,7 +33,8 @@ class SessionInterface(SecureCookieSessionInterface):
 
 def init_app(app: Flask) -> None:
     # The views modules register their routes on blueprint.bp.
-    from control_api.dashboard import change_views, docs, schedule_views, trigger_views, views, webhook_views  # noqa: F401
+    from control_api.dashboard import change_views, docs, page_views, schedule_views  # noqa: F401
+    from control_api.dashboard import trigger_views, views, webhook_views  # noqa: F401
     from control_api.dashboard import chains, figures
     from control_api.dashboard.blueprint import bp
 

@@ -1,4 +1,4 @@
-"""Crawl results of a job: /v1/jobs/{id}/tasks, /issues, /export (streamed CSV or JSON lines) and
+"""Crawl results of a job: /v1/jobs/{id}/tasks, one task's record (/tasks/{task_id}), /issues, /export (streamed CSV or JSON lines) and
 /log (the crawler's log, read from its scrapyd node for the job's organisation only)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from control_api.errors import ApiError
 from control_api.jobs import service as jobs_service
 from control_api.jobs.presenters import export_response
 from control_api.jobs.results import service as results_service
-from control_api.jobs.results.schemas import ExportQuery, IssuesReport, ListTasksQuery, TaskList, TaskOut
+from control_api.jobs.results.schemas import ExportQuery, IssuesReport, ListTasksQuery, TaskDetail, TaskList, TaskOut, TaskPath
 from control_api.jobs.schemas import JobPath
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.openapi import BEARER, COMMON_ERRORS, errors, streamed
@@ -51,6 +51,23 @@ def list_tasks(path: JobPath, query: ListTasksQuery):
         page = results_service.list_tasks(session, path.job_id, query).map(
             lambda task: TaskOut.model_validate({**_columns(task), "issues": results_service.task_issues(task)}))
     return json_response(TaskList(tasks=page.items, pagination=page.pagination()))
+
+
+NO_TASK = "No such job, or no such task in it"
+
+
+@bp.get("/tasks/<task_id>", responses={200: TaskDetail, **errors(404, 410, e410=PRUNED, e404=NO_TASK)})
+def get_task(path: TaskPath, query: NoQuery):
+    """One URL's full record: every column, its issues, its redirect chain and its referrers"""
+    with session_scope() as session:
+        _job_with_rows(session, path.job_id)
+        task = results_service.get_task(session, path.job_id, path.task_id)
+        if task is None:
+            raise ApiError(404, "task_not_found", f"Job {path.job_id} has no task with id {path.task_id}.")
+        referrers = results_service.task_referrers(session, task)
+        detail = TaskDetail.model_validate({**_columns(task), "issues": results_service.task_issues(task),
+                                            "referrers": referrers, "referrer_count": len(referrers)})  # fmt: skip
+    return json_response(detail)
 
 
 @bp.get("/issues", responses={200: IssuesReport, **errors(410, e410=PRUNED)})

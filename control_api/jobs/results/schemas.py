@@ -17,6 +17,10 @@ CACHE_STATUSES = (*CacheStatus, "none")
 ISSUE_TYPES = ("broken_link", "slow", "redirect_chain", "server_error")
 TASK_SORTS = ("id", "url", "response_time_ms", "ttfb_ms", "http_status", "bytes", "depth")
 TASK_KINDS = tuple(TaskKind)
+# HTTP status classes of the final response; `none` is a URL with no HTTP status at all: a network
+# error, a timeout, a refusal, or a URL that was not fetched (status=skipped).
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "none")
+MAX_ROW_ID = 2**63 - 1  # the tasks table's BIGINT id: a larger one is no row (never a 500 on PostgreSQL)
 
 
 class TaskOut(TaskRecord):
@@ -25,6 +29,22 @@ class TaskOut(TaskRecord):
     id: int
     issues: list[str]
     fetched_at: datetime
+
+
+class TaskDetail(TaskOut):
+    """One URL's full record: every column, its issues, its redirect chain and the pages linking to it."""
+
+    referrers: list[str] = Field(
+        description="Pages linking to this URL as the crawler kept them: `referrer` (the page or sitemap it was "
+        "found on first), then, for a URL whose fetch failed, up to 20 pages that link to it. The crawler keeps no "
+        "other referrers of a URL fetched without error."
+    )
+    referrer_count: int
+
+
+class TaskPath(BaseModel):
+    job_id: str = Field(description="The job's id (a UUID), as returned when it was created.")
+    task_id: int = Field(ge=1, le=MAX_ROW_ID, description="The task's `id`, as `/tasks` lists it.")
 
 
 class TaskList(BaseModel):
@@ -40,7 +60,19 @@ class ListTasksQuery(PageQuery):
     cache_status: str | None = Field(None, description="HIT, MISS, EXPIRED, STALE, BYPASS, DYNAMIC, none.")
     issue: Literal[ISSUE_TYPES] | None = None  # type: ignore[valid-type]
     kind: TaskKind | None = None
-    path: str | None = Field(None, max_length=2048, description="Substring of the URL.")
+    status_class: str | None = Field(
+        None, description="HTTP status class of the final response: 1xx, 2xx, 3xx, 4xx, 5xx, or none (no HTTP "
+        "status: a network error, a timeout, or a URL not fetched); comma-separated."
+    )
+    q: str | None = Field(None, max_length=2048, description="Search: a substring of the URL (case-sensitive).")
+    path_prefix: str | None = Field(
+        None, max_length=2048,
+        description="The URL's path starts with this, on any host of the crawl: `/docs/` matches "
+        "https://example.com/docs/a and https://blog.example.com/docs/b, not https://example.com/x/docs/. "
+        "Starts with /.",
+    )
+    path: str | None = Field(None, max_length=2048, description="Deprecated: the same as `q` (a substring of the URL).",
+                             json_schema_extra={"deprecated": True})
     sort: str = Field("id", description="Field to sort by, '-' prefix for descending, e.g. -response_time_ms.")
 
     @field_validator("status")
@@ -55,7 +87,20 @@ class ListTasksQuery(PageQuery):
         comma_list(value, CACHE_STATUSES, "cache_status")
         return value
 
-    no_nul = field_validator("path")(refuse_nul)
+    no_nul = field_validator("path", "q", "path_prefix")(refuse_nul)
+
+    @field_validator("status_class")
+    @classmethod
+    def _status_classes(cls, value: str | None) -> str | None:
+        comma_list(value, STATUS_CLASSES, "status_class")
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _path_prefix(cls, value: str | None) -> str | None:
+        if value and not value.startswith("/"):
+            raise ValueError("must start with / (a URL path, e.g. /docs/)")
+        return value or None
 
     @field_validator("sort")
     @classmethod
@@ -67,6 +112,15 @@ class ListTasksQuery(PageQuery):
     @property
     def statuses(self) -> tuple[str, ...]:
         return comma_list(self.status, TASK_STATUSES, "status")
+
+    @property
+    def status_classes(self) -> tuple[str, ...]:
+        return comma_list(self.status_class, STATUS_CLASSES, "status_class")
+
+    @property
+    def search(self) -> str | None:
+        """`q`, or the deprecated `path` when `q` is not given."""
+        return self.q or self.path or None
 
     @property
     def cache_statuses(self) -> tuple[str, ...]:
