@@ -2,23 +2,17 @@
 from __future__ import annotations
 
 from flask import current_app, g
-from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import presenters
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CancelledJob, CreatedJob, CreateJobRequest, JobList, JobOut, JobPath, ListJobsQuery
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
 
-bp = APIBlueprint(
-    "jobs", __name__, url_prefix="/v1/jobs",
-    abp_tags=[Tag(name="jobs")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("jobs", __name__, "/v1/jobs", "jobs")
 
 
 def scheduler():
@@ -50,7 +44,7 @@ def list_jobs(query: ListJobsQuery):
 def get_job(path: JobPath, query: NoQuery):
     """Get a job with progress and stats"""
     with session_scope() as session:
-        job = _find(session, path.job_id)
+        job = jobs_service.get_job(session, g.organisation_id, path.job_id)
         return json_response(presenters.job_detail(job))
 
 
@@ -65,21 +59,8 @@ def cancel_job(path: JobPath, query: NoQuery):
     with session_scope() as session:
         try:
             job, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, job_id)
-        except jobs_service.JobNotFound:
-            raise _not_found(job_id) from None
         except jobs_service.JobFinished as exc:
             raise ApiError(409, "job_finished", f"Job {job_id} is already {exc.job.status}; it cannot be cancelled.")
     if newly_cancelled:
         jobs_service.stop_spider(scheduler(), job)
     return json_response(CancelledJob(id=job.id, status="cancelled", cancelled_at=job.cancelled_at))
-
-
-def _find(session, job_id: str):
-    try:
-        return jobs_service.get_job(session, g.organisation_id, job_id)
-    except jobs_service.JobNotFound:
-        raise _not_found(job_id) from None
-
-
-def _not_found(job_id: str) -> ApiError:
-    return ApiError(404, "job_not_found", f"No job with id '{job_id}'.")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from contract.targets import Target
 from contract.vocabulary import JobStatus
-from control_api.domain_errors import Conflict, Unavailable
+from control_api.domain_errors import Conflict, NotFound, Unavailable
 from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
 from control_api.jobs.targets import target_of
 from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
@@ -26,8 +26,9 @@ from db.webhooks import record_job_event
 logger = logging.getLogger(__name__)
 
 
-class JobNotFound(Exception):
-    pass
+class JobNotFound(NotFound):
+    def __init__(self, job_id: str):
+        super().__init__("job_not_found", f"No job with id '{job_id}'.")
 
 
 class JobFinished(Exception):
@@ -140,10 +141,7 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
 
 
 def get_job(session: Session, organisation_id: int, job_id: str, for_update: bool = False) -> Job:
-    job = find_owned(session, Job, organisation_id, job_id, for_update)
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
+    return find_owned(session, Job, organisation_id, job_id, JobNotFound, for_update)
 
 
 def created_since(range_name: str, tz_offset_minutes: int, now: datetime | None = None) -> datetime | None:

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
+from control_api.domain_errors import Invalid
+
 CRON_MAX_LENGTH = 120
 # A run time of an expression that matches rarely (29 February, a weekday that is the 31st) is
 # searched this far ahead; one that never matches (30 February) is refused when it is given.
@@ -23,12 +25,13 @@ SEARCH_YEARS = 8
 ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
-class InvalidCadence(ValueError):
-    """A schedule's cadence fields do not go together; `field` is the one the message is about."""
+class InvalidCadence(Invalid):
+    """A schedule's cadence fields do not go together; `field` is the one the message is about (the
+    API's 400 names it, the dashboard shows the message next to it)."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field, message
+        super().__init__("invalid_field", f"Field '{field}': {message}.")
+        self.field = field
 
 
 def check_cron(expression: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from contract.options import with_kept_secrets
 from contract.targets import Target, parse_domain
 from contract.vocabulary import JobStatus, SourceDetail, SourceType
+from control_api.domain_errors import NotFound
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
@@ -23,8 +24,9 @@ from db.models import Job, Schedule, utcnow
 logger = logging.getLogger(__name__)
 
 
-class ScheduleNotFound(Exception):
-    pass
+class ScheduleNotFound(NotFound):
+    def __init__(self, schedule_id: str):
+        super().__init__("schedule_not_found", f"No schedule with id '{schedule_id}'.")
 
 
 def create_schedule(session: Session, organisation_id: int, target: Target, request: CreateScheduleRequest) -> Schedule:
@@ -53,10 +55,7 @@ def create_schedule(session: Session, organisation_id: int, target: Target, requ
 
 
 def get_schedule(session: Session, organisation_id: int, schedule_id: str, for_update: bool = False) -> Schedule:
-    schedule = find_owned(session, Schedule, organisation_id, schedule_id, for_update)
-    if schedule is None:
-        raise ScheduleNotFound(schedule_id)
-    return schedule
+    return find_owned(session, Schedule, organisation_id, schedule_id, ScheduleNotFound, for_update)
 
 
 def list_owned(session: Session, model, organisation_id: int, limit: int, offset: int) -> Page:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from contract.targets import Target
 from contract.vocabulary import SourceType
+from control_api.domain_errors import NotFound
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
@@ -24,8 +25,12 @@ from control_api.triggers.schemas import CreateTriggerRequest
 from db.models import Job, Trigger, utcnow
 
 
-class TriggerNotFound(Exception):
-    pass
+class TriggerNotFound(NotFound):
+    """No such trigger id in the organisation, or (without an id) no trigger has the URL called."""
+
+    def __init__(self, trigger_id: str | None = None):
+        super().__init__("trigger_not_found", f"No trigger with id '{trigger_id}'." if trigger_id is not None
+                         else "No trigger has this URL (it may have been deleted).")  # fmt: skip
 
 
 def secret_hash(secret: str) -> str:
@@ -59,10 +64,7 @@ def hook_path(secret: str) -> str:
 
 
 def get_trigger(session: Session, organisation_id: int, trigger_id: str) -> Trigger:
-    trigger = find_owned(session, Trigger, organisation_id, trigger_id)
-    if trigger is None:
-        raise TriggerNotFound(trigger_id)
-    return trigger
+    return find_owned(session, Trigger, organisation_id, trigger_id, TriggerNotFound)
 
 
 def delete_trigger(session: Session, organisation_id: int, trigger_id: str) -> None:

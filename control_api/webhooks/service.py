@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 from control_api.base_schemas import PageQuery
-from control_api.domain_errors import NotAllowed
+from control_api.domain_errors import NotAllowed, NotFound
 from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
 from control_api.webhooks.schemas import CreateWebhookRequest
@@ -24,8 +24,9 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64
 
 
-class WebhookNotFound(Exception):
-    pass
+class WebhookNotFound(NotFound):
+    def __init__(self, webhook_id: str):
+        super().__init__("webhook_not_found", f"No webhook with id '{webhook_id}'.")
 
 
 def new_secret() -> str:
@@ -72,10 +73,7 @@ def create_webhook(session: Session, organisation_id: int, request: CreateWebhoo
 
 
 def get_webhook(session: Session, organisation_id: int, webhook_id: str) -> WebhookEndpoint:
-    endpoint = find_owned(session, WebhookEndpoint, organisation_id, webhook_id)
-    if endpoint is None:
-        raise WebhookNotFound(webhook_id)
-    return endpoint
+    return find_owned(session, WebhookEndpoint, organisation_id, webhook_id, WebhookNotFound)
 
 
 def delete_webhook(session: Session, organisation_id: int, webhook_id: str) -> None:
