@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, g
 
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import presenters
@@ -26,7 +27,7 @@ CREATE_CONFLICT = ("Your organisation already has a created or running job on th
 @bp.post("", responses={201: CreatedJob, **errors(400, 409, 413, 415, 422, e409=CREATE_CONFLICT)})
 def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
-    job = jobs_service.start_job(session_scope, scheduler(), g.organisation_id, body)
+    job = jobs_service.start_job(session_scope, scheduler(), g.organisation_id, body, service_settings())
     return json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 

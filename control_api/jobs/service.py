@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +23,9 @@ from control_api.queries import Page, find_owned, paginate
 from db.models import Domain, Job, utcnow
 from db.performance import record_performance
 from db.webhooks import record_job_event
+
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +60,13 @@ def get_or_create_domain(session: Session, name: str) -> Domain:
 
 
 def insert_job(
-    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
+    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, settings: ServiceSettings,
+    schedule_id: str | None = None,
 ) -> Job:
     """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
     organisation already has a `created` or `running` job on the domain; LimitReached when it has
     ORG_MAX_JOBS_IN_FLIGHT such jobs on any domains."""
-    limits.check_room(session, organisation_id, limits.JOBS_IN_FLIGHT)  # locks the organisation first
+    limits.check_room(session, organisation_id, limits.JOBS_IN_FLIGHT, settings)  # locks the organisation first
     domain = get_or_create_domain(session, target.name)
     # The domain row stays locked until this transaction commits, so that of parallel creates for one
     # domain each sees the jobs of those before it (PostgreSQL, READ COMMITTED: the query below takes
@@ -96,14 +101,15 @@ def insert_job(
     return job
 
 
-def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest) -> Job:
+def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest,
+              settings: ServiceSettings) -> Job:
     """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
     dashboard's form both do. Refusals are domain errors (control_api/domain_errors.py) whose message names the field, so that both
     say the same thing (the dashboard shows it next to the field)."""
-    target = target_of(request.domain)
+    target = target_of(request.domain, settings)
     with session_factory() as session:
         try:
-            job = insert_job(session, organisation_id, target, request)
+            job = insert_job(session, organisation_id, target, request, settings)
         except JobAlreadyRunning as exc:
             raise Conflict(
                 "job_already_running",

@@ -14,13 +14,16 @@ commit (a row lock on PostgreSQL, the database's one write lock on SQLite), as t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
 from db.models import Job, Organisation, Schedule, Trigger, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,10 @@ class LimitReached(Exception):
         return str(self)
 
 
-def check_room(session: Session, organisation_id: int, cap: Cap) -> None:
+def check_room(session: Session, organisation_id: int, cap: Cap, settings: ServiceSettings) -> None:
     """Raise LimitReached unless the organisation has room for one more; call in the transaction
     that then adds it, before anything else is locked (the organisation's row comes first)."""
-    value = current_app.config[cap.setting]
+    value = settings.org_caps[cap.setting]
     if not value:
         return
     session.execute(

@@ -82,6 +82,31 @@ def next_cron_time(expression: str, zone_name: str, after: datetime) -> datetime
     raise ValueError(f"{expression!r} has no run time after {after.isoformat()}")
 
 
+def shortest_gap_minutes(expression: str) -> int:
+    """The least time between two runs of a (checked) cron expression, in minutes, on the clock
+    face: from its minute and hour fields, a run late one day and one early the next counted as
+    close (the day fields only pick days). The day of a daylight saving jump is not special: there
+    two runs astride the jump may be an hour closer than this, once a year."""
+    minute_field, hour_field = croniter(expression).expanded[:2]
+    minutes = range(60) if minute_field == ["*"] else sorted(minute_field)
+    hours = range(24) if hour_field == ["*"] else sorted(hour_field)
+    times = [hour * 60 + minute for hour in hours for minute in minutes]
+    return min([later - earlier for earlier, later in zip(times, times[1:])] + [times[0] + 24 * 60 - times[-1]])
+
+
+def check_spacing(interval_hours: int | None, cron: str | None, min_minutes: int) -> None:
+    """InvalidCadence, on the field at fault, when runs would come closer than `min_minutes`
+    (MIN_SCHEDULE_INTERVAL_MINUTES; 0 allows any). A schedule stored before keeps running as it is."""
+    if cron is not None:
+        gap = shortest_gap_minutes(cron)
+        if gap < min_minutes:
+            raise InvalidCadence("cron", f"runs would be {gap} minute{'s' * (gap != 1)} apart; schedules run at most "
+                                         f"every {min_minutes} minutes (MIN_SCHEDULE_INTERVAL_MINUTES)")  # fmt: skip
+    elif interval_hours is not None and interval_hours * 60 < min_minutes:
+        raise InvalidCadence("interval_hours", f"must be at least {min_minutes} minutes between runs "
+                                               "(MIN_SCHEDULE_INTERVAL_MINUTES)")  # fmt: skip
+
+
 def next_interval_time(due: datetime, interval_hours: int, now: datetime) -> datetime:
     """The first run time on an interval cadence later than `now`: runs missed while nothing was
     running collapse into the one being started, they are not caught up one by one."""

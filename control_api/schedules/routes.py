@@ -5,6 +5,7 @@ from flask import Response, current_app, g
 
 from contract.options import redacted
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import presenters
@@ -36,9 +37,10 @@ LIMIT = "The organisation has as many as it may have (limit_reached, naming the 
 @bp.post("", responses={201: ScheduleOut, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
 def create_schedule(query: NoQuery, body: CreateScheduleRequest):
     """Create a recurring crawl"""
-    target = target_of(body.domain)
+    settings = service_settings()
+    target = target_of(body.domain, settings)
     with session_scope() as session:
-        schedule = schedules_service.create_schedule(session, g.organisation_id, target, body)
+        schedule = schedules_service.create_schedule(session, g.organisation_id, target, body, settings)
     return json_response(schedule_out(schedule), 201, {"Location": f"/v1/schedules/{schedule.id}"})
 
 
@@ -63,7 +65,8 @@ def get_schedule(path: SchedulePath, query: NoQuery):
 def update_schedule(path: SchedulePath, query: NoQuery, body: UpdateScheduleRequest):
     """Change a schedule's options, cadence (interval, or cron and timezone) or enabled flag"""
     with session_scope() as session:
-        schedule = schedules_service.update_schedule(session, g.organisation_id, path.schedule_id, body)
+        schedule = schedules_service.update_schedule(session, g.organisation_id, path.schedule_id, body,
+                                                     service_settings())
         return json_response(schedule_out(schedule))
 
 
@@ -80,7 +83,7 @@ def run_schedule_now(path: SchedulePath, query: NoQuery):
     """Start one run of a schedule now"""
     with session_scope() as session:
         try:
-            job = schedules_service.run_now(session, g.organisation_id, path.schedule_id)
+            job = schedules_service.run_now(session, g.organisation_id, path.schedule_id, service_settings())
         except jobs_service.JobAlreadyRunning as exc:
             raise ApiError(409, "job_already_running",
                            f"Job {exc.job_id} ({exc.status}) is already crawling this schedule's domain; wait for it "

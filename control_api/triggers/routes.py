@@ -7,6 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from contract.options import redacted
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import service as jobs_service
@@ -41,9 +42,10 @@ LIMIT = "The organisation has as many as it may have (limit_reached, naming the 
 @bp.post("", responses={201: CreatedTrigger, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
 def create_trigger(query: NoQuery, body: CreateTriggerRequest):
     """Create a publish hook; its URL is shown only in this answer"""
-    target = target_of(body.domain)
+    settings = service_settings()
+    target = target_of(body.domain, settings)
     with session_scope() as session:
-        trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body)
+        trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body, settings)
     created = CreatedTrigger(url=public_url(triggers_service.hook_path(secret)), **trigger_fields(trigger))
     return json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
 
@@ -90,7 +92,7 @@ def call_hook(path: HookPath):
     _read_and_ignore_body()
     try:
         with session_scope() as session:
-            job, job_id = triggers_service.fire(session, path.secret)
+            job, job_id = triggers_service.fire(session, path.secret, service_settings())
     except triggers_service.TriggerNotFound:  # the domain's 404, counted as a failed authentication
         limits.hit("auth-failure", address, failures_per_minute, what)
         raise

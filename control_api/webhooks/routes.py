@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, g
 
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
@@ -32,9 +33,10 @@ LIMIT = "The organisation has as many as it may have (limit_reached, naming the 
                                                       e422="The URL's host resolves to a private address")})
 def create_webhook(query: NoQuery, body: CreateWebhookRequest):
     """Create a webhook; its secret is shown only in this response"""
-    webhooks_service.check_url_allowed(body.url)
+    settings = service_settings()
+    webhooks_service.check_url_allowed(body.url, settings)
     with session_scope() as session:
-        endpoint = webhooks_service.create_webhook(session, g.organisation_id, body)
+        endpoint = webhooks_service.create_webhook(session, g.organisation_id, body, settings)
     created = CreatedWebhook.model_validate(endpoint, from_attributes=True)
     return json_response(created, 201, {"Location": f"/v1/webhooks/{endpoint.id}"})
 
