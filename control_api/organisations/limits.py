@@ -5,7 +5,8 @@ The services check them (schedules_service, triggers_service, webhooks_service, 
 jobs_service.insert_job, which every job goes through: the API, the dashboard, a schedule's run
 and a trigger URL), so every surface refuses alike; LimitReached becomes 409 `limit_reached` in
 one place (control_api/errors.py), and the dashboard shows its message on the form. Settings
-`ORG_MAX_*` (control_api/config.py); 0 turns a cap off.
+`ORG_MAX_*` (control_api/config.py), handed to the services in a ServiceSettings by their callers;
+0 turns a cap off.
 
 Counting and creating must not interleave, or parallel creates would each see room for one more:
 the check first writes the organisation's row, so one organisation's creates take turns until
