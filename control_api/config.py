@@ -7,10 +7,13 @@ An empty variable counts as unset, as it always did. Flask reads the upper-case 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import click
+from flask import current_app
 from pydantic import Field, NonNegativeFloat, field_validator, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -93,6 +96,9 @@ class Config(BaseSettings):
     ORG_MAX_TRIGGERS: NonNegativeInt = 200
     ORG_MAX_WEBHOOKS: NonNegativeInt = 20
     ORG_MAX_JOBS_IN_FLIGHT: NonNegativeInt = 100  # `created` (waiting for a slot included) or `running`
+    # The least time between two runs of a schedule (control_api/schedules/cadence.py): a cron
+    # expression with runs closer than this, or a shorter interval_hours, is a 400; 0 allows any.
+    MIN_SCHEDULE_INTERVAL_MINUTES: NonNegativeInt = 15
     # Written by `make run`'s supervisor: which of its components are up (read by /healthz).
     SUPERVISOR_STATE_FILE: str | None = None
     JSON_SORT_KEYS: ClassVar[bool] = False
@@ -144,6 +150,31 @@ class Config(BaseSettings):
     @property
     def MAX_CONTENT_LENGTH(self) -> int:  # noqa: N802
         return self.API_MAX_BODY_BYTES
+
+
+ORG_CAPS = ("ORG_MAX_SCHEDULES", "ORG_MAX_TRIGGERS", "ORG_MAX_WEBHOOKS", "ORG_MAX_JOBS_IN_FLIGHT")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The settings the services act on. Their callers (the views, the recurring-crawl loop) read
+    them from the app and pass them in, so no service reads Flask's configuration (tests/test_layers.py)."""
+
+    allow_private_targets: bool  # ALLOW_PRIVATE_TARGETS: crawl targets and webhook URLs in our own network
+    org_caps: Mapping[str, int]  # ORG_MAX_* by name (control_api/organisations/limits.py); 0 is no cap
+    min_schedule_interval_minutes: int  # MIN_SCHEDULE_INTERVAL_MINUTES
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> ServiceSettings:
+        return cls(allow_private_targets=bool(config["ALLOW_PRIVATE_TARGETS"]),
+                   org_caps={name: int(config[name]) for name in ORG_CAPS},
+                   min_schedule_interval_minutes=int(config["MIN_SCHEDULE_INTERVAL_MINUTES"]))  # fmt: skip
+
+
+def service_settings() -> ServiceSettings:
+    """The current app's, as a view passes them to a service (read per request: a test may change
+    the app's config after creating it)."""
+    return ServiceSettings.of(current_app.config)
 
 
 class ServiceConfig(Config):

@@ -1,6 +1,7 @@
 """How services read an organisation's rows: one by its id (find_owned), and one page of a list
 (paginate, which returns a Page). Every resource's service goes through these two, so a list counts,
-orders and cuts the same way everywhere, and every look-up by id refuses the same inputs."""
+orders and cuts the same way everywhere, and every look-up by id refuses the same inputs with the
+resource's own NotFound (control_api/domain_errors.py), which control_api/errors.py makes a 404."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -45,11 +46,16 @@ def paginate(session: Session, query: Select, limit: int, offset: int) -> Page[A
     return Page(items=list(items), total=total or 0, limit=limit, offset=offset)
 
 
-def find_owned(session: Session, model: Any, organisation_id: int, row_id: str, for_update: bool = False) -> Any | None:
-    """The organisation's row of `model` with this id, or None (another organisation's is None too)."""
-    if "\x00" in row_id:  # no id has one, and PostgreSQL refuses NUL in a query parameter
-        return None
-    query = select(model).where(model.id == row_id, model.organisation_id == organisation_id)
-    if for_update:
-        query = query.with_for_update(of=model)
-    return session.scalars(query).one_or_none()
+def find_owned(session: Session, model: type[T], organisation_id: int, row_id: str,
+               not_found: Callable[[str], Exception], for_update: bool = False) -> T:
+    """The organisation's row of `model` with this id; else raises `not_found(row_id)` (the
+    resource's NotFound: another organisation's row is not found either)."""
+    row = None
+    if "\x00" not in row_id:  # no id has one, and PostgreSQL refuses NUL in a query parameter
+        query = select(model).where(model.id == row_id, model.organisation_id == organisation_id)  # type: ignore[attr-defined]
+        if for_update:
+            query = query.with_for_update(of=model)
+        row = session.scalars(query).one_or_none()
+    if row is None:
+        raise not_found(row_id)
+    return row

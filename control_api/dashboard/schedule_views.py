@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
+from control_api.config import service_settings
 from control_api.jobs import service as jobs_service
 from control_api.schedules import service as schedules_service
 from control_api.dashboard.forms import option_fields
@@ -16,6 +17,7 @@ from control_api.domain_errors import DomainError
 from control_api.errors import http_status
 from control_api.organisations.limits import LimitReached
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
+from control_api.schedules.cadence import InvalidCadence
 from control_api.schedules.schemas import UpdateScheduleRequest
 from control_api.jobs.targets import target_of
 from db.models import Schedule
@@ -50,14 +52,17 @@ def new_schedule():
     form = source_forms.submitted_schedule(request.form)
     if form.request is None:
         return _form_page(form, 400)
+    settings = service_settings()
     try:
-        target = target_of(form.request.domain)
+        target = target_of(form.request.domain, settings)
     except DomainError as exc:
         return _form_page(form.refused(exc, "domain"), http_status(exc))
     try:
         with session_scope() as session:
-            schedule = schedules_service.create_schedule(session, g.organisation_id, target, form.request)
+            schedule = schedules_service.create_schedule(session, g.organisation_id, target, form.request, settings)
             domain, cadence = schedule.domain.name, cadence_words(schedule)
+    except InvalidCadence as exc:  # runs closer than MIN_SCHEDULE_INTERVAL_MINUTES: on its field, as the API says it
+        return _form_page(form.refused(exc, exc.field), http_status(exc))
     except LimitReached as exc:
         form.errors["form"] = exc.message
         return _form_page(form, 409)
@@ -83,7 +88,7 @@ def set_schedule_enabled(schedule_id: str):
     with session_scope() as session:
         try:
             schedule = schedules_service.update_schedule(session, g.organisation_id, schedule_id,
-                                                         UpdateScheduleRequest(enabled=enabled))  # fmt: skip
+                                                         UpdateScheduleRequest(enabled=enabled), service_settings())  # fmt: skip
         except schedules_service.ScheduleNotFound:
             abort(404, NOT_FOUND)
         domain = schedule.domain.name
@@ -96,7 +101,7 @@ def run_schedule_now(schedule_id: str):
     """One run now, as POST /v1/schedules/{id}/run: source_type "scheduler", source_detail "run_now"."""
     with session_scope() as session:
         try:
-            job = schedules_service.run_now(session, g.organisation_id, schedule_id)
+            job = schedules_service.run_now(session, g.organisation_id, schedule_id, service_settings())
         except schedules_service.ScheduleNotFound:
             abort(404, NOT_FOUND)
         except jobs_service.JobAlreadyRunning as exc:

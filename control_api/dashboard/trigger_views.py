@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from control_api.config import service_settings
 from control_api.responses import public_url
 from control_api.schedules import service as schedules_service
 from control_api.triggers import service as triggers_service
@@ -45,13 +46,14 @@ def new_trigger():
     form = source_forms.submitted_trigger(request.form)
     if form.request is None:
         return _form_page(form, 400)
+    settings = service_settings()
     try:
-        target = target_of(form.request.domain)
+        target = target_of(form.request.domain, settings)
     except DomainError as exc:
         return _form_page(form.refused(exc, "domain"), http_status(exc))
     try:
         with session_scope() as session:
-            trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, form.request)
+            trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, form.request, settings)
             created = {"name": trigger.name, "domain": trigger.domain.name, "url": public_url(triggers_service.hook_path(secret))}
     except LimitReached as exc:
         form.errors["form"] = exc.message

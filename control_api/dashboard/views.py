@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
+from control_api.config import service_settings
 from control_api.jobs import service as jobs_service
 from control_api.jobs import presenters
 from control_api.jobs.results import broken_groups
@@ -89,7 +90,7 @@ def new_job():
         return render_template("dashboard/new_job.html", nav_section="new_job", form=form), 400
     scheduler = current_app.extensions["scheduler"]
     try:
-        job = jobs_service.start_job(session_scope, scheduler, g.organisation_id, form.request)
+        job = jobs_service.start_job(session_scope, scheduler, g.organisation_id, form.request, service_settings())
     except DomainError as exc:
         return render_template("dashboard/new_job.html", nav_section="new_job", form=form.refused(exc)), http_status(exc)
     except LimitReached as exc:

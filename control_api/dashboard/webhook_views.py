@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from control_api.config import service_settings
 from control_api.webhooks import service as webhooks_service
 from control_api.dashboard.forms import sources as source_forms
 from control_api.dashboard.blueprint import bp
@@ -39,13 +40,14 @@ def new_webhook():
     form = source_forms.submitted_webhook(request.form)
     if form.request is None:
         return _form_page(form, 400)
+    settings = service_settings()
     try:
-        webhooks_service.check_url_allowed(form.request.url)
+        webhooks_service.check_url_allowed(form.request.url, settings)
     except DomainError as exc:
         return _form_page(form.refused(exc, "url"), http_status(exc))
     try:
         with session_scope() as session:
-            endpoint = webhooks_service.create_webhook(session, g.organisation_id, form.request)
+            endpoint = webhooks_service.create_webhook(session, g.organisation_id, form.request, settings)
             created = {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events),
                        "secret": endpoint.secret}  # fmt: skip
     except LimitReached as exc:

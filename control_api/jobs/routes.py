@@ -2,23 +2,18 @@
 from __future__ import annotations
 
 from flask import current_app, g
-from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import presenters
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CancelledJob, CreatedJob, CreateJobRequest, JobList, JobOut, JobPath, ListJobsQuery
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
 
-bp = APIBlueprint(
-    "jobs", __name__, url_prefix="/v1/jobs",
-    abp_tags=[Tag(name="jobs")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("jobs", __name__, "/v1/jobs", "jobs")
 
 
 def scheduler():
@@ -32,7 +27,7 @@ CREATE_CONFLICT = ("Your organisation already has a created or running job on th
 @bp.post("", responses={201: CreatedJob, **errors(400, 409, 413, 415, 422, e409=CREATE_CONFLICT)})
 def create_job(query: NoQuery, body: CreateJobRequest):
     """Create a crawl job"""
-    job = jobs_service.start_job(session_scope, scheduler(), g.organisation_id, body)
+    job = jobs_service.start_job(session_scope, scheduler(), g.organisation_id, body, service_settings())
     return json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 
@@ -50,7 +45,7 @@ def list_jobs(query: ListJobsQuery):
 def get_job(path: JobPath, query: NoQuery):
     """Get a job with progress and stats"""
     with session_scope() as session:
-        job = _find(session, path.job_id)
+        job = jobs_service.get_job(session, g.organisation_id, path.job_id)
         return json_response(presenters.job_detail(job))
 
 
@@ -65,21 +60,8 @@ def cancel_job(path: JobPath, query: NoQuery):
     with session_scope() as session:
         try:
             job, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, job_id)
-        except jobs_service.JobNotFound:
-            raise _not_found(job_id) from None
         except jobs_service.JobFinished as exc:
             raise ApiError(409, "job_finished", f"Job {job_id} is already {exc.job.status}; it cannot be cancelled.")
     if newly_cancelled:
         jobs_service.stop_spider(scheduler(), job)
     return json_response(CancelledJob(id=job.id, status="cancelled", cancelled_at=job.cancelled_at))
-
-
-def _find(session, job_id: str):
-    try:
-        return jobs_service.get_job(session, g.organisation_id, job_id)
-    except jobs_service.JobNotFound:
-        raise _not_found(job_id) from None
-
-
-def _not_found(job_id: str) -> ApiError:
-    return ApiError(404, "job_not_found", f"No job with id '{job_id}'.")

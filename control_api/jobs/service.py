@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from contract.targets import Target
 from contract.vocabulary import JobStatus
-from control_api.domain_errors import Conflict, Unavailable
+from control_api.domain_errors import Conflict, NotFound, Unavailable
 from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
 from control_api.jobs.targets import target_of
 from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
@@ -23,11 +24,15 @@ from db.models import Domain, Job, utcnow
 from db.performance import record_performance
 from db.webhooks import record_job_event
 
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
+
 logger = logging.getLogger(__name__)
 
 
-class JobNotFound(Exception):
-    pass
+class JobNotFound(NotFound):
+    def __init__(self, job_id: str):
+        super().__init__("job_not_found", f"No job with id '{job_id}'.")
 
 
 class JobFinished(Exception):
@@ -55,12 +60,13 @@ def get_or_create_domain(session: Session, name: str) -> Domain:
 
 
 def insert_job(
-    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, schedule_id: str | None = None
+    session: Session, organisation_id: int, target: Target, request: CreateJobRequest, settings: ServiceSettings,
+    schedule_id: str | None = None,
 ) -> Job:
     """Store a new `created` job. Without `allow_concurrent`, raise JobAlreadyRunning when the
     organisation already has a `created` or `running` job on the domain; LimitReached when it has
     ORG_MAX_JOBS_IN_FLIGHT such jobs on any domains."""
-    limits.check_room(session, organisation_id, limits.JOBS_IN_FLIGHT)  # locks the organisation first
+    limits.check_room(session, organisation_id, limits.JOBS_IN_FLIGHT, settings)  # locks the organisation first
     domain = get_or_create_domain(session, target.name)
     # The domain row stays locked until this transaction commits, so that of parallel creates for one
     # domain each sees the jobs of those before it (PostgreSQL, READ COMMITTED: the query below takes
@@ -95,14 +101,15 @@ def insert_job(
     return job
 
 
-def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest) -> Job:
+def start_job(session_factory, client: ScrapydClient, organisation_id: int, request: CreateJobRequest,
+              settings: ServiceSettings) -> Job:
     """Create a job from a validated request and hand it to scrapyd: what POST /v1/jobs and the
     dashboard's form both do. Refusals are domain errors (control_api/domain_errors.py) whose message names the field, so that both
     say the same thing (the dashboard shows it next to the field)."""
-    target = target_of(request.domain)
+    target = target_of(request.domain, settings)
     with session_factory() as session:
         try:
-            job = insert_job(session, organisation_id, target, request)
+            job = insert_job(session, organisation_id, target, request, settings)
         except JobAlreadyRunning as exc:
             raise Conflict(
                 "job_already_running",
@@ -140,10 +147,7 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
 
 
 def get_job(session: Session, organisation_id: int, job_id: str, for_update: bool = False) -> Job:
-    job = find_owned(session, Job, organisation_id, job_id, for_update)
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
+    return find_owned(session, Job, organisation_id, job_id, JobNotFound, for_update)
 
 
 def created_since(range_name: str, tz_offset_minutes: int, now: datetime | None = None) -> datetime | None:

@@ -1,26 +1,29 @@
 """Refuse crawl targets inside the service's own network unless the operator allows them."""
 from __future__ import annotations
 
-from flask import current_app
+from typing import TYPE_CHECKING
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 from contract.targets import InvalidDomain, Target, parse_domain
 from control_api.domain_errors import Invalid, NotAllowed
 
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
 
-def target_of(domain: str) -> Target:
+
+def target_of(domain: str, settings: ServiceSettings) -> Target:
     """The crawl target a request's `domain` field names: 400 when it is not a host, 422 when it is
     in our own network. Jobs, schedules and triggers all take their domain through here."""
     try:
         target = parse_domain(domain)
     except InvalidDomain as exc:
         raise Invalid("invalid_domain", f"Field 'domain': {exc}.") from None
-    check_target(target)
+    check_target(target, settings)
     return target
 
 
-def check_target(target: Target) -> None:
-    if current_app.config["ALLOW_PRIVATE_TARGETS"]:
+def check_target(target: Target, settings: ServiceSettings) -> None:
+    if settings.allow_private_targets:
         return
     try:
         check_host(target.host, target.port)

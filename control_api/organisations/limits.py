@@ -5,7 +5,8 @@ The services check them (schedules_service, triggers_service, webhooks_service, 
 jobs_service.insert_job, which every job goes through: the API, the dashboard, a schedule's run
 and a trigger URL), so every surface refuses alike; LimitReached becomes 409 `limit_reached` in
 one place (control_api/errors.py), and the dashboard shows its message on the form. Settings
-`ORG_MAX_*` (control_api/config.py); 0 turns a cap off.
+`ORG_MAX_*` (control_api/config.py), handed to the services in a ServiceSettings by their callers;
+0 turns a cap off.
 
 Counting and creating must not interleave, or parallel creates would each see room for one more:
 the check first writes the organisation's row, so one organisation's creates take turns until
@@ -14,13 +15,16 @@ commit (a row lock on PostgreSQL, the database's one write lock on SQLite), as t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import JobStatus
 from db.models import Job, Organisation, Schedule, Trigger, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,10 @@ class LimitReached(Exception):
         return str(self)
 
 
-def check_room(session: Session, organisation_id: int, cap: Cap) -> None:
+def check_room(session: Session, organisation_id: int, cap: Cap, settings: ServiceSettings) -> None:
     """Raise LimitReached unless the organisation has room for one more; call in the transaction
     that then adds it, before anything else is locked (the organisation's row comes first)."""
-    value = current_app.config[cap.setting]
+    value = settings.org_caps[cap.setting]
     if not value:
         return
     session.execute(

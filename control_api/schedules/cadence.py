@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
+from control_api.domain_errors import Invalid
+
 CRON_MAX_LENGTH = 120
 # A run time of an expression that matches rarely (29 February, a weekday that is the 31st) is
 # searched this far ahead; one that never matches (30 February) is refused when it is given.
@@ -23,12 +25,13 @@ SEARCH_YEARS = 8
 ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
-class InvalidCadence(ValueError):
-    """A schedule's cadence fields do not go together; `field` is the one the message is about."""
+class InvalidCadence(Invalid):
+    """A schedule's cadence fields do not go together; `field` is the one the message is about (the
+    API's 400 names it, the dashboard shows the message next to it)."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field, message
+        super().__init__("invalid_field", f"Field '{field}': {message}.")
+        self.field = field
 
 
 def check_cron(expression: str) -> str:
@@ -77,6 +80,31 @@ def next_cron_time(expression: str, zone_name: str, after: datetime) -> datetime
         if instant > after:
             return instant
     raise ValueError(f"{expression!r} has no run time after {after.isoformat()}")
+
+
+def shortest_gap_minutes(expression: str) -> int:
+    """The least time between two runs of a (checked) cron expression, in minutes, on the clock
+    face: from its minute and hour fields, a run late one day and one early the next counted as
+    close (the day fields only pick days). The day of a daylight saving jump is not special: there
+    two runs astride the jump may be an hour closer than this, once a year."""
+    minute_field, hour_field = croniter(expression).expanded[:2]
+    minutes = range(60) if minute_field == ["*"] else sorted(minute_field)
+    hours = range(24) if hour_field == ["*"] else sorted(hour_field)
+    times = [hour * 60 + minute for hour in hours for minute in minutes]
+    return min([later - earlier for earlier, later in zip(times, times[1:])] + [times[0] + 24 * 60 - times[-1]])
+
+
+def check_spacing(interval_hours: int | None, cron: str | None, min_minutes: int) -> None:
+    """InvalidCadence, on the field at fault, when runs would come closer than `min_minutes`
+    (MIN_SCHEDULE_INTERVAL_MINUTES; 0 allows any). A schedule stored before keeps running as it is."""
+    if cron is not None:
+        gap = shortest_gap_minutes(cron)
+        if gap < min_minutes:
+            raise InvalidCadence("cron", f"runs would be {gap} minute{'s' * (gap != 1)} apart; schedules run at most "
+                                         f"every {min_minutes} minutes (MIN_SCHEDULE_INTERVAL_MINUTES)")  # fmt: skip
+    elif interval_hours is not None and interval_hours * 60 < min_minutes:
+        raise InvalidCadence("interval_hours", f"must be at least {min_minutes} minutes between runs "
+                                               "(MIN_SCHEDULE_INTERVAL_MINUTES)")  # fmt: skip
 
 
 def next_interval_time(due: datetime, interval_hours: int, now: datetime) -> datetime:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from contract.vocabulary import SourceDetail
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.jobs import service as jobs_service
 from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
@@ -103,7 +104,8 @@ class ScheduleRunner:
             reason = None
             if busy is None:
                 try:
-                    return RunOutcome(schedule.id, job=start_run(session, schedule, SourceDetail.RECURRING))
+                    job = start_run(session, schedule, SourceDetail.RECURRING, service_settings())  # the app's caps
+                    return RunOutcome(schedule.id, job=job)
                 except jobs_service.JobAlreadyRunning as exc:
                     busy = exc.job_id
                 except LimitReached as exc:  # the organisation's jobs in flight: this run is skipped, not queued

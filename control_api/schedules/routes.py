@@ -1,15 +1,11 @@
 """The /v1/schedules resource: recurring crawls of a domain, and starting one of their runs now."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from flask import Response, current_app, g
-from flask_openapi3 import APIBlueprint, Tag
 
 from contract.options import redacted
-from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import presenters
@@ -18,10 +14,9 @@ from control_api.jobs.routes import CREATE_CONFLICT
 from control_api.jobs.schemas import CreatedJob
 from control_api.jobs.targets import target_of
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
 from control_api.schedules import service as schedules_service
-from control_api.schedules.cadence import InvalidCadence
 from control_api.schedules.schemas import (
     CreateScheduleRequest,
     ListQuery,
@@ -32,11 +27,7 @@ from control_api.schedules.schemas import (
 )
 from db.models import Schedule
 
-bp = APIBlueprint(
-    "schedules", __name__, url_prefix="/v1/schedules",
-    abp_tags=[Tag(name="schedules")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("schedules", __name__, "/v1/schedules", "schedules")
 
 NOT_FOUND = "No such schedule in your organisation"
 
@@ -46,9 +37,10 @@ LIMIT = "The organisation has as many as it may have (limit_reached, naming the 
 @bp.post("", responses={201: ScheduleOut, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
 def create_schedule(query: NoQuery, body: CreateScheduleRequest):
     """Create a recurring crawl"""
-    target = target_of(body.domain)
+    settings = service_settings()
+    target = target_of(body.domain, settings)
     with session_scope() as session:
-        schedule = schedules_service.create_schedule(session, g.organisation_id, target, body)
+        schedule = schedules_service.create_schedule(session, g.organisation_id, target, body, settings)
     return json_response(schedule_out(schedule), 201, {"Location": f"/v1/schedules/{schedule.id}"})
 
 
@@ -65,22 +57,23 @@ def list_schedules(query: ListQuery):
 @bp.get("/<schedule_id>", responses={200: ScheduleOut, **errors(400, 404, e404=NOT_FOUND)})
 def get_schedule(path: SchedulePath, query: NoQuery):
     """Get a schedule"""
-    with session_scope() as session, _found(path.schedule_id):
+    with session_scope() as session:
         return json_response(schedule_out(schedules_service.get_schedule(session, g.organisation_id, path.schedule_id)))
 
 
 @bp.patch("/<schedule_id>", responses={200: ScheduleOut, **errors(400, 404, 413, 415, e404=NOT_FOUND)})
 def update_schedule(path: SchedulePath, query: NoQuery, body: UpdateScheduleRequest):
     """Change a schedule's options, cadence (interval, or cron and timezone) or enabled flag"""
-    with session_scope() as session, _found(path.schedule_id):
-        schedule = schedules_service.update_schedule(session, g.organisation_id, path.schedule_id, body)
+    with session_scope() as session:
+        schedule = schedules_service.update_schedule(session, g.organisation_id, path.schedule_id, body,
+                                                     service_settings())
         return json_response(schedule_out(schedule))
 
 
 @bp.delete("/<schedule_id>", responses={204: None, **errors(400, 404, e404=NOT_FOUND)})
 def delete_schedule(path: SchedulePath, query: NoQuery):
     """Delete a schedule (its jobs stay)"""
-    with session_scope() as session, _found(path.schedule_id):
+    with session_scope() as session:
         schedules_service.delete_schedule(session, g.organisation_id, path.schedule_id)
     return Response(status=204)
 
@@ -88,9 +81,9 @@ def delete_schedule(path: SchedulePath, query: NoQuery):
 @bp.post("/<schedule_id>/run", responses={201: CreatedJob, **errors(400, 404, 409, e404=NOT_FOUND, e409=CREATE_CONFLICT)})
 def run_schedule_now(path: SchedulePath, query: NoQuery):
     """Start one run of a schedule now"""
-    with session_scope() as session, _found(path.schedule_id):
+    with session_scope() as session:
         try:
-            job = schedules_service.run_now(session, g.organisation_id, path.schedule_id)
+            job = schedules_service.run_now(session, g.organisation_id, path.schedule_id, service_settings())
         except jobs_service.JobAlreadyRunning as exc:
             raise ApiError(409, "job_already_running",
                            f"Job {exc.job_id} ({exc.status}) is already crawling this schedule's domain; wait for it "
@@ -110,14 +103,3 @@ def schedule_out(schedule: Schedule) -> ScheduleOut:
         last_job_id=schedule.last_job_id, skipped_runs=schedule.skipped_runs, last_skipped_at=schedule.last_skipped_at,
         created_at=schedule.created_at,
     )  # fmt: skip
-
-
-@contextmanager
-def _found(schedule_id: str) -> Iterator[None]:
-    """ScheduleNotFound as our 404."""
-    try:
-        yield
-    except schedules_service.ScheduleNotFound:
-        raise ApiError(404, "schedule_not_found", f"No schedule with id '{schedule_id}'.") from None
-    except InvalidCadence as exc:
-        raise ApiError(400, "invalid_field", f"Field '{exc.field}': {exc.message}.") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,26 +13,33 @@ from sqlalchemy.orm import Session
 from contract.options import with_kept_secrets
 from contract.targets import Target, parse_domain
 from contract.vocabulary import JobStatus, SourceDetail, SourceType
+from control_api.domain_errors import NotFound
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
-from control_api.schedules.cadence import InvalidCadence, first_run
+from control_api.schedules.cadence import InvalidCadence, check_spacing, first_run
 from control_api.schedules.schemas import CreateScheduleRequest, UpdateScheduleRequest
 from db.models import Job, Schedule, utcnow
+
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 
-class ScheduleNotFound(Exception):
-    pass
+class ScheduleNotFound(NotFound):
+    def __init__(self, schedule_id: str):
+        super().__init__("schedule_not_found", f"No schedule with id '{schedule_id}'.")
 
 
-def create_schedule(session: Session, organisation_id: int, target: Target, request: CreateScheduleRequest) -> Schedule:
+def create_schedule(session: Session, organisation_id: int, target: Target, request: CreateScheduleRequest,
+                    settings: ServiceSettings) -> Schedule:
     """The first recurring run falls due one interval from now, or at the cron expression's next
-    time (POST .../run starts one at once).
-    Raises LimitReached when the organisation has ORG_MAX_SCHEDULES already."""
-    limits.check_room(session, organisation_id, limits.SCHEDULES)
+    time (POST .../run starts one at once). Raises InvalidCadence when runs would come closer than
+    MIN_SCHEDULE_INTERVAL_MINUTES, LimitReached when the organisation has ORG_MAX_SCHEDULES already."""
+    check_spacing(request.interval_hours, request.cron, settings.min_schedule_interval_minutes)
+    limits.check_room(session, organisation_id, limits.SCHEDULES, settings)
     now = utcnow()
     schedule = Schedule(
         id=str(uuid.uuid4()),
@@ -53,10 +61,7 @@ def create_schedule(session: Session, organisation_id: int, target: Target, requ
 
 
 def get_schedule(session: Session, organisation_id: int, schedule_id: str, for_update: bool = False) -> Schedule:
-    schedule = find_owned(session, Schedule, organisation_id, schedule_id, for_update)
-    if schedule is None:
-        raise ScheduleNotFound(schedule_id)
-    return schedule
+    return find_owned(session, Schedule, organisation_id, schedule_id, ScheduleNotFound, for_update)
 
 
 def list_owned(session: Session, model, organisation_id: int, limit: int, offset: int) -> Page:
@@ -66,11 +71,14 @@ def list_owned(session: Session, model, organisation_id: int, limit: int, offset
     return paginate(session, newest_first, limit, offset)
 
 
-def update_schedule(session: Session, organisation_id: int, schedule_id: str, request: UpdateScheduleRequest) -> Schedule:
+def update_schedule(session: Session, organisation_id: int, schedule_id: str, request: UpdateScheduleRequest,
+                    settings: ServiceSettings) -> Schedule:
     """A new cadence (interval, cron expression or timezone), or enabling a disabled schedule,
     restarts it: the next run is one interval from now, or the cron expression's next time.
-    Raises InvalidCadence for `timezone` alone on a schedule that runs every interval_hours."""
+    Raises InvalidCadence for `timezone` alone on a schedule that runs every interval_hours, and for
+    a new cadence whose runs would come closer than MIN_SCHEDULE_INTERVAL_MINUTES."""
     schedule = get_schedule(session, organisation_id, schedule_id, for_update=True)
+    check_spacing(request.interval_hours, request.cron, settings.min_schedule_interval_minutes)
     changed = {name for name in request.model_fields_set if getattr(request, name) is not None}
     if "options" in changed:
         schedule.options = with_kept_secrets(request.options.model_dump(), schedule.options)
@@ -120,7 +128,7 @@ def stored_target(source) -> Target:
     return replace(parse_domain(source.domain.name), scheme=source.start_scheme)
 
 
-def start_run(session: Session, schedule: Schedule, detail: SourceDetail) -> Job:
+def start_run(session: Session, schedule: Schedule, detail: SourceDetail, settings: ServiceSettings) -> Job:
     """Insert the run's `created` job (dispatch it after commit, with jobs_service.schedule_job).
     Raises jobs_service.JobAlreadyRunning while the organisation has an active job on the domain,
     which includes the schedule's own previous job."""
@@ -128,11 +136,12 @@ def start_run(session: Session, schedule: Schedule, detail: SourceDetail) -> Job
         {"domain": schedule.domain.name, "options": schedule.options,
          "source_type": SourceType.SCHEDULER.value, "source_detail": detail.value}
     )  # fmt: skip
-    job = jobs_service.insert_job(session, schedule.organisation_id, stored_target(schedule), request, schedule_id=schedule.id)
+    job = jobs_service.insert_job(session, schedule.organisation_id, stored_target(schedule), request, settings,
+                                  schedule_id=schedule.id)
     schedule.last_job_id = job.id
     return job
 
 
-def run_now(session: Session, organisation_id: int, schedule_id: str) -> Job:
+def run_now(session: Session, organisation_id: int, schedule_id: str, settings: ServiceSettings) -> Job:
     schedule = get_schedule(session, organisation_id, schedule_id, for_update=True)
-    return start_run(session, schedule, SourceDetail.RUN_NOW)
+    return start_run(session, schedule, SourceDetail.RUN_NOW, settings)

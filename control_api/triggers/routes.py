@@ -6,14 +6,14 @@ from flask import Response, current_app, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from contract.options import redacted
-from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
 from control_api.errors import ApiError
 from control_api.jobs import service as jobs_service
 from control_api.jobs.targets import target_of
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.rate_limits import rate_limits
 from control_api.responses import json_response, public_url
 from control_api.schedules.schemas import ListQuery
@@ -30,11 +30,7 @@ from control_api.triggers.schemas import (
 )
 from db.models import Trigger
 
-bp = APIBlueprint(
-    "triggers", __name__, url_prefix="/v1/triggers",
-    abp_tags=[Tag(name="triggers")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("triggers", __name__, "/v1/triggers", "triggers")
 
 hooks_bp = APIBlueprint("hooks", __name__, url_prefix="/hooks", abp_tags=[Tag(name="triggers")])
 
@@ -46,9 +42,10 @@ LIMIT = "The organisation has as many as it may have (limit_reached, naming the 
 @bp.post("", responses={201: CreatedTrigger, **errors(400, 409, 413, 415, 422, e409=LIMIT)})
 def create_trigger(query: NoQuery, body: CreateTriggerRequest):
     """Create a publish hook; its URL is shown only in this answer"""
-    target = target_of(body.domain)
+    settings = service_settings()
+    target = target_of(body.domain, settings)
     with session_scope() as session:
-        trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body)
+        trigger, secret = triggers_service.create_trigger(session, g.organisation_id, target, body, settings)
     created = CreatedTrigger(url=public_url(triggers_service.hook_path(secret)), **trigger_fields(trigger))
     return json_response(created, 201, {"Location": f"/v1/triggers/{trigger.id}"})
 
@@ -67,10 +64,7 @@ def list_triggers(query: ListQuery):
 def get_trigger(path: TriggerPath, query: NoQuery):
     """Get a trigger (without its URL, whose secret is not stored)"""
     with session_scope() as session:
-        try:
-            trigger = triggers_service.get_trigger(session, g.organisation_id, path.trigger_id)
-        except triggers_service.TriggerNotFound:
-            raise _not_found(path.trigger_id) from None
+        trigger = triggers_service.get_trigger(session, g.organisation_id, path.trigger_id)
         return json_response(TriggerOut(**trigger_fields(trigger)))
 
 
@@ -78,10 +72,7 @@ def get_trigger(path: TriggerPath, query: NoQuery):
 def delete_trigger(path: TriggerPath, query: NoQuery):
     """Delete a trigger: its URL answers 404 from now on"""
     with session_scope() as session:
-        try:
-            triggers_service.delete_trigger(session, g.organisation_id, path.trigger_id)
-        except triggers_service.TriggerNotFound:
-            raise _not_found(path.trigger_id) from None
+        triggers_service.delete_trigger(session, g.organisation_id, path.trigger_id)
     return Response(status=204)
 
 
@@ -101,10 +92,10 @@ def call_hook(path: HookPath):
     _read_and_ignore_body()
     try:
         with session_scope() as session:
-            job, job_id = triggers_service.fire(session, path.secret)
-    except triggers_service.TriggerNotFound:
+            job, job_id = triggers_service.fire(session, path.secret, service_settings())
+    except triggers_service.TriggerNotFound:  # the domain's 404, counted as a failed authentication
         limits.hit("auth-failure", address, failures_per_minute, what)
-        raise ApiError(404, "trigger_not_found", "No trigger has this URL (it may have been deleted).") from None
+        raise
     if job is not None:
         try:
             jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
@@ -123,7 +114,3 @@ def trigger_fields(trigger: Trigger) -> dict:
     return {"id": trigger.id, "domain": trigger.domain.name, "options": redacted(trigger.options), "name": trigger.name,
             "last_job_id": trigger.last_job_id, "last_called_at": trigger.last_called_at,
             "created_at": trigger.created_at}  # fmt: skip
-
-
-def _not_found(trigger_id: str) -> ApiError:
-    return ApiError(404, "trigger_not_found", f"No trigger with id '{trigger_id}'.")

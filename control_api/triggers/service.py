@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from contract.targets import Target
 from contract.vocabulary import SourceType
+from control_api.domain_errors import NotFound
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CreateJobRequest
 from control_api.organisations import limits
@@ -23,19 +25,27 @@ from control_api.schedules.service import previous_job_active, stored_target
 from control_api.triggers.schemas import CreateTriggerRequest
 from db.models import Job, Trigger, utcnow
 
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
 
-class TriggerNotFound(Exception):
-    pass
+
+class TriggerNotFound(NotFound):
+    """No such trigger id in the organisation, or (without an id) no trigger has the URL called."""
+
+    def __init__(self, trigger_id: str | None = None):
+        super().__init__("trigger_not_found", f"No trigger with id '{trigger_id}'." if trigger_id is not None
+                         else "No trigger has this URL (it may have been deleted).")  # fmt: skip
 
 
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_trigger(session: Session, organisation_id: int, target: Target, request: CreateTriggerRequest) -> tuple[Trigger, str]:
+def create_trigger(session: Session, organisation_id: int, target: Target, request: CreateTriggerRequest,
+                   settings: ServiceSettings) -> tuple[Trigger, str]:
     """The new trigger and its secret (256 random bits), which is not stored and so shown only now.
     Raises LimitReached when the organisation has ORG_MAX_TRIGGERS already."""
-    limits.check_room(session, organisation_id, limits.TRIGGERS)
+    limits.check_room(session, organisation_id, limits.TRIGGERS, settings)
     secret = secrets.token_urlsafe(32)
     trigger = Trigger(
         id=str(uuid.uuid4()),
@@ -59,10 +69,7 @@ def hook_path(secret: str) -> str:
 
 
 def get_trigger(session: Session, organisation_id: int, trigger_id: str) -> Trigger:
-    trigger = find_owned(session, Trigger, organisation_id, trigger_id)
-    if trigger is None:
-        raise TriggerNotFound(trigger_id)
-    return trigger
+    return find_owned(session, Trigger, organisation_id, trigger_id, TriggerNotFound)
 
 
 def delete_trigger(session: Session, organisation_id: int, trigger_id: str) -> None:
@@ -70,7 +77,7 @@ def delete_trigger(session: Session, organisation_id: int, trigger_id: str) -> N
     session.delete(get_trigger(session, organisation_id, trigger_id))
 
 
-def fire(session: Session, secret: str) -> tuple[Job | None, str]:
+def fire(session: Session, secret: str, settings: ServiceSettings) -> tuple[Job | None, str]:
     """A call of a trigger's URL: (the new `created` job, its id), or (None, the id of the job the
     trigger, or its organisation on that domain, still has `created` or `running`). Dispatch a new
     job after commit with jobs_service.schedule_job. Raises TriggerNotFound for an unknown secret.
@@ -96,7 +103,7 @@ def fire(session: Session, secret: str) -> tuple[Job | None, str]:
          "source_type": SourceType.WEBHOOK.value, "source_detail": trigger.name}
     )  # fmt: skip
     try:
-        job = jobs_service.insert_job(session, trigger.organisation_id, stored_target(trigger), request)
+        job = jobs_service.insert_job(session, trigger.organisation_id, stored_target(trigger), request, settings)
     except jobs_service.JobAlreadyRunning as exc:  # a crawl of the domain is under way already
         return None, exc.job_id
     trigger.last_job_id = job.id

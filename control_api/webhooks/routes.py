@@ -3,13 +3,11 @@ cancelled (Standard Webhooks; the sender is control_api/webhooks/sender.py)."""
 from __future__ import annotations
 
 from flask import Response, g
-from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
+from control_api.config import service_settings
 from control_api.database import session_scope
-from control_api.errors import ApiError
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
 from control_api.webhooks import service as webhooks_service
 from control_api.webhooks.schemas import (
@@ -24,11 +22,7 @@ from control_api.webhooks.schemas import (
     WebhookPath,
 )
 
-bp = APIBlueprint(
-    "webhooks", __name__, url_prefix="/v1/webhooks",
-    abp_tags=[Tag(name="webhooks")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("webhooks", __name__, "/v1/webhooks", "webhooks", 400)
 
 NOT_FOUND = errors(404, e404="No such webhook in your organisation")
 
@@ -39,9 +33,10 @@ LIMIT = "The organisation has as many as it may have (limit_reached, naming the 
                                                       e422="The URL's host resolves to a private address")})
 def create_webhook(query: NoQuery, body: CreateWebhookRequest):
     """Create a webhook; its secret is shown only in this response"""
-    webhooks_service.check_url_allowed(body.url)
+    settings = service_settings()
+    webhooks_service.check_url_allowed(body.url, settings)
     with session_scope() as session:
-        endpoint = webhooks_service.create_webhook(session, g.organisation_id, body)
+        endpoint = webhooks_service.create_webhook(session, g.organisation_id, body, settings)
     created = CreatedWebhook.model_validate(endpoint, from_attributes=True)
     return json_response(created, 201, {"Location": f"/v1/webhooks/{endpoint.id}"})
 
@@ -59,7 +54,7 @@ def list_webhooks(query: ListWebhooksQuery):
 def get_webhook(path: WebhookPath, query: NoQuery):
     """Get a webhook (without its secret)"""
     with session_scope() as session:
-        endpoint = _find(session, path.webhook_id)
+        endpoint = webhooks_service.get_webhook(session, g.organisation_id, path.webhook_id)
         return json_response(WebhookOut.model_validate(endpoint, from_attributes=True))
 
 
@@ -67,10 +62,7 @@ def get_webhook(path: WebhookPath, query: NoQuery):
 def delete_webhook(path: WebhookPath, query: NoQuery):
     """Delete a webhook; its pending deliveries are dropped"""
     with session_scope() as session:
-        try:
-            webhooks_service.delete_webhook(session, g.organisation_id, path.webhook_id)
-        except webhooks_service.WebhookNotFound:
-            raise _not_found(path.webhook_id) from None
+        webhooks_service.delete_webhook(session, g.organisation_id, path.webhook_id)
     return Response(status=204)
 
 
@@ -78,17 +70,7 @@ def delete_webhook(path: WebhookPath, query: NoQuery):
 def list_deliveries(path: WebhookPath, query: ListDeliveriesQuery):
     """Delivery attempts of a webhook, newest first"""
     with session_scope() as session:
-        page = webhooks_service.list_deliveries(session, _find(session, path.webhook_id), query)
+        endpoint = webhooks_service.get_webhook(session, g.organisation_id, path.webhook_id)
+        page = webhooks_service.list_deliveries(session, endpoint, query)
     items = [DeliveryOut.model_validate(item) for item in page.items]
     return json_response(DeliveryList(deliveries=items, pagination=page.pagination()))
-
-
-def _find(session, webhook_id: str):
-    try:
-        return webhooks_service.get_webhook(session, g.organisation_id, webhook_id)
-    except webhooks_service.WebhookNotFound:
-        raise _not_found(webhook_id) from None
-
-
-def _not_found(webhook_id: str) -> ApiError:
-    return ApiError(404, "webhook_not_found", f"No webhook with id '{webhook_id}'.")

@@ -5,27 +5,30 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from contract.addresses import ForbiddenTarget, UnresolvableHost, check_host
 from control_api.base_schemas import PageQuery
-from control_api.domain_errors import NotAllowed
+from control_api.domain_errors import NotAllowed, NotFound
 from control_api.organisations import limits
 from control_api.queries import Page, find_owned, paginate
 from control_api.webhooks.schemas import CreateWebhookRequest
 from db.models import WebhookAttempt, WebhookEndpoint, WebhookMessage, utcnow
 
+if TYPE_CHECKING:
+    from control_api.config import ServiceSettings
+
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64
 
 
-class WebhookNotFound(Exception):
-    pass
+class WebhookNotFound(NotFound):
+    def __init__(self, webhook_id: str):
+        super().__init__("webhook_not_found", f"No webhook with id '{webhook_id}'.")
 
 
 def new_secret() -> str:
@@ -48,10 +51,10 @@ def refuse_private_url(url: str) -> None:
         pass
 
 
-def check_url_allowed(url: str) -> None:
+def check_url_allowed(url: str, settings: ServiceSettings) -> None:
     """422 for a URL into our own network unless ALLOW_PRIVATE_TARGETS: what /v1/webhooks and the
     dashboard's form both say."""
-    if current_app.config["ALLOW_PRIVATE_TARGETS"]:
+    if settings.allow_private_targets:
         return
     try:
         refuse_private_url(url)
@@ -59,9 +62,10 @@ def check_url_allowed(url: str) -> None:
         raise NotAllowed("forbidden_target", f"Field 'url': {exc}; webhooks to private addresses are not allowed.") from None
 
 
-def create_webhook(session: Session, organisation_id: int, request: CreateWebhookRequest) -> WebhookEndpoint:
+def create_webhook(session: Session, organisation_id: int, request: CreateWebhookRequest,
+                   settings: ServiceSettings) -> WebhookEndpoint:
     """Raises LimitReached when the organisation has ORG_MAX_WEBHOOKS already."""
-    limits.check_room(session, organisation_id, limits.WEBHOOKS)
+    limits.check_room(session, organisation_id, limits.WEBHOOKS, settings)
     endpoint = WebhookEndpoint(
         id=str(uuid.uuid4()), organisation_id=organisation_id, url=request.url, events=list(request.events),
         secret=new_secret(), created_at=utcnow(),
@@ -72,10 +76,7 @@ def create_webhook(session: Session, organisation_id: int, request: CreateWebhoo
 
 
 def get_webhook(session: Session, organisation_id: int, webhook_id: str) -> WebhookEndpoint:
-    endpoint = find_owned(session, WebhookEndpoint, organisation_id, webhook_id)
-    if endpoint is None:
-        raise WebhookNotFound(webhook_id)
-    return endpoint
+    return find_owned(session, WebhookEndpoint, organisation_id, webhook_id, WebhookNotFound)
 
 
 def delete_webhook(session: Session, organisation_id: int, webhook_id: str) -> None:

@@ -7,26 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import g
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract.vocabulary import BrowserStatus
 from control_api.jobs import service as jobs_service
-from control_api.auth import authenticate
 from control_api.database import session_scope
-from control_api.errors import ApiError
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
 from control_api.jobs.schemas import JobPath
 from db.models import BrowserPage, Job
 
-bp = APIBlueprint(
-    "browser", __name__, url_prefix="/v1",
-    abp_tags=[Tag(name="jobs")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400, 404),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("browser", __name__, "/v1", "jobs", 400, 404)
 
 
 class BrowserPageOut(BaseModel):
@@ -70,8 +63,5 @@ def section(session: Session, job: Job) -> BrowserSection:
 def job_browser(path: JobPath):
     """Browser measurements (LCP, FCP, CLS, TBT, weight, requests, console errors) of the job's sampled pages"""
     with session_scope() as session:
-        try:
-            job = jobs_service.get_job(session, g.organisation_id, path.job_id)
-        except jobs_service.JobNotFound:
-            raise ApiError(404, "job_not_found", f"No job with id '{path.job_id}'.") from None
+        job = jobs_service.get_job(session, g.organisation_id, path.job_id)
         return json_response(section(session, job))

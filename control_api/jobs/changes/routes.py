@@ -3,24 +3,17 @@ crawls (GET /v1/domains/{domain_id}/history). SPEC "What changed since the last 
 from __future__ import annotations
 
 from flask import g
-from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.auth import authenticate
 from control_api.database import session_scope
 from control_api.errors import ApiError
-from control_api.jobs import service as jobs_service
 from control_api.jobs.changes import service as changes_service
 from control_api.jobs.changes.schemas import Changes, ChangesQuery, DomainPath, HistoryQuery, UrlHistory
 from control_api.jobs.schemas import JobPath
-from control_api.openapi import BEARER, COMMON_ERRORS, errors
+from control_api.openapi import errors, resource_blueprint
 from control_api.queries import Page
 from control_api.responses import json_response
 
-bp = APIBlueprint(
-    "changes", __name__, url_prefix="/v1",
-    abp_tags=[Tag(name="changes")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400, 404),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("changes", __name__, "/v1", "changes", 400, 404)
 
 NOT_FOUND = "No such job (or `since` job) in your organisation, or no earlier completed crawl to compare with"
 CONFLICT = "Either job is not finished yet (job_not_finished)"
@@ -47,21 +40,17 @@ def job_changes(path: JobPath, query: ChangesQuery):
 def url_history(path: DomainPath, query: HistoryQuery):
     """One URL across your crawls of a domain, newest first"""
     with session_scope() as session:
-        try:
-            page = changes_service.url_history(session, g.organisation_id, path.domain_id, query.url, query.limit,
-                                               query.effective_offset)  # fmt: skip
-        except changes_service.DomainNotFound:
-            raise ApiError(404, "domain_not_found", f"Your organisation has no crawl of domain {path.domain_id}.") from None
+        page = changes_service.url_history(session, g.organisation_id, path.domain_id, query.url, query.limit,
+                                           query.effective_offset)  # fmt: skip
     return json_response(UrlHistory.model_validate({"domain_id": path.domain_id, "url": query.url, "history": page.items,
                                                     "pagination": page.pagination()}))  # fmt: skip
 
 
 def _pair(session, job_id: str, since_id: str | None) -> changes_service.Pair:
-    """The two jobs, or the API error that says why they cannot be compared."""
+    """The two jobs, or the API error that says why they cannot be compared (JobNotFound, for
+    either, is the domain's 404 as it is)."""
     try:
         return changes_service.pair(session, g.organisation_id, job_id, since_id)
-    except jobs_service.JobNotFound as exc:
-        raise ApiError(404, "job_not_found", f"No job with id '{exc}'.") from None
     except changes_service.NoEarlierCrawl:
         raise ApiError(404, "no_earlier_crawl", f"Job {job_id} has no earlier completed crawl of its domain to compare "
                        "with (a first crawl); pass `since` to compare with another earlier job.") from None  # fmt: skip

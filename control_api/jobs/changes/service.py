@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract.changes import ChangeKind, Comparison
+from control_api.domain_errors import NotFound
 from control_api.jobs import service as jobs_service
 from control_api.queries import Page, paginate
 from db import changes
@@ -36,8 +37,9 @@ class RowsPruned(Exception):
         self.job = job
 
 
-class DomainNotFound(Exception):
-    pass
+class DomainNotFound(NotFound):
+    def __init__(self, domain_id: int):
+        super().__init__("domain_not_found", f"Your organisation has no crawl of domain {domain_id}.")
 
 
 @dataclass

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, g, stream_with_context
-from flask_openapi3 import APIBlueprint, Tag
 
-from control_api.auth import authenticate
 from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
 from control_api.errors import ApiError
@@ -15,14 +13,10 @@ from control_api.jobs.results import service as results_service
 from control_api.jobs.results.schemas import ExportQuery, IssuesReport, ListTasksQuery, TaskDetail, TaskList, TaskOut, TaskPath
 from control_api.jobs.schemas import JobPath
 from control_api.nodes.scrapyd_client import SchedulerUnavailable
-from control_api.openapi import BEARER, COMMON_ERRORS, errors, streamed
+from control_api.openapi import errors, resource_blueprint, streamed
 from control_api.responses import json_response
 
-bp = APIBlueprint(
-    "results", __name__, url_prefix="/v1/jobs/<job_id>",
-    abp_tags=[Tag(name="results")], abp_security=BEARER, abp_responses=errors(*COMMON_ERRORS, 400, 404),
-)  # fmt: skip
-bp.before_request(authenticate)
+bp = resource_blueprint("results", __name__, "/v1/jobs/<job_id>", "results", 400, 404)
 
 
 def _job(session, job_id: str):
