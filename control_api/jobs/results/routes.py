@@ -19,22 +19,13 @@ from control_api.responses import json_response
 bp = resource_blueprint("results", __name__, "/v1/jobs/<job_id>", "results", 400, 404)
 
 
-def _job(session, job_id: str):
-    try:
-        return jobs_service.get_job(session, g.organisation_id, job_id)
-    except jobs_service.JobNotFound:
-        raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.") from None
-
-
 PRUNED = "The job's per-URL rows were deleted by retention (tasks_pruned)"
 
 
 def _job_with_rows(session, job_id: str):
-    """The job, when its per-URL rows are still kept (control_api/jobs/retention.py); 410 once pruned."""
-    try:
-        return results_service.require_rows(_job(session, job_id))
-    except results_service.TasksPruned as exc:
-        raise ApiError(410, "tasks_pruned", str(exc)) from None
+    """The job, when its per-URL rows are still kept (control_api/jobs/retention.py); errors.py turns
+    JobNotFound into 404 and TasksPruned into 410."""
+    return results_service.require_rows(jobs_service.get_job(session, g.organisation_id, job_id))
 
 
 @bp.get("/tasks", responses={200: TaskList, **errors(410, e410=PRUNED)})
@@ -87,7 +78,7 @@ def crawl_log(path: JobPath, query: NoQuery):
     """The crawler's log for this job, streamed as text"""
     job_id = path.job_id
     with session_scope() as session:
-        node = _job(session, job_id).scrapyd_node
+        node = jobs_service.get_job(session, g.organisation_id, job_id).scrapyd_node
     try:
         upstream = current_app.extensions["scheduler"].crawl_log(node, job_id) if node else None
     except SchedulerUnavailable as exc:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from contract.external import outcome
 from contract.vocabulary import ErrorType
 from contract.record import EXPORT_COLUMNS
+from control_api.domain_errors import Gone
 from control_api.jobs.results.schemas import ListTasksQuery
 from control_api.queries import Page, paginate
 from db.models import BrokenLinkReferrer, Job, Task
@@ -24,13 +25,13 @@ ISSUE_LIST_LIMIT = 500  # items per category in the issues report; `counts` has 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffice or Sheets evaluate a cell
 
 
-class TasksPruned(Exception):
+class TasksPruned(Gone):
     """The job's per-URL rows were deleted by retention (control_api/jobs/retention.py): the API answers
     410 `tasks_pruned`, the dashboard a page that says so, with this one message."""
 
     def __init__(self, job: Job):
-        super().__init__(f"Job {job.id}'s per-URL results were removed by retention on {job.tasks_pruned_at:%Y-%m-%d}; "
-                         "its progress and stats are still on the job.")  # fmt: skip
+        super().__init__("tasks_pruned", f"Job {job.id}'s per-URL results were removed by retention on "
+                         f"{job.tasks_pruned_at:%Y-%m-%d}; its progress and stats are still on the job.")  # fmt: skip
         self.job = job
 
 
