@@ -18,7 +18,10 @@ that the crawl decodes every body.
 concurrent fetches finish in: see `normalised`), as DIR/<name>.jsonl; `--compare DIR` diffs the last
 run's against them and exits 1 on any difference or on a referrer that makes no sense: the "no
 recorded field lost" check of a hot-path change. `--profile DIR` adds one
-cProfile run per tree (DIR/<name>.prof; `python -m pstats` reads it).
+cProfile run per tree (DIR/<name>.prof; `python -m pstats` reads it). `--wget` also runs
+`wget --spider -r` (bench/tools.py's command line) `--runs` times on the same server, in the same
+run, and prints its CPU per page (its own count of files) beside ours, and the ratio: issue 23's
+"CPU per page within 2x of wget's" as measured on one machine at one moment.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from pathlib import Path
 
 from bench.nginxconf import Site, render
 from bench.server import free_port
+from bench.tools import WGET_OK_CODES, parse_wget, wget_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -91,6 +95,22 @@ def crawl(port: int, feed: Path, log: Path, profile: Path | None = None) -> floa
     if process.returncode != 0:
         raise RuntimeError(f"crawl exited {process.returncode}; log: {log}")
     return usage.ru_utime + usage.ru_stime
+
+
+def wget_crawl(port: int, work: Path) -> tuple[float, int, float]:
+    """One `wget --spider -r` of the site on `port`: (CPU seconds, files it counted, wall seconds)."""
+    scratch = work / "wget"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    started = time.monotonic()
+    process = subprocess.Popen(wget_command(f"http://127.0.0.1:{port}/", scratch), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    output = process.stdout.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) not in WGET_OK_CODES:
+        raise RuntimeError(f"wget exited {os.waitstatus_to_exitcode(status)}: {output[-500:]}")
+    return usage.ru_utime + usage.ru_stime, parse_wget(output)["downloaded"], wall
 
 
 def read_records(feed: Path) -> list[dict]:
@@ -168,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="keep each tree's normalised records here")
     parser.add_argument("--compare", type=Path, help="diff each tree's normalised records against these")
     parser.add_argument("--profile", type=Path, help="also write one cProfile of each tree's crawl here")
+    parser.add_argument("--wget", action="store_true", help="also measure wget --spider -r on each tree")
     parser.add_argument("--gzip", action="store_true", help="nginx sends every page gzip-encoded")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="profile-real-work-"))
@@ -175,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         startup = startup_cpu(max(args.runs, 1), work)
         print(f"start-up CPU (one-page site, median of {args.runs}): {startup:.3f} s", flush=True)
-        print("| tree | pages | CPU s (runs) | CPU/page ms | (CPU - start-up)/page ms |")
-        print("|---|---|---|---|---|")
+        wget_columns = " wget files | wget CPU/page ms | ours ÷ wget (whole) | ours ÷ wget (minus start-up) |"
+        print("| tree | pages | CPU s (runs) | CPU/page ms | (CPU - start-up)/page ms |" + (wget_columns if args.wget else ""))
+        print("|---|---|---|---|---|" + ("---|---|---|---|" if args.wget else ""))
         for tree in args.trees:
             name = tree_name(tree)
             feed, log = work / f"{name}.jsonl", work / f"{name}.log"
             with Nginx(tree.resolve(), gzip=args.gzip) as server:
                 cpus = [crawl(server.port, feed, log) for _ in range(max(args.runs, 1))]
+                wgets = [wget_crawl(server.port, work) for _ in range(max(args.runs, 1))] if args.wget else []
                 if args.profile:
                     args.profile.mkdir(parents=True, exist_ok=True)
                     crawl(server.port, work / "profiled.jsonl", log, profile=args.profile / f"{name}.prof")
@@ -189,8 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             pages = pages_fetched(records)
             cpu = statistics.median(cpus)
             runs = ", ".join(f"{value:.2f}" for value in cpus)
-            print(f"| {name} | {pages} | {cpu:.2f} ({runs}) | {cpu * 1000 / pages:.2f} | "
-                  f"{(cpu - startup) * 1000 / pages:.2f} |", flush=True)  # fmt: skip
+            row = f"| {name} | {pages} | {cpu:.2f} ({runs}) | {cpu * 1000 / pages:.2f} | {(cpu - startup) * 1000 / pages:.2f} |"
+            if wgets:
+                files = wgets[-1][1]
+                wget_page = statistics.median(value for value, _, _ in wgets) / max(files, 1)
+                row += (f" {files} | {wget_page * 1000:.2f} | {cpu / pages / wget_page:.1f} |"
+                        f" {(cpu - startup) / pages / wget_page:.1f} |")  # fmt: skip
+            print(row, flush=True)
             lines = normalised(records, server.port)
             problems = inconsistencies(records)
             if problems:

@@ -13,6 +13,7 @@ import os
 # import and the number of modules loaded: its three calls cost ~0.15 s of CPU when the spider's
 # imports reached it, ~0.08 s here.
 import scrapy.core.downloader.contextfactory  # noqa: F401
+import scrapy.settings.default_settings as scrapy_defaults
 from dotenv import load_dotenv
 
 from db.engine import database_url  # no SQLAlchemy: an ad-hoc crawl never loads it (db/engine.py)
@@ -106,15 +107,26 @@ SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 RETRY_TIMES = 2
 
 # --- Middlewares, pipelines, extensions ----------------------------------------------------------
+# Scrapy's base list without CookiesMiddleware (no cookies are kept: each request stands alone).
+# Left out of the base rather than set to None below: Scrapy imports every class named in either,
+# and its import (tldextract) cost ~60 ms of CPU in every crawl's start-up.
+DOWNLOADER_MIDDLEWARES_BASE = {
+    name: order for name, order in scrapy_defaults.DOWNLOADER_MIDDLEWARES_BASE.items()
+    if name != "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"
+}  # fmt: skip
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,  # the spider scopes links itself
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.SafeRobotsTxtMiddleware": 100,  # Scrapy's lets concurrent waiters through
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "crawler.scope.SiteCredentialsMiddleware": 120,  # the job's headers and basic auth, its own site only
+    # The three below in one call (crawler/lean.py): the same defaults, one middleware hop instead of three.
+    "scrapy.downloadermiddlewares.downloadtimeout.DownloadTimeoutMiddleware": None,
+    "scrapy.downloadermiddlewares.defaultheaders.DefaultHeadersMiddleware": None,
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
+    "crawler.lean.RequestDefaultsMiddleware": 400,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,  # the spider records each hop
-    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "scrapy.downloadermiddlewares.stats.DownloaderStats": None,  # per-request stats we do not read
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -128,6 +140,10 @@ DOWNLOADER_MIDDLEWARES = {
 }
 SPIDER_MIDDLEWARES = {
     # Every spider middleware wraps each callback's output in one more async generator.
+    # StartSpiderMiddleware only sets meta["is_start_request"], which Scrapy reads to queue start
+    # requests apart (SCHEDULER_START_*_QUEUE): the spider yields one start request, and nothing
+    # here reads the flag, yet it wrapped every response's output.
+    "scrapy.spidermiddlewares.start.StartSpiderMiddleware": None,
     "scrapy.spidermiddlewares.httperror.HttpErrorMiddleware": None,  # every status reaches the spider
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,  # a development warning
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
@@ -157,6 +173,9 @@ ITEM_PIPELINES = {
 }
 
 # --- Logging and runtime -------------------------------------------------------------------------
+# Scrapy's stats and log formatter without their per-request overhead (crawler/lean.py).
+STATS_CLASS = "crawler.lean.PlainStatsCollector"
+LOG_FORMATTER = "crawler.lean.QuietLogFormatter"
 COMMANDS_MODULE = "crawler.commands"  # `scrapy crawl` exits 1 when an ad-hoc crawl could not reach its site
 LOG_LEVEL = os.environ.get("CRAWLER_LOG_LEVEL", "INFO")
 REMOTE_CONTROL_ENABLED = False
