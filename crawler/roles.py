@@ -67,6 +67,7 @@ def role_for(spider: SiteSpider, role: str, hub_path: str | None) -> SingleProce
 class SingleProcess:
     reads_sitemaps = True
     is_worker = False
+    fetching_elsewhere: frozenset[str] = frozenset()  # keys of URLs another process is fetching
 
     def __init__(self, spider: SiteSpider):
         self.spider = spider
@@ -160,9 +161,11 @@ class HubProcess(SingleProcess):
         yield from super().admit(canonical, key, found_via, referrer, depth, kind)
 
     def start_workers_when_due(self) -> None:
-        if not self.hub.started and self.worker_concurrency and len(self.frontier.outstanding) >= self.threshold:
-            # Worth the workers' start-up only once the crawl has this many URLs in hand.
-            logger.info("%d URLs in hand: starting %d workers", len(self.frontier.outstanding), self.hub.workers)
+        if not self.hub.started and self.worker_concurrency and self.frontier.to_be_fetched >= self.threshold:
+            # Worth the workers' start-up only once the crawl has this many URLs to fetch in hand:
+            # not the pages found over max_pages, which are only held (a 50-page job that found
+            # 2,000 links fetches 50, and a worker would start for nothing).
+            logger.info("%d URLs in hand: starting %d workers", self.frontier.to_be_fetched, self.hub.workers)
             self.hub.start_soon()
 
     def dispatch(self, task: TaskInfo) -> Iterator[Request]:
@@ -187,6 +190,10 @@ class HubProcess(SingleProcess):
                 else:
                     yield self.spider.request(task)
         yield from super().pump()
+
+    @property
+    def fetching_elsewhere(self) -> set[str]:
+        return {*self.hub.assigned, *(task.key for task in self.for_workers)}
 
     def own_share_reached(self) -> bool:
         """Whether workers may be sent URLs: once one is connected, this process keeps to its share
@@ -238,12 +245,21 @@ class HubProcess(SingleProcess):
         yield from self.pump()
 
     def check_idle(self) -> None:
-        if self.for_workers:  # the workers' URLs wait for them: look again (pump) until they go
-            self.spider.crawler.engine.crawl(Request("data:,", callback=self.spider._pump, dont_filter=True,
+        if self.for_workers:
+            # Kept for workers that are still starting, while this process has nothing else to
+            # fetch: fetched here now (within its share, it is idle) rather than after a start-up
+            # that can take seconds, on a crawl that would otherwise be over.
+            self.spider.crawler.engine.crawl(Request("data:,", callback=self._fetch_kept_here, dont_filter=True,
                                                      meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
         if self.hub.busy:
             raise DontCloseSpider
+
+    def _fetch_kept_here(self, response: Response) -> Iterator[Any]:
+        if not any(self.hub.outboxes):  # else a worker connected meanwhile: pump hands them out
+            while self.for_workers:
+                yield self.spider.request(self.for_workers.popleft())
+        yield from self.pump()
 
     async def close(self) -> None:
         await self.hub.stop()
@@ -252,6 +268,7 @@ class HubProcess(SingleProcess):
 class WorkerProcess:
     reads_sitemaps = False  # the hub reads them
     is_worker = True
+    fetching_elsewhere: frozenset[str] = frozenset()
 
     def __init__(self, spider: SiteSpider, hub_path: str):
         self.spider = spider
