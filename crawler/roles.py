@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
+from crawler.hub import Hub, HubClient, LinkFound, Message, RecordMade, Released, WorkerLost
 from contract.vocabulary import FoundVia, TaskKind
 from crawler.launcher.protocol import SOCKET_ENV
 from contract.options import redacted
@@ -219,8 +219,21 @@ class HubProcess(SingleProcess):
         self.spider.crawler.engine.crawl(Request("data:,", callback=self._drain, dont_filter=True,
                                                  meta={"dont_obey_robotstxt": True}, priority=100))  # fmt: skip
 
-    def _drain(self, response: Response) -> Iterator[Any]:
-        for message in self.hub.drain():
+    def _drain(self, response: Response) -> list[Any]:
+        """The workers' messages, every one handled now, in the order they came; what they make
+        (records, Requests) is returned for Scrapy to take.
+
+        Not a generator: Scrapy takes a callback's output a piece at a time, interleaved with other
+        callbacks' (items go through the pipelines asynchronously), so two drains used to be under
+        way at once, each handling a message only when its previous output was taken. A later
+        drain could then handle a worker's RecordMade for a page before an earlier, suspended one
+        handled the LinkFound that page sent first: the page stopped counting as a producer, and a
+        record it was about to shorten was released at the deeper depth (1 run in ~40 of the
+        1,000-page depth test with 2 processes; tests/test_depth_order.py has the sequence)."""
+        return list(self._handle(self.hub.drain()))
+
+    def _handle(self, messages: list[Message]) -> Iterator[Any]:
+        for message in messages:
             if isinstance(message, LinkFound):
                 if message.canonical is None and message.kind == TaskKind.EXTERNAL:
                     self.known_external(message.key, message.referrer, message.depth)
