@@ -228,8 +228,8 @@ class HubProcess(SingleProcess):
         way at once, each handling a message only when its previous output was taken. A later
         drain could then handle a worker's RecordMade for a page before an earlier, suspended one
         handled the LinkFound that page sent first: the page stopped counting as a producer, and a
-        record it was about to shorten was released at the deeper depth (1 run in ~40 of the
-        1,000-page depth test with 2 processes; tests/test_depth_order.py has the sequence)."""
+        record it was about to shorten was released at the deeper depth (the 1,000-page depth
+        test with 2 processes failed so now and then; tests/test_depth_order.py has the sequence)."""
         return list(self._handle(self.hub.drain()))
 
     def _handle(self, messages: list[Message]) -> Iterator[Any]:
