@@ -20,15 +20,25 @@ from __future__ import annotations
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import StopDownload
 
 from contract.external import classify_answer
-from contract.vocabulary import ErrorType, FoundVia, TaskKind, TaskStatus
+from contract.vocabulary import ErrorType, FoundVia, TaskKind
 from crawler import signals as crawl_signals
-from crawler.records import Download, TaskInfo, classify_failure, failure_record, new_record, response_record, skipped_record
+from crawler.records import (
+    Download,
+    TaskInfo,
+    classify_failure,
+    failure_record,
+    new_record,
+    response_record,
+    skipped_record,
+    stopped_chain_record,
+)
+from crawler.redirects import next_hop
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -209,28 +219,15 @@ class ExternalChecker:
     def on_response(self, response: Response) -> Iterator[Any]:
         link: ExternalLink = response.meta["external"]
         download = Download.of(response)  # the one place timings are computed (crawler/records.py)
-        hops = download.hops
         method = response.request.method
         status = response.status
         if 300 <= status < 400 and status != 304 and b"Location" in response.headers:
-            location = response.headers[b"Location"].decode("latin-1").strip()
-            target = urldefrag(urljoin(response.url, location)).url
-            hops = [*hops, (response.url, status)]
-            error = None
-            if normalise(target) is None:
-                error = ErrorType.BAD_REDIRECT, f"Redirect to an unsupported URL: {location}"
-            elif target in {url for url, _ in hops}:
-                error = ErrorType.REDIRECT_LOOP, f"Redirect loop back to {target}"
-            elif len(hops) >= self.max_redirects:
-                error = ErrorType.TOO_MANY_REDIRECTS, f"More than {self.max_redirects} redirects"
-            if error is None:
+            target, stop = next_hop(response, [*download.hops, (response.url, status)], self.max_redirects)
+            if stop is None:
                 yield self._request(link, target, method, download.next_hop_meta(response))
-                return
-            chain = [{"url": url, "status": code} for url, code in hops]
-            yield from self._finish(link, new_record(
-                link.task, TaskStatus.FAILED, http_status=status, final_url=target, redirect_chain=chain,
-                redirect_hops=len(hops), error_type=error[0], error=error[1], is_broken=True,
-            ))  # fmt: skip
+            else:
+                yield from self._finish(link, stopped_chain_record(link.task, response, download, target, *stop,
+                                                                   measured=False, is_broken=True))  # fmt: skip
             return
         if method == "HEAD" and status >= 400 and status != 429:
             # Refused or answered differently to HEAD: GET tells (from where the redirects led).

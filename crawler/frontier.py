@@ -22,7 +22,7 @@ release all read and change the same counts, and splitting them would scatter th
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from crawler.depths import DepthGate
@@ -101,6 +101,25 @@ class Frontier:
         task.sent = True
         self.in_flight += 1
         return task
+
+    def lost(self, elsewhere: Collection[str] = ()) -> list[TaskInfo]:
+        """At the crawl's idle: the URLs counted in flight that no fetcher has any more. Idle means
+        this process has no Request of the crawl anywhere (Scrapy's scheduler, downloader and
+        callbacks are empty) and, in a hub, no worker holds one (`elsewhere`: the keys they hold,
+        crawler/roles.py); a URL still counted lost its Request without a record (a callback that
+        raised, say)."""
+        return [task for task in self.outstanding.values() if task.sent and task.key not in elsewhere]
+
+    def record_lost(self, lost: list[TaskInfo]) -> list[dict[str, Any]]:
+        """Their records (skipped, interrupted), which also take them out of the in-flight count. It
+        used to be set to 0 instead: the URLs went without a record, and had one come after all,
+        the count would have gone below the URLs really in flight, and more than max_in_flight out."""
+        records = []
+        for task in lost:
+            if self.outstanding.get(task.key) is task and task.sent:
+                records += self.close(task, skipped_record(task, ErrorType.INTERRUPTED,
+                                                           "Not fetched: its request ended without a record"))  # fmt: skip
+        return records
 
     def to_fetch(self) -> Iterator[TaskInfo]:
         """The pending URLs a fetcher may take now."""
@@ -240,6 +259,17 @@ class Frontier:
             return promoted
         self.pages_admitted -= 1
         return None
+
+    @property
+    def to_be_fetched(self) -> int:
+        """URLs in hand that this crawl will still fetch: the outstanding ones less the pages over
+        max_pages (waiting to be recorded skipped, or ranked past the places left), which are only
+        held. What decides whether workers are worth starting (crawler/roles.py)."""
+        held = len(self.waiting)
+        if self.ranking is not None:
+            ranked = len(self.ranking)
+            held += ranked - min(ranked, max(0, self.max_pages - self.pages_admitted))
+        return len(self.outstanding) - held
 
     @property
     def has_idle_records(self) -> bool:

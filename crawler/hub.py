@@ -135,6 +135,7 @@ class Hub:
         self.draining = False
         self.processes: list[subprocess.Popen] = []
         self.started = False
+        self.stopping = False  # the crawl is over: a worker that connects now is told to stop at once
         self.server = None
 
     def start_soon(self) -> None:
@@ -145,6 +146,8 @@ class Hub:
     async def start(self, wait: bool = False) -> None:
         """Listen and start the workers; with `wait`, until they are connected (tests, benchmarks)."""
         self.started = True
+        if self.stopping:  # the crawl ended before this task ran: no workers to start
+            return
         self.server = await asyncio.start_unix_server(self._connected, path=self.path)
         os.chmod(self.path, 0o600)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -170,6 +173,10 @@ class Hub:
         index = len(self.outboxes)
         self.outboxes.append(Outbox(writer))
         logger.info("worker %d connected", index)
+        if self.stopping:
+            # Still starting when the crawl ended (a small crawl is over before a worker's ~1 s
+            # start-up): it would wait for work, and the hub for it, until stop()'s timeout.
+            self.outboxes[index].put(Stop())
         async for messages in read_frames(reader):
             self.receive(messages)
         writer.close()
@@ -222,12 +229,20 @@ class Hub:
         return bool(self.assigned or self.inbox or self.draining)
 
     async def stop(self) -> None:
+        self.stopping = True
         if self.server is None:
             return
         for outbox in self.outboxes:
             if outbox is not None:
                 outbox.put(Stop())
                 outbox.flush()
+        if not self.outboxes:
+            # None ever connected: still starting, they hold nothing of the crawl's. Ended now
+            # rather than waited for (one that connects first is told to stop, `_connected`).
+            logger.info("stopping %d workers that had not connected yet", len(self.processes))
+            for process in self.processes:
+                if process.poll() is None:
+                    process.terminate()
         loop = asyncio.get_running_loop()
         for process in self.processes:
             try:

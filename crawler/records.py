@@ -6,7 +6,8 @@ broken link). A plain dict keeps the hot path cheap and exports as-is with
 `scrapy crawl site -O pages.jsonl`. `docs/crawler.md` says what each field and each timing means.
 
 Builders, from the most to the least measured: `response_record` (a URL that got an answer:
-status, timings, sizes, type, cache status, and the redirect chain that led to it), `failure_record`
+status, timings, sizes, type, cache status, and the redirect chain that led to it), `stopped_chain_record`
+(a redirect chain stopped at a loop, too many hops or an unusable Location), `failure_record`
 (a fetch that got no answer: the error, the time it took, the hops that did answer), `warm_fields`
 (the warm fetch's time and cache status, crawler/warming.py), `new_record`/`skipped_record` (nothing
 fetched). The timings come from `Download` alone, so each is computed in one way for every kind of
@@ -153,6 +154,20 @@ def response_record(task: TaskInfo, response: Response, download: Download, **fi
         record.update(final_url=response.url, redirect_chain=chain, redirect_hops=len(download.hops))
     record.update(fields)
     return record
+
+
+def stopped_chain_record(task: TaskInfo, response: Response, download: Download, target: str, error_type: ErrorType,
+                         error: str, *, measured: bool = True, **fields: Any) -> dict[str, Any]:
+    """The record of a redirect chain stopped at `response` (a loop, too many hops, an unusable
+    Location, crawler/redirects.py next_hop): failed, its final URL the target it did not fetch, the
+    chain every hop up to this one. This hop's cache status is not the page's: none is recorded.
+    `measured=False` (an external check): the answer's status without the timings and sizes."""
+    hops = [*download.hops, (response.url, response.status)]
+    chain = {"final_url": target, "redirect_chain": redirect_chain(hops), "redirect_hops": len(hops),
+             "error_type": error_type, "error": error}  # fmt: skip
+    if not measured:
+        return new_record(task, TaskStatus.FAILED, http_status=response.status, **chain, **fields)
+    return response_record(task, response, download, status=TaskStatus.FAILED, cache_status=None, **chain, **fields)
 
 
 def failure_record(task: TaskInfo, request: Request, error_type: ErrorType, error: str) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin
 
-from contract.vocabulary import ErrorType, TaskStatus
-from crawler.records import redirect_chain, response_record
+from contract.vocabulary import ErrorType
+from crawler.records import stopped_chain_record
 from crawler.urls import normalise
 
 if TYPE_CHECKING:
@@ -19,29 +19,30 @@ if TYPE_CHECKING:
     from crawler.spiders.site import SiteSpider
 
 
-def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, download: Download) -> Iterator[Any]:
-    """The next hop's Request, or the task's failed record when the chain must stop here."""
+def next_hop(response: Response, hops: list[tuple[str, int]], max_redirects: int) -> tuple[str, tuple[ErrorType, str] | None]:
+    """Where `response`'s Location leads, and why the chain must stop there instead (None: follow it).
+
+    `hops`: the chain so far, `response` last. One decision for the site's pages and resources
+    (`follow_redirect`) and for external link checks (crawler/external.py)."""
     location = response.headers[b"Location"].decode("latin-1").strip()
     target = urldefrag(urljoin(response.url, location)).url
-    meta = download.next_hop_meta(response)
-    hops = meta["hops"]
     # A loop is a return to a URL of the chain exactly as fetched, not to one with the same page key:
     # keys leave out the trailing slash and the scheme, so the usual `/docs` -> `/docs/` (a server
     # adding a folder's slash) or http -> https hop would otherwise look like a loop and a broken link.
-    visited = {urldefrag(url).url for url, _ in hops}
-    error_type = None
     if normalise(target) is None:
-        error_type, error = ErrorType.BAD_REDIRECT, f"Redirect to an unsupported URL: {location}"
-    elif target in visited:
-        error_type, error = ErrorType.REDIRECT_LOOP, f"Redirect loop back to {target}"
-    elif len(hops) >= spider.max_redirects:
-        error_type, error = ErrorType.TOO_MANY_REDIRECTS, f"More than {spider.max_redirects} redirects"
-    if error_type:
-        # The chain ends at this hop: it is the last of the chain, the target is never fetched, and
-        # the hop's cache status is not the page's (none is recorded).
-        yield from spider.finish(task, response_record(
-            task, response, download, status=TaskStatus.FAILED, final_url=target, redirect_chain=redirect_chain(hops),
-            redirect_hops=len(hops), cache_status=None, error=error, error_type=error_type,
-        ))  # fmt: skip
+        return target, (ErrorType.BAD_REDIRECT, f"Redirect to an unsupported URL: {location}")
+    if target in {urldefrag(url).url for url, _ in hops}:
+        return target, (ErrorType.REDIRECT_LOOP, f"Redirect loop back to {target}")
+    if len(hops) >= max_redirects:
+        return target, (ErrorType.TOO_MANY_REDIRECTS, f"More than {max_redirects} redirects")
+    return target, None
+
+
+def follow_redirect(spider: SiteSpider, response: Response, task: TaskInfo, download: Download) -> Iterator[Any]:
+    """The next hop's Request, or the task's failed record when the chain must stop here."""
+    meta = download.next_hop_meta(response)
+    target, stop = next_hop(response, meta["hops"], spider.max_redirects)
+    if stop is not None:
+        yield from spider.finish(task, stopped_chain_record(task, response, download, target, *stop))
         return
     yield spider.request(task, url=target, **meta)

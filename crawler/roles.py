@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 from scrapy.exceptions import DontCloseSpider
 
-from crawler.hub import Hub, HubClient, LinkFound, RecordMade, Released, WorkerLost
+from crawler.hub import Hub, HubClient, LinkFound, Message, RecordMade, Released, WorkerLost
 from contract.vocabulary import FoundVia, TaskKind
 from crawler.launcher.protocol import SOCKET_ENV
 from contract.options import redacted
@@ -67,6 +67,7 @@ def role_for(spider: SiteSpider, role: str, hub_path: str | None) -> SingleProce
 class SingleProcess:
     reads_sitemaps = True
     is_worker = False
+    fetching_elsewhere: frozenset[str] = frozenset()  # keys of URLs another process is fetching
 
     def __init__(self, spider: SiteSpider):
         self.spider = spider
@@ -160,9 +161,11 @@ class HubProcess(SingleProcess):
         yield from super().admit(canonical, key, found_via, referrer, depth, kind)
 
     def start_workers_when_due(self) -> None:
-        if not self.hub.started and self.worker_concurrency and len(self.frontier.outstanding) >= self.threshold:
-            # Worth the workers' start-up only once the crawl has this many URLs in hand.
-            logger.info("%d URLs in hand: starting %d workers", len(self.frontier.outstanding), self.hub.workers)
+        if not self.hub.started and self.worker_concurrency and self.frontier.to_be_fetched >= self.threshold:
+            # Worth the workers' start-up only once the crawl has this many URLs to fetch in hand:
+            # not the pages found over max_pages, which are only held (a 50-page job that found
+            # 2,000 links fetches 50, and a worker would start for nothing).
+            logger.info("%d URLs in hand: starting %d workers", self.frontier.to_be_fetched, self.hub.workers)
             self.hub.start_soon()
 
     def dispatch(self, task: TaskInfo) -> Iterator[Request]:
@@ -188,6 +191,10 @@ class HubProcess(SingleProcess):
                     yield self.spider.request(task)
         yield from super().pump()
 
+    @property
+    def fetching_elsewhere(self) -> set[str]:
+        return {*self.hub.assigned, *(task.key for task in self.for_workers)}
+
     def own_share_reached(self) -> bool:
         """Whether workers may be sent URLs: once one is connected, this process keeps to its share
         of the concurrency (until then it uses the whole, a worker's start-up can take seconds),
@@ -212,8 +219,21 @@ class HubProcess(SingleProcess):
         self.spider.crawler.engine.crawl(Request("data:,", callback=self._drain, dont_filter=True,
                                                  meta={"dont_obey_robotstxt": True}, priority=100))  # fmt: skip
 
-    def _drain(self, response: Response) -> Iterator[Any]:
-        for message in self.hub.drain():
+    def _drain(self, response: Response) -> list[Any]:
+        """The workers' messages, every one handled now, in the order they came; what they make
+        (records, Requests) is returned for Scrapy to take.
+
+        Not a generator: Scrapy takes a callback's output a piece at a time, interleaved with other
+        callbacks' (items go through the pipelines asynchronously), so two drains used to be under
+        way at once, each handling a message only when its previous output was taken. A later
+        drain could then handle a worker's RecordMade for a page before an earlier, suspended one
+        handled the LinkFound that page sent first: the page stopped counting as a producer, and a
+        record it was about to shorten was released at the deeper depth (the 1,000-page depth
+        test with 2 processes failed so now and then; tests/test_depth_order.py has the sequence)."""
+        return list(self._handle(self.hub.drain()))
+
+    def _handle(self, messages: list[Message]) -> Iterator[Any]:
+        for message in messages:
             if isinstance(message, LinkFound):
                 if message.canonical is None and message.kind == TaskKind.EXTERNAL:
                     self.known_external(message.key, message.referrer, message.depth)
@@ -238,12 +258,21 @@ class HubProcess(SingleProcess):
         yield from self.pump()
 
     def check_idle(self) -> None:
-        if self.for_workers:  # the workers' URLs wait for them: look again (pump) until they go
-            self.spider.crawler.engine.crawl(Request("data:,", callback=self.spider._pump, dont_filter=True,
+        if self.for_workers:
+            # Kept for workers that are still starting, while this process has nothing else to
+            # fetch: fetched here now (within its share, it is idle) rather than after a start-up
+            # that can take seconds, on a crawl that would otherwise be over.
+            self.spider.crawler.engine.crawl(Request("data:,", callback=self._fetch_kept_here, dont_filter=True,
                                                      meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
         if self.hub.busy:
             raise DontCloseSpider
+
+    def _fetch_kept_here(self, response: Response) -> Iterator[Any]:
+        if not any(self.hub.outboxes):  # else a worker connected meanwhile: pump hands them out
+            while self.for_workers:
+                yield self.spider.request(self.for_workers.popleft())
+        yield from self.pump()
 
     async def close(self) -> None:
         await self.hub.stop()
@@ -252,6 +281,7 @@ class HubProcess(SingleProcess):
 class WorkerProcess:
     reads_sitemaps = False  # the hub reads them
     is_worker = True
+    fetching_elsewhere: frozenset[str] = frozenset()
 
     def __init__(self, spider: SiteSpider, hub_path: str):
         self.spider = spider

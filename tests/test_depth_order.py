@@ -167,3 +167,41 @@ def test_every_order_of_worker_messages_gives_every_url_its_click_depth(by_messa
         orders += 1
         deeper_first += simulation.first_path_to_target == "/c"
     assert orders >= 10 and deeper_first > 0, (orders, deeper_first)  # the deeper path came first in some
+
+
+class OneHereHub(FakeHub):
+    """Every URL to a worker but /extra, which the hub fetches itself (its Request is output)."""
+
+    def wants(self, task: TaskInfo) -> bool:
+        return not task.url.endswith("/extra")
+
+
+def test_a_drain_handles_every_message_before_the_next_drain_starts():
+    """Scrapy takes a callback's output a piece at a time and interleaves callbacks: a drain that
+    handled its messages lazily could be suspended at its first output (a Request for /extra)
+    while a later drain handled the RecordMade that /a's worker sent after its link to /target.
+    /a then stopped producing before its link was seen, and /target went out at 3, not 2."""
+    simulation = Simulation(workers=1, correct_later=False)
+    simulation.role.hub = hub = OneHereHub()
+    simulation.role.spider.request = lambda task: f"request {task.url}"
+    hub.sent = []
+    simulation.deliver(SITE + "/", whole=True)
+    target = normalise(SITE + "/target")[1]
+    simulation.known[0].discard(target)  # /a's answer is written below: /c's link to /target is its first
+    for path in ("/b", "/c", "/target"):  # the deeper path first; /a is slow
+        simulation.deliver(SITE + path, whole=True)
+    child = normalise(SITE + "/target-child")[1]
+    extra_canonical, extra = normalise(SITE + "/extra")[:2]
+    a_record = simulation.queues[SITE + "/a"][-1]
+    # The worker's stream: /target-child's link to /extra, /a's link to /target, /a's record, in
+    # two frames (two drains).
+    hub.inbox = [LinkFound(extra_canonical, extra, FoundVia.LINK, SITE + "/target-child", 4, TaskKind.PAGE),
+                 LinkFound(None, target, FoundVia.LINK, SITE + "/a", 2, TaskKind.PAGE)]  # fmt: skip
+    first = iter(simulation.role._drain(None))
+    assert next(first) == f"request {SITE}/extra"  # taken; the rest of its output not yet
+    hub.inbox = [a_record]
+    out = [*simulation.role._drain(None), *first]
+    records = {item["url"]: item for item in out if isinstance(item, dict)}
+    records.update((item["url"], item) for item in simulation.frontier.idle_records())
+    assert (records[SITE + "/target"]["depth"], records[SITE + "/target"]["referrer"]) == (2, SITE + "/a")
+    assert child in simulation.frontier.outstanding  # still being fetched: not recorded here

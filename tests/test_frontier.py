@@ -282,3 +282,44 @@ def test_a_feed_holds_records_for_depth_order_up_to_its_bound():
     released = [fetched(frontier, task) for task in deep]  # held while /slow (depth 1) may lead to them
     assert released == [[], [], [], [("/d0", 2, "/fast")], [("/d1", 2, "/fast")]]
     assert frontier.gate.held_count == 3 and frontier.gate.forced == 2
+
+
+def test_only_the_urls_a_crawl_will_fetch_count_towards_starting_workers():
+    """A 3-page job that found 20 pages holds 17 only to record them skipped (crawler/roles.py
+    starts workers on to_be_fetched, not on every URL in hand)."""
+    ranked, _ = make_frontier(max_depth=10, max_pages=3)
+    ranked.hand_out(start(ranked))
+    endless_page(ranked, 0)
+    assert len(ranked.outstanding) == 21 and ranked.to_be_fetched == 3  # the start page and 2 of the ranked
+    handed = list(ranked.to_fetch())
+    assert len(handed) == 2 and ranked.to_be_fetched == 3
+    admit(ranked, SITE + "/style.css", kind="resource")  # resources are not under max_pages
+    assert ranked.to_be_fetched == 4
+    capped, _ = make_frontier(max_depth=10, instance_max_pages=3)  # waiting over the instance's limit
+    capped.hand_out(start(capped))
+    endless_page(capped, 0, links=5)
+    assert len(capped.waiting) == 3 and capped.to_be_fetched == 3
+    unlimited, _ = make_frontier(max_depth=10)
+    start(unlimited)
+    endless_page(unlimited, 0)
+    assert unlimited.to_be_fetched == len(unlimited.outstanding) == 21
+
+
+def test_urls_counted_in_flight_at_idle_without_a_request_are_recorded_and_leave_the_count():
+    """At idle nothing of this process is in flight; a worker's URLs are. The count used to be set
+    to 0 there: a URL that lost its Request went without a record, and a worker's record coming
+    later took the count below zero (more than max_in_flight handed out from then on)."""
+    frontier, _ = make_frontier(max_depth=10)
+    home = frontier.hand_out(start(frontier))
+    frontier.close(home, new_record(home, "completed", http_status=200))
+    endless_page(frontier, 0, links=3)
+    lost_one, lost_two, at_worker = frontier.to_fetch()
+    assert frontier.in_flight == 3
+    lost = frontier.lost(elsewhere={at_worker.key})
+    assert lost == [lost_one, lost_two]
+    records = frontier.record_lost(lost)
+    assert frontier.in_flight == 1 and frontier.record_lost(lost) == []  # once
+    assert {r["url"]: (r["status"], r["error_type"]) for r in records} == {
+        lost_one.url: ("skipped", "interrupted"), lost_two.url: ("skipped", "interrupted")}
+    frontier.close(at_worker, new_record(at_worker, "completed", http_status=200))  # the worker's record
+    assert frontier.in_flight == 0 and frontier.lost() == []

@@ -4,8 +4,10 @@ Scrapy's own command exits 1 only when a crawler failed to start. An ad-hoc run 
 site -a domain=...`, no job) whose start page could not be fetched, because the private-address
 guard refused it, the name does not resolve or the connection is refused, has no job to be
 `failed` with a reason: the spider logs the reason, and this command turns it into exit status 1
-so that scripts notice. With `-a fail_on=broken` a crawl that found a broken link exits 2 (crawler/ci.py). A job's crawler (under scrapyd) still exits 0: its job carries the
-failure, and scrapyd would log any other status as a process that died.
+so that scripts notice. A bad `-a` is Scrapy's usage error, exit status 2. With `-a fail_on=broken`
+a crawl that found a broken link exits 3 (BROKEN_EXIT_CODE, crawler/ci.py says why each status has
+one meaning). A job's crawler (under scrapyd) still exits 0: its job carries the failure, and scrapyd
+would log any other status as a process that died.
 
 A crawl without a job run from Scrapy's command line (an ad-hoc run, or a hub's worker started
 without the launcher) then ends as the launcher's forked crawls do: garbage collected (Twisted

@@ -173,11 +173,14 @@ class SiteSpider(Spider):
                 self.crawler.engine.crawl(Request("data:,", callback=self._pump_external, dont_filter=True,
                                                   meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
-        if self.frontier.pending:  # nothing is in flight, so the in-flight bound has room
-            if self.frontier.in_flight:
-                logger.warning("%d URLs counted in flight at idle; handing out the pending ones",
-                               self.frontier.in_flight)
-                self.frontier.in_flight = 0
+        lost = self.frontier.lost(self.role.fetching_elsewhere) if self.frontier.in_flight else None
+        if lost:  # recorded, out of the in-flight count (crawler/frontier.py lost)
+            logger.warning("%d URLs counted in flight at idle had no request any more (e.g. %s): recorded interrupted",
+                           len(lost), lost[0].url)  # fmt: skip
+            self.crawler.engine.crawl(Request("data:,", callback=self._record_lost, cb_kwargs={"lost": lost},
+                                              dont_filter=True, meta={"dont_obey_robotstxt": True}))  # fmt: skip
+            raise DontCloseSpider
+        if self.frontier.pending:
             self.crawler.engine.crawl(Request("data:,", callback=self._pump, dont_filter=True,
                                               meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
@@ -186,6 +189,10 @@ class SiteSpider(Spider):
             self.crawler.engine.crawl(Request("data:,", callback=self._record_idle, dont_filter=True,
                                               meta={"dont_obey_robotstxt": True}))  # fmt: skip
             raise DontCloseSpider
+
+    def _record_lost(self, response: Response, lost: list[TaskInfo]) -> Iterator[Any]:
+        yield from self.frontier.record_lost(lost)
+        yield from self.role.pump()
 
     def _record_idle(self, response: Response) -> Iterator[dict[str, Any]]:
         yield from self.frontier.idle_records()

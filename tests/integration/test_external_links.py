@@ -319,12 +319,12 @@ def test_a_ci_run_writes_junit_and_markdown_reports_and_fails_on_broken_links(tm
     junit, markdown = tmp_path / "links.xml", tmp_path / "links.md"
     try:
         crawl(tmp_path, site.port, "-O", f"{junit}:junit", "-O", f"{markdown}:markdown", "-a", "fail_on=broken",
-              exit_code=2)  # fmt: skip
+              exit_code=3)  # fmt: skip
         log = (tmp_path / "crawl.log").read_text()
         clean = crawl(tmp_path, site.port, "-a", "fail_on=broken", "-a", r"exclude=/extra|/missing")
     finally:
         site.close()
-    assert "2 broken links found (-a fail_on=broken): exit status 2" in log
+    assert "2 broken links found (-a fail_on=broken): exit status 3" in log
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert int(suite.get("failures")) == 2 and int(suite.get("tests")) == len(cases)
@@ -341,7 +341,8 @@ def test_a_ci_run_writes_junit_and_markdown_reports_and_fails_on_broken_links(tm
 def test_an_unknown_fail_on_is_refused(tmp_path):
     result = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "site", "-a", "domain=site.test", "-a", "fail_on=slow"],
                             cwd=PROJECT_ROOT, env=crawl_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert result.returncode != 0 and "-a fail_on='slow': expected one of broken" in result.stderr
+    # A usage error (2), never read as "broken links found" (3, crawler/ci.py BROKEN_EXIT_CODE).
+    assert result.returncode == 2 and "-a fail_on='slow': expected one of broken" in result.stderr
 
 
 def test_distinct_external_urls_past_the_instance_bound_are_counted_not_checked(tmp_path, other):

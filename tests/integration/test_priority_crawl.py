@@ -74,8 +74,9 @@ def article_site():
 
 def test_max_pages_keeps_the_start_page_its_navigation_and_the_sitemaps_priorities(article_site, tmp_path):
     output = tmp_path / "pages.jsonl"
-    # One process: 2,000 URLs in hand would start a worker for a 50-page crawl, which only slows the test.
-    env = {**os.environ, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db", "CRAWL_PROCESSES": "1"}
+    # Two processes allowed: 2,000 links found start no worker for a 50-page crawl (only the pages
+    # it will fetch count towards CRAWL_HUB_START_THRESHOLD_COLD, crawler/frontier.py to_be_fetched).
+    env = {**os.environ, "ALLOW_PRIVATE_TARGETS": "1", "DATABASE_URL": "sqlite:///nowhere/x.db", "CRAWL_PROCESSES": "2"}
     result = subprocess.run(
         [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"domain=http://{article_site}", "-a", "max_pages=50",
          "-O", str(output), "-s", "LOG_LEVEL=INFO"],
@@ -91,3 +92,4 @@ def test_max_pages_keeps_the_start_page_its_navigation_and_the_sitemaps_prioriti
     # the rest by depth: articles the start page links to, none of the deeper pages
     assert all(pages[path]["depth"] == 1 for path in fetched - {"/"})
     assert {r["error_type"] for r in pages.values() if r["status"] == "skipped"} == {"max_pages"}
+    assert "starting 1 workers" not in result.stderr
