@@ -13,7 +13,7 @@ runs alone as an operator command (`flask --app control_api reconcile --loop`, `
 
 Every loop has the same shape: `loop(app, stop)` runs once when `stop` is None, else until the
 event `stop` is set, waiting on it (never in `time.sleep`) so that it ends promptly. A process runs
-its loops in a thread each, with one stop event: SIGTERM or SIGINT sets it, every loop finishes
+its loops a thread each, with one stop event: SIGTERM or SIGINT sets it, every loop finishes
 the step in hand (a webhook attempt, a browser page: the browser is killed, not waited for) and the
 process exits 0. Which loops share a process is `make run`'s choice (supervisor.py), nothing here:
 the reconciler and the schedule loop share one, as both wait most of the time; the webhook sender
@@ -130,16 +130,14 @@ LOOPS: dict[str, Callable[[Flask, threading.Event | None], None]] = {
 }
 
 
-def stop_on_signals(*, wake: threading.Event | None = None) -> threading.Event:
-    """The stop event of this process: SIGTERM and SIGINT set it (and `wake`). Main thread only.
-    A SIGINT ignored at start stays ignored: `make run` starts its loops so (supervisor.py's
-    background_child), a terminal's Ctrl-C reaching its whole group, and stops them with SIGTERM."""
+def stop_on_signals() -> threading.Event:
+    """The stop event of this process: SIGTERM and SIGINT set it. Main thread only. A SIGINT ignored
+    at start stays ignored: `make run` starts its loops so (supervisor.py's background_child), a
+    terminal's Ctrl-C reaching its whole group, and stops them with SIGTERM."""
     stop = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
         stop.set()
-        if wake is not None:
-            wake.set()
 
     signal.signal(signal.SIGTERM, handle)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
@@ -153,40 +151,47 @@ def run_command(app: Flask, name: str, loop: bool) -> None:
     LOOPS[name](app, stop_on_signals() if loop else None)
 
 
-def run_loops(app: Flask, names: list[str], stop: threading.Event, wake: threading.Event) -> bool:
-    """Run the named loops, a thread each, until `stop` is set (True) or one of them ends (False:
-    a loop only ends by itself when it failed, which is logged); `wake` is set by either. Either
-    way every loop is then stopped and, within a grace period, waited for."""
+def run_loops(app: Flask, names: list[str], stop: threading.Event) -> bool:
+    """Run the named loops until `stop` is set: True, or until one of them ends by itself, which
+    it only does when it failed (logged): False. Any loop that ends sets `stop`, so the others end
+    too, and are waited for within a grace period.
+
+    The first loop runs in this (the main) thread, each other one in a thread of its own, so a
+    process of one loop runs it as a plain program would."""
+    failed = threading.Event()
 
     def run(name: str) -> None:
-        from control_api.schedules.recurring_loop import AnotherSchedulerRunning
-
         try:
             with app.app_context():
                 LOOPS[name](app, stop)
-        except AnotherSchedulerRunning as exc:
-            logger.error("the %s loop refused to start: %s", name, exc)
-        except BaseException:
-            logger.exception("the %s loop failed", name)
+        except BaseException as exc:
+            # Imported only here: it loads the jobs and schedules services (~4 MB), which a process
+            # without the schedule loop never needs.
+            from control_api.schedules.recurring_loop import AnotherSchedulerRunning
+
+            if isinstance(exc, AnotherSchedulerRunning):
+                logger.error("the %s loop refused to start: %s", name, exc)
+            else:
+                logger.error("the %s loop failed", name, exc_info=exc)
+            failed.set()
         else:
             if not stop.is_set():
                 logger.error("the %s loop ended", name)
+                failed.set()
         finally:
-            wake.set()
+            stop.set()
 
-    threads = [threading.Thread(target=run, args=(name,), name=name, daemon=True) for name in names]
+    threads = [threading.Thread(target=run, args=(name,), name=name, daemon=True) for name in names[1:]]
     for thread in threads:
         thread.start()
-    wake.wait()
-    stopped = stop.is_set()
-    stop.set()  # a failed loop stops the others: the process restarts whole
-    deadline = time.monotonic() + (STOP_GRACE_SECONDS if stopped else FAILED_GRACE_SECONDS)
+    run(names[0])
+    deadline = time.monotonic() + (FAILED_GRACE_SECONDS if failed.is_set() else STOP_GRACE_SECONDS)
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     late = [thread.name for thread in threads if thread.is_alive()]
     if late:
         logger.warning("the %s loop(s) did not stop in time; exiting without them", ", ".join(late))
-    return stopped
+    return not failed.is_set()
 
 
 def main(argv: list[str]) -> None:
@@ -198,9 +203,7 @@ def main(argv: list[str]) -> None:
     from control_api import create_loop_app
 
     app = create_loop_app()
-    wake = threading.Event()
-    stop = stop_on_signals(wake=wake)
-    stopped = run_loops(app, names, stop, wake)
+    stopped = run_loops(app, names, stop_on_signals())
     sys.stdout.flush()
     sys.stderr.flush()
     # os._exit: a loop that did not stop in time is a daemon thread, and exiting must not wait for it.
