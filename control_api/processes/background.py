@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 12.0
 # After a loop failed, how long the others get to stop before the process exits anyway.
 FAILED_GRACE_SECONDS = 5.0
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
 def reconcile(app: Flask, stop: threading.Event | None) -> None:
@@ -148,6 +149,8 @@ def stop_on_signals() -> threading.Event:
 def run_command(app: Flask, name: str, loop: bool) -> None:
     """An operator's command (`flask reconcile [--loop]` and the others): the loop once, or in
     this thread until SIGTERM or Ctrl-C."""
+    if loop:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     LOOPS[name](app, stop_on_signals() if loop else None)
 
 
@@ -199,7 +202,7 @@ def main(argv: list[str]) -> None:
     unknown = [name for name in names if name not in LOOPS]
     if unknown:
         raise SystemExit(f"unknown loop(s) {', '.join(unknown)}; choose from {', '.join(LOOPS)}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     from control_api import create_loop_app
 
     app = create_loop_app()

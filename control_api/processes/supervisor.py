@@ -296,8 +296,9 @@ def main() -> None:
 def background_child(nice: int = 0) -> None:
     """In a background loop's process, before it runs: Ctrl-C reaches the whole process group, and a
     Python process still importing when it came printed a KeyboardInterrupt traceback per process.
-    Ignored here, the supervisor stops these with SIGTERM (a loop that installs its own SIGINT
-    handler, as the webhook sender does, still finishes its work in hand on Ctrl-C)."""
+    Ignored here, and left ignored by the loops (processes/background.py's stop_on_signals), the
+    supervisor stops these with SIGTERM, which every loop takes as its stop: the work in hand
+    finishes (a webhook attempt) or is cut at once (a browser page), and the process exits 0."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice:
         os.nice(nice)
