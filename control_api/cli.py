@@ -138,7 +138,8 @@ def deliver_webhooks_command(loop: bool) -> None:
 
 
 @click.command("measure-browsers")
-@click.option("--loop", is_flag=True, help="Keep running (SIGTERM stops it at once: the browser is killed, the job in hand waits for the next run).")
+@click.option("--loop", is_flag=True, help="Keep running (SIGTERM stops it at once: the browser is killed, "
+              "the job in hand waits for the next run).")  # fmt: skip
 def measure_browsers_command(loop: bool) -> None:
     """Load the sampled pages of completed jobs in headless Chromium (control_api/jobs/browser/runner.py)."""
     from flask import current_app

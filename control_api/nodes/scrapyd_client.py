@@ -166,12 +166,14 @@ class ScrapydClient:
                     yield chunk
             except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 logger.warning("crawl log from %s cut short: %s", node, exc)
-                yield f"\n[the crawl log is cut short here: scrapyd at {node} stopped sending it ({exc.__class__.__name__})]\n".encode()
+                yield (f"\n[the crawl log is cut short here: scrapyd at {node} stopped sending it "
+                       f"({exc.__class__.__name__})]\n").encode()
 
-    def _no_answer(self, node: str, exc: requests.RequestException, waited: float | None = None) -> SchedulerUnavailable:
+    def _no_answer(self, node: str, exc: requests.RequestException, waited: float | None = None) -> SchedulerUnavailable:  # fmt: skip
         if _never_sent(exc):
             return SchedulerUnreachable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}")
-        return SchedulerSilent(f"scrapyd at {node} did not answer within {waited or self.timeout:g} s ({exc.__class__.__name__})")
+        waited = waited or self.timeout
+        return SchedulerSilent(f"scrapyd at {node} did not answer within {waited:g} s ({exc.__class__.__name__})")
 
 
 def ask_each(urls: list[str], call: Callable[[str], T]) -> dict[str, T | SchedulerUnavailable]:

@@ -1,8 +1,7 @@
 """The background loops `make run` supervises, without the web application.
 
     python -m control_api.processes.background reconcile schedules   # one process, a thread each
-    python -m control_api.processes.background webhooks
-    python -m control_api.processes.background browsers
+    python -m control_api.processes.background webhooks browsers     # another, niced
 
 `reconcile` fails dead crawls, hands waiting jobs to free slots and applies retention
 (control_api/nodes/); `schedules` starts the recurring crawls that are due (control_api/schedules/);
@@ -17,7 +16,7 @@ its loops a thread each, with one stop event: SIGTERM or SIGINT sets it, every l
 the step in hand (a webhook attempt, a browser page: the browser is killed, not waited for) and the
 process exits 0. Which loops share a process is `make run`'s choice (supervisor.py), nothing here:
 the reconciler and the schedule loop share one, as both wait most of the time; the webhook sender
-and the browser loop have their own, niced, so that a slow receiver or a slow page never delays
+and the browser loop share another, niced, so that a slow receiver or a slow page never delays
 the reconciler. A loop that dies stops the others and takes its process with it (exit code 1), so
 the supervisor restarts it.
 

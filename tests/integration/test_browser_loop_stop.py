@@ -1,6 +1,6 @@
 """No Chromium outlives the browser loop (control_api/jobs/browser/): killed test runs used to leave
 `chromedriver` processes behind, with defunct Chromium children. Real headless Chromium, a real loop
-process (`python -m control_api.processes.background browsers`, as `make run` starts it) measuring a
+process (`python -m control_api.processes.background webhooks browsers`, as `make run` starts it) measuring a
 loopback page that never finishes loading; the loop's descendants (and every process carrying its pid
 in CRAWL_BROWSER_OWNER, such as Chromium's crash handler, which detaches) are recorded mid-page, then:
 - SIGTERM: the loop exits 0 within seconds, every recorded process is gone, the job waits again;
@@ -32,6 +32,7 @@ pytestmark = [
                        reason=f"{CHROMIUM} or {CHROMEDRIVER} missing: `make browser` installs them"),  # fmt: skip
 ]
 
+LOOPS = ("webhooks", "browsers")  # the process `make run` starts them in (processes/supervisor.py)
 LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)  # oldest completed job: the loop takes ours first
 
 
@@ -88,7 +89,8 @@ def processes() -> dict[int, tuple[int, str, str, str]]:
 
 
 def owned_by(pid: int) -> dict[int, tuple[str, str]]:
-    """The live descendants of `pid` and the processes whose CRAWL_BROWSER_OWNER is `pid`: pid → (start time, command)."""
+    """The live descendants of `pid` and the processes whose CRAWL_BROWSER_OWNER is `pid`:
+    pid → (start time, command)."""
     table = processes()
     tree, frontier = set(), [pid]
     while frontier:
@@ -127,7 +129,7 @@ def start_loop(database_url: str, output: Path) -> subprocess.Popen:
     env.update({"DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     with output.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "control_api.processes.background", "browsers"], cwd=PROJECT_ROOT,
+        return subprocess.Popen([sys.executable, "-m", "control_api.processes.background", *LOOPS], cwd=PROJECT_ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
 

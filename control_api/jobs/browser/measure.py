@@ -33,8 +33,8 @@ import os
 import shutil
 import signal
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,8 @@ def kill_orphans() -> int:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:  # gone, or not ours
             continue
-        owner = next((item.split(b"=", 1)[1] for item in environ if item.startswith(OWNER_VARIABLE.encode() + b"=")), None)
+        prefix = OWNER_VARIABLE.encode() + b"="
+        owner = next((item.removeprefix(prefix) for item in environ if item.startswith(prefix)), None)
         if owner is None or not owner.isdigit() or Path(f"/proc/{int(owner)}").exists():
             continue
         try:
