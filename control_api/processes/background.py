@@ -148,8 +148,6 @@ def stop_on_signals() -> threading.Event:
 def run_command(app: Flask, name: str, loop: bool) -> None:
     """An operator's command (`flask reconcile [--loop]` and the others): the loop once, or in
     this thread until SIGTERM or Ctrl-C."""
-    if loop:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     LOOPS[name](app, stop_on_signals() if loop else None)
 
 

@@ -295,5 +295,7 @@ def run_sender(app: Flask, stop: threading.Event | None) -> None:
     if stop is None:
         click.echo(f"{sender.run_once()} webhook attempt(s) made.")
         return
+    # The operator command's log; in make run's loop process, configured already (a no-op).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logger.info("delivering webhooks (%d workers)", sender.workers)
     sender.run(stop)

@@ -159,6 +159,8 @@ def run_loop(session_scope, stop: threading.Event | None) -> int:
     were measured), or until `stop`."""
     if stop is None:
         return run_once(session_scope)
+    # The operator command's log; in make run's loop process, configured already (a no-op).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     kill_orphans()
     logger.info("browser measurements: %s", unavailable_reason() or "Chromium found")
     run(session_scope, stop)
