@@ -56,9 +56,9 @@ def reconcile_command(loop: bool) -> None:
     hand waiting jobs to free slots, and (with --loop) apply retention."""
     from flask import current_app
 
-    from control_api.processes.background import reconcile
+    from control_api.processes.background import run_command
 
-    reconcile(current_app, loop)
+    run_command(current_app, "reconcile", loop)
 
 
 @click.command("prune")
@@ -117,11 +117,11 @@ def run_schedules_command(loop: bool) -> None:
     """Start the runs of the schedules that are due (on SQLite, one such command at a time)."""
     from flask import current_app
 
-    from control_api.processes.background import run_schedules
+    from control_api.processes.background import run_command
     from control_api.schedules.recurring_loop import AnotherSchedulerRunning
 
     try:
-        run_schedules(current_app, loop)
+        run_command(current_app, "schedules", loop)
     except AnotherSchedulerRunning as exc:
         raise click.ClickException(f"Refusing to start: {exc}") from None
 
@@ -132,20 +132,21 @@ def deliver_webhooks_command(loop: bool) -> None:
     """Send the webhook messages that are due (control_api/webhooks/sender.py)."""
     from flask import current_app
 
-    from control_api.processes.background import deliver_webhooks
+    from control_api.processes.background import run_command
 
-    deliver_webhooks(current_app, loop)
+    run_command(current_app, "webhooks", loop)
 
 
 @click.command("measure-browsers")
-@click.option("--loop", is_flag=True, help="Keep running (SIGTERM stops it after the job in hand).")
+@click.option("--loop", is_flag=True, help="Keep running (SIGTERM stops it at once: the browser is killed, "
+              "the job in hand waits for the next run).")  # fmt: skip
 def measure_browsers_command(loop: bool) -> None:
     """Load the sampled pages of completed jobs in headless Chromium (control_api/jobs/browser/runner.py)."""
-    from control_api.jobs.browser.runner import run_loop
+    from flask import current_app
 
-    measured = run_loop(session_scope, loop)
-    if not loop:
-        click.echo(f"{measured} job(s) measured in the browser.")
+    from control_api.processes.background import run_command
+
+    run_command(current_app, "browsers", loop)
 
 
 def init_app(app: Flask) -> None:

@@ -124,21 +124,44 @@ def test_a_process_running_two_loops_is_shown_under_both_names(tmp_path):
     assert state["reconciler"] == state["schedules"] == {"state": "up", "pid": component.process.pid, "restarts": 0}
 
 
-def test_run_loops_returns_when_one_loop_fails_so_the_process_exits_and_is_restarted(monkeypatch):
+@pytest.mark.parametrize("names", [["waits", "fails"], ["fails", "waits"]], ids=["in-a-thread", "in-the-main-thread"])
+def test_run_loops_returns_when_one_loop_fails_so_the_process_exits_and_is_restarted(monkeypatch, names):
+    """A failed loop, in the main thread or another, stops the others through the shared stop event."""
     from flask import Flask
 
-    stop = threading.Event()
+    seen = {}
 
-    def waits(app, loop):
-        stop.wait(10)
+    def waits(app, stop):
+        seen["stopped"] = stop.wait(10)
 
-    def fails(app, loop):
+    def fails(app, stop):
         time.sleep(0.2)
         raise RuntimeError("lost the database for good")
 
     monkeypatch.setitem(LOOPS, "waits", waits)
     monkeypatch.setitem(LOOPS, "fails", fails)
     started = time.monotonic()
-    run_loops(Flask(__name__), ["waits", "fails"])
-    stop.set()
+    assert run_loops(Flask(__name__), names, threading.Event()) is False
     assert time.monotonic() - started < 5
+    assert seen == {"stopped": True}
+
+
+def test_every_loop_ends_on_the_one_stop_event_whichever_process_it_shares(monkeypatch):
+    """No loop is special: each takes the process's stop event, which SIGTERM sets, and ends on it."""
+    from flask import Flask
+
+    ended = []
+
+    def make(name):
+        def loop(app, stop):
+            stop.wait(30)
+            ended.append(name)
+        return loop
+
+    for name in ("one", "two", "three"):
+        monkeypatch.setitem(LOOPS, name, make(name))
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()  # as the SIGTERM handler does
+    started = time.monotonic()
+    assert run_loops(Flask(__name__), ["one", "two", "three"], stop) is True
+    assert time.monotonic() - started < 5 and sorted(ended) == ["one", "three", "two"]

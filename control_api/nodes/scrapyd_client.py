@@ -8,23 +8,32 @@ no answer in time (SchedulerSilent: a frozen or overloaded scrapyd) may still be
 
 What an API request waits for (handing a job over, a best-effort cancel) uses `for_handover()`, a
 copy with the short HANDOVER timeout: a frozen scrapyd must not hold an API worker for
-SCRAPYD_TIMEOUT; the dispatcher's loop and the reconciler wait the full SCRAPYD_TIMEOUT.
+SCRAPYD_TIMEOUT; the dispatcher's loop and the reconciler wait the full SCRAPYD_TIMEOUT. A crawl
+log (GET /v1/jobs/{id}/log) is streamed: its connection has LOG_CONNECT_TIMEOUT, and each read,
+the answer's head and every chunk after it, LOG_READ_TIMEOUT (both at most SCRAPYD_TIMEOUT), so a
+slow or unreachable node answers the client with 503 in seconds, and a log that stops coming ends
+with a line saying so rather than holding the API worker.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import requests
+import urllib3
 from urllib3.exceptions import NewConnectionError
 
 logger = logging.getLogger(__name__)
 
 SPIDER = "site"
 MAX_PARALLEL_PROBES = 16
+# A crawl log's connection, and its longest silence: scrapyd serves it as a static file, so bytes
+# come at once or not at all; a node on loopback or a LAN connects in milliseconds.
+LOG_CONNECT_TIMEOUT, LOG_READ_TIMEOUT = 1.0, 5.0
+LOG_CHUNK_BYTES = 64 * 1024
 T = TypeVar("T")
 
 
@@ -132,10 +141,11 @@ class ScrapydClient:
     def crawl_log(self, node: str, job_id: str) -> requests.Response | None:
         """The crawl's log file as a streamed response; None when the node has no log for it."""
         url = f"{node}/logs/{self.project}/{SPIDER}/{job_id}.log"
+        timeouts = (min(LOG_CONNECT_TIMEOUT, self.timeout), min(LOG_READ_TIMEOUT, self.timeout))
         try:
-            response = self.session.get(url, auth=self._auth, timeout=self.timeout, stream=True)
+            response = self.session.get(url, auth=self._auth, timeout=timeouts, stream=True)
         except requests.RequestException as exc:
-            raise self._no_answer(node, exc) from exc
+            raise self._no_answer(node, exc, timeouts[1]) from exc
         if response.status_code == 404:
             response.close()
             return None
@@ -144,11 +154,26 @@ class ScrapydClient:
             raise SchedulerUnavailable(f"scrapyd at {node} refused the log: HTTP {response.status_code}")
         return response
 
+    @staticmethod
+    def log_chunks(node: str, response: requests.Response) -> Iterator[bytes]:
+        """A crawl_log() response's bytes as they come, then closed. The client has had its 200 by
+        then, so a node that goes silent mid-log (LOG_READ_TIMEOUT) ends the text with a line saying so."""
+        with response:
+            try:
+                # read1: what has arrived, up to a chunk (iter_content waits for a whole chunk, and
+                # loses what it had when the read times out).
+                while chunk := response.raw.read1(LOG_CHUNK_BYTES, decode_content=True):
+                    yield chunk
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                logger.warning("crawl log from %s cut short: %s", node, exc)
+                yield (f"\n[the crawl log is cut short here: scrapyd at {node} stopped sending it "
+                       f"({exc.__class__.__name__})]\n").encode()
 
-    def _no_answer(self, node: str, exc: requests.RequestException) -> SchedulerUnavailable:
+    def _no_answer(self, node: str, exc: requests.RequestException, waited: float | None = None) -> SchedulerUnavailable:  # fmt: skip
         if _never_sent(exc):
             return SchedulerUnreachable(f"scrapyd at {node} is unreachable: {exc.__class__.__name__}")
-        return SchedulerSilent(f"scrapyd at {node} did not answer within {self.timeout:g} s ({exc.__class__.__name__})")
+        waited = waited or self.timeout
+        return SchedulerSilent(f"scrapyd at {node} did not answer within {waited:g} s ({exc.__class__.__name__})")
 
 
 def ask_each(urls: list[str], call: Callable[[str], T]) -> dict[str, T | SchedulerUnavailable]:

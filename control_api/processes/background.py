@@ -1,25 +1,34 @@
 """The background loops `make run` supervises, without the web application.
 
     python -m control_api.processes.background reconcile schedules   # one process, a thread each
-    python -m control_api.processes.background webhooks
+    python -m control_api.processes.background webhooks browsers     # another, niced
 
 `reconcile` fails dead crawls, hands waiting jobs to free slots and applies retention
 (control_api/nodes/); `schedules` starts the recurring crawls that are due (control_api/schedules/);
-`webhooks` sends the webhook messages (control_api/webhooks/sender.py). Each also runs alone as an
-operator command (`flask --app control_api reconcile --loop`, `run-schedules --loop`,
-`deliver-webhooks --loop`), which calls the same functions.
+`webhooks` sends the webhook messages (control_api/webhooks/sender.py); `browsers` measures the
+sampled pages of completed jobs in headless Chromium (control_api/jobs/browser/runner.py). Each also
+runs alone as an operator command (`flask --app control_api reconcile --loop`, `run-schedules --loop`,
+`deliver-webhooks --loop`, `measure-browsers --loop`), which calls the same functions.
+
+Every loop has the same shape: `loop(app, stop)` runs once when `stop` is None, else until the
+event `stop` is set, waiting on it (never in `time.sleep`) so that it ends promptly. A process runs
+its loops a thread each, with one stop event: SIGTERM or SIGINT sets it, every loop finishes
+the step in hand (a webhook attempt, a browser page: the browser is killed, not waited for) and the
+process exits 0. Which loops share a process is `make run`'s choice (supervisor.py), nothing here:
+the reconciler and the schedule loop share one, as both wait most of the time; the webhook sender
+and the browser loop share another, niced, so that a slow receiver or a slow page never delays
+the reconciler. A loop that dies stops the others and takes its process with it (exit code 1), so
+the supervisor restarts it.
 
 They run on create_loop_app(): the configuration, the database and the scrapyd client, and no
 routes, views or dashboard, so a loop process imports a fraction of what the API does (figures in
-docs/performance.md, "Idle footprint of `make run`"). The reconciler and the schedule loop share a
-process: both wait most of the time and neither blocks for long. The webhook sender keeps its own,
-niced, so that a slow receiver never delays the reconciler. A loop that dies takes its process with
-it (exit code 1) so the supervisor restarts it.
+docs/performance.md, "Idle footprint of `make run`").
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -30,11 +39,18 @@ from flask import Flask
 
 logger = logging.getLogger(__name__)
 
+# How long a stopping process waits for its loops to finish the step in hand: a webhook attempt
+# ends by WEBHOOK_TIMEOUT_SECONDS (10 s), a scrapyd call by SCRAPYD_TIMEOUT; the supervisor waits 15 s.
+STOP_GRACE_SECONDS = 12.0
+# After a loop failed, how long the others get to stop before the process exits anyway.
+FAILED_GRACE_SECONDS = 5.0
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
-def reconcile(app: Flask, loop: bool) -> None:
-    """Fail jobs whose crawler process died, hand waiting jobs to free slots and, when looping,
-    apply retention: dispatch every DISPATCH_SECONDS, reconcile every RECONCILE_SECONDS, prune every
-    RETENTION_SECONDS."""
+
+def reconcile(app: Flask, stop: threading.Event | None) -> None:
+    """Fail jobs whose crawler process died and hand waiting jobs to free slots, once or until
+    `stop`: then dispatch every DISPATCH_SECONDS, reconcile every RECONCILE_SECONDS and apply
+    retention every RETENTION_SECONDS."""
     from control_api.database import session_scope
     from control_api.nodes.dispatcher import dispatch_waiting
     from control_api.nodes.reconciler import Reconciler
@@ -58,12 +74,13 @@ def reconcile(app: Flask, loop: bool) -> None:
             except SchedulerUnavailable as exc:  # jobs keep waiting until a node answers
                 click.echo(f"dispatch: {exc}")
             due["dispatch"] = now + every["dispatch"]
-        if loop and now >= due["prune"]:
+        if stop is None:
+            break
+        if now >= due["prune"]:
             prune_and_report(app)
             due["prune"] = now + every["prune"]
-        if not loop:
+        if stop.wait(max(0.05, min(due.values()) - time.monotonic())):
             break
-        time.sleep(max(0.05, min(due.values()) - time.monotonic()))
 
 
 def prune_and_report(app: Flask) -> None:
@@ -78,62 +95,103 @@ def prune_and_report(app: Flask) -> None:
                    f"{report.longest_transaction * 1000:.0f} ms)")  # fmt: skip
 
 
-def run_schedules(app: Flask, loop: bool) -> None:
-    """Start the runs of the recurring crawls that are due, once or every SCHEDULE_POLL_SECONDS.
-    On SQLite only one such loop may run: AnotherSchedulerRunning otherwise."""
+def run_schedules(app: Flask, stop: threading.Event | None) -> None:
+    """Start the runs of the recurring crawls that are due, once or every SCHEDULE_POLL_SECONDS
+    until `stop`. On SQLite only one such loop may run: AnotherSchedulerRunning otherwise."""
     from control_api.schedules.recurring_loop import ScheduleRunner, single_scheduler_on_sqlite
 
     runner = ScheduleRunner.from_app(app)
     with single_scheduler_on_sqlite(app.config["DATABASE_URL"]):
-        for outcomes in runner.run_forever() if loop else [runner.run_due()]:
+        for outcomes in runner.run_forever(stop) if stop is not None else [runner.run_due()]:
             for outcome in outcomes:
                 click.echo(outcome.describe())
 
 
-def deliver_webhooks(app: Flask, loop: bool) -> None:
-    """Send the webhook messages that are due, once or until SIGTERM or Ctrl-C (the main thread's)."""
+def deliver_webhooks(app: Flask, stop: threading.Event | None) -> None:
+    """Send the webhook messages that are due, once or until `stop` (then finish the attempts in flight)."""
     from control_api.webhooks.sender import run_sender
 
-    run_sender(loop)
+    run_sender(app, stop)
 
 
-def measure_browsers(app: Flask, loop: bool) -> None:
-    """Load the sampled pages of completed jobs in headless Chromium, once or until SIGTERM or Ctrl-C
-    (the main thread's, like the webhook sender)."""
-    from control_api.jobs.browser.runner import run_loop
+def measure_browsers(app: Flask, stop: threading.Event | None) -> None:
+    """Load the sampled pages of completed jobs in headless Chromium, once or until `stop` (the
+    browser in hand is killed and its job left for the next loop)."""
     from control_api.database import session_scope
+    from control_api.jobs.browser.runner import run_loop
 
-    run_loop(session_scope, loop)
+    measured = run_loop(session_scope, stop)
+    if stop is None:
+        click.echo(f"{measured} job(s) measured in the browser.")
 
 
-LOOPS: dict[str, Callable[[Flask, bool], None]] = {
+LOOPS: dict[str, Callable[[Flask, threading.Event | None], None]] = {
     "reconcile": reconcile, "schedules": run_schedules, "webhooks": deliver_webhooks, "browsers": measure_browsers,
 }
-# Loops that handle SIGTERM in the main thread: each runs in a process of its own.
-OWN_PROCESS = ("webhooks", "browsers")
 
 
-def run_loops(app: Flask, names: list[str]) -> None:
-    """Run the named loops, each in its own thread; return (with an error logged) as soon as one
-    ends, since a loop only ends by failing."""
-    ended = threading.Event()
+def stop_on_signals() -> threading.Event:
+    """The stop event of this process: SIGTERM and SIGINT set it. Main thread only. A SIGINT ignored
+    at start stays ignored: `make run` starts its loops so (supervisor.py's background_child), a
+    terminal's Ctrl-C reaching its whole group, and stops them with SIGTERM."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def run_command(app: Flask, name: str, loop: bool) -> None:
+    """An operator's command (`flask reconcile [--loop]` and the others): the loop once, or in
+    this thread until SIGTERM or Ctrl-C."""
+    LOOPS[name](app, stop_on_signals() if loop else None)
+
+
+def run_loops(app: Flask, names: list[str], stop: threading.Event) -> bool:
+    """Run the named loops until `stop` is set: True, or until one of them ends by itself, which
+    it only does when it failed (logged): False. Any loop that ends sets `stop`, so the others end
+    too, and are waited for within a grace period.
+
+    The first loop runs in this (the main) thread, each other one in a thread of its own, so a
+    process of one loop runs it as a plain program would."""
+    failed = threading.Event()
 
     def run(name: str) -> None:
-        from control_api.schedules.recurring_loop import AnotherSchedulerRunning
-
         try:
             with app.app_context():
-                LOOPS[name](app, True)
-        except AnotherSchedulerRunning as exc:
-            logger.error("the %s loop refused to start: %s", name, exc)
-        except BaseException:
-            logger.exception("the %s loop failed", name)
-        finally:
-            ended.set()
+                LOOPS[name](app, stop)
+        except BaseException as exc:
+            # Imported only here: it loads the jobs and schedules services (~4 MB), which a process
+            # without the schedule loop never needs.
+            from control_api.schedules.recurring_loop import AnotherSchedulerRunning
 
-    for name in names:
-        threading.Thread(target=run, args=(name,), name=name, daemon=True).start()
-    ended.wait()
+            if isinstance(exc, AnotherSchedulerRunning):
+                logger.error("the %s loop refused to start: %s", name, exc)
+            else:
+                logger.error("the %s loop failed", name, exc_info=exc)
+            failed.set()
+        else:
+            if not stop.is_set():
+                logger.error("the %s loop ended", name)
+                failed.set()
+        finally:
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(name,), name=name, daemon=True) for name in names[1:]]
+    for thread in threads:
+        thread.start()
+    run(names[0])
+    deadline = time.monotonic() + (FAILED_GRACE_SECONDS if failed.is_set() else STOP_GRACE_SECONDS)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    late = [thread.name for thread in threads if thread.is_alive()]
+    if late:
+        logger.warning("the %s loop(s) did not stop in time; exiting without them", ", ".join(late))
+    return not failed.is_set()
 
 
 def main(argv: list[str]) -> None:
@@ -141,23 +199,15 @@ def main(argv: list[str]) -> None:
     unknown = [name for name in names if name not in LOOPS]
     if unknown:
         raise SystemExit(f"unknown loop(s) {', '.join(unknown)}; choose from {', '.join(LOOPS)}")
-    for name in OWN_PROCESS:
-        if name in names and names != [name]:
-            raise SystemExit(f"the {name} loop runs in a process of its own (it handles SIGTERM in the main thread)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     from control_api import create_loop_app
 
     app = create_loop_app()
-    if len(names) == 1 and names[0] in OWN_PROCESS:  # its own signal handling finishes the work in hand
-        with app.app_context():
-            LOOPS[names[0]](app, True)
-        return
-    try:
-        run_loops(app, names)
-    except KeyboardInterrupt:
-        return
+    stopped = run_loops(app, names, stop_on_signals())
     sys.stdout.flush()
-    os._exit(1)  # a loop failed: the supervisor restarts the process (daemon threads end with it)
+    sys.stderr.flush()
+    # os._exit: a loop that did not stop in time is a daemon thread, and exiting must not wait for it.
+    os._exit(0 if stopped else 1)  # 1: a loop failed, the supervisor restarts the process
 
 
 if __name__ == "__main__":

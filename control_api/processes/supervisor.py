@@ -1,6 +1,6 @@
 """`make run`: migrate the database, then start and supervise scrapyd, the API and the background
 loops (control_api/processes/background.py: the reconciler and the recurring-crawl loop share one
-process; the webhook sender and the browser measurements have their own).
+process; the webhook sender and the browser measurements share another, niced).
 
 Each component is a child process. One that dies is restarted with growing back-off (1 s doubling
 to 30 s, back to 1 s once it has stayed up a minute) while the others stay up; what is up is written
@@ -255,17 +255,17 @@ def main() -> None:
         [sys.executable, "-m", "control_api.processes.background", "reconcile", "schedules"], cwd=PROJECT_ROOT,
         preexec_fn=background_child,
     ), serves=("reconciler", "schedules"))  # fmt: skip
-    # Outgoing webhooks: its own process, so a slow receiver never delays the reconciler (webhooks/sender.py).
+    # Outgoing webhooks (webhooks/sender.py) and the browser measurements of completed jobs
+    # (control_api/jobs/browser/): a process apart from the reconciler's, so a slow receiver or page
+    # never delays it, and niced, as Chromium (which inherits it) must not slow the crawls. The two
+    # share it, a thread each: both wait most of the time, and the browser's work is Chromium's, in
+    # processes of its own; a process of its own cost the browser loop ~50 MB PSS while idle
+    # (docs/performance.md, "Idle footprint of make run").
     webhooks = Component("webhooks", lambda: subprocess.Popen(
-        [sys.executable, "-m", "control_api.processes.background", "webhooks"], cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "control_api.processes.background", "webhooks", "browsers"], cwd=PROJECT_ROOT,
         preexec_fn=lambda: background_child(nice=10),
-    ))  # fmt: skip
-    # Browser measurements of completed jobs (control_api/jobs/browser/): niced, a browser must not slow the crawls.
-    browsers = Component("browsers", lambda: subprocess.Popen(
-        [sys.executable, "-m", "control_api.processes.background", "browsers"], cwd=PROJECT_ROOT,
-        preexec_fn=lambda: background_child(nice=10),
-    ))  # fmt: skip
-    supervisor = Supervisor([scrapyd, api, loops, webhooks, browsers], state_file, stop_request)
+    ), serves=("webhooks", "browsers"))  # fmt: skip
+    supervisor = Supervisor([scrapyd, api, loops, webhooks], state_file, stop_request)
     try:
         scrapyd.start()
         wait_until_ready(scrapyd_url, scrapyd.process, auth=(username, password))
@@ -283,7 +283,6 @@ def main() -> None:
         # Last, and niced: on a busy machine its start-up (a Python process importing the app) slowed
         # scrapyd's answer to the first crawls past SCRAPYD_TIMEOUT; deliveries can wait a moment.
         webhooks.start()
-        browsers.start()
         supervisor.run()
     except KeyboardInterrupt:
         pass
@@ -296,8 +295,9 @@ def main() -> None:
 def background_child(nice: int = 0) -> None:
     """In a background loop's process, before it runs: Ctrl-C reaches the whole process group, and a
     Python process still importing when it came printed a KeyboardInterrupt traceback per process.
-    Ignored here, the supervisor stops these with SIGTERM (a loop that installs its own SIGINT
-    handler, as the webhook sender does, still finishes its work in hand on Ctrl-C)."""
+    Ignored here, and left ignored by the loops (processes/background.py's stop_on_signals), the
+    supervisor stops these with SIGTERM, which every loop takes as its stop: the work in hand
+    finishes (a webhook attempt) or is cut at once (a browser page), and the process exits 0."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice:
         os.nice(nice)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,13 +115,14 @@ class ScheduleRunner:
             reason = reason or f"job {busy} on {schedule.domain.name} is still active"
             return RunOutcome(schedule.id, skipped_because=reason)
 
-    def run_forever(self) -> Iterator[list[RunOutcome]]:
-        while True:
+    def run_forever(self, stop: threading.Event) -> Iterator[list[RunOutcome]]:
+        """run_due() every poll_seconds until `stop` is set."""
+        while not stop.is_set():
             try:
                 yield self.run_due()
             except OperationalError as exc:  # database away or (SQLite) busy: try again next time
                 logger.warning("scheduler: database error, retrying in %.0f s: %s", self.poll_seconds, exc.orig)
-            time.sleep(self.poll_seconds)
+            stop.wait(self.poll_seconds)
 
 
 @contextmanager

@@ -27,7 +27,6 @@ Just past ~300 lines, one thing: taking, sending and recording an attempt share 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 import certifi
 import click
 import urllib3
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -289,15 +288,14 @@ def describe_failure(exc: Exception, timeout: float) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def run_sender(loop: bool) -> None:
-    """`flask deliver-webhooks [--loop]`: once, or until SIGTERM or Ctrl-C."""
-    sender = WebhookSender.from_app(current_app)
-    if not loop:
+def run_sender(app: Flask, stop: threading.Event | None) -> None:
+    """`flask deliver-webhooks [--loop]`: once, or until `stop` (processes/background.py sets it on
+    SIGTERM or Ctrl-C), then finish the attempts in flight."""
+    sender = WebhookSender.from_app(app)
+    if stop is None:
         click.echo(f"{sender.run_once()} webhook attempt(s) made.")
         return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The operator command's log; in make run's loop process, configured already (a no-op).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logger.info("delivering webhooks (%d workers)", sender.workers)
     sender.run(stop)

@@ -16,14 +16,25 @@ API hides the size of cross-origin resources). Console errors are the browser lo
 (uncaught exceptions, console.error, failed loads).
 
 The browser's HTTP cache is disabled so that every page is weighed as a first visit.
+
+No browser outlives its measurement. chromedriver starts in a process group of its own, which
+Chromium and its helpers join; closing the Browser quits the driver and then kills that group, so
+a Chromium that hung, or a driver whose session broke, goes too. `kill()` does the same from another
+thread, at once (the loop's stop: SIGTERM mid-page). A loop process that dies without closing
+(SIGKILL, OOM) leaves the group behind: each carries its owner's pid in CRAWL_BROWSER_OWNER, and the
+next loop to start kills the groups whose owner is gone (`kill_orphans`).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import os
 import shutil
+import signal
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +42,7 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PAGE_TIMEOUT_SECONDS = 30
 QUIET_SECONDS = 1.5  # after `load`, for late LCP candidates, shifts and long tasks
 MAX_CONSOLE_ERRORS = 20
+OWNER_VARIABLE = "CRAWL_BROWSER_OWNER"  # in the environment of chromedriver and Chromium: the loop's pid
 
 OBSERVERS = r"""
 (() => {
@@ -92,9 +104,7 @@ def unavailable_reason() -> str | None:
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if shutil.which(path) is None]
     if missing:
         return f"Chromium is not installed on this machine ({', '.join(missing)} not found; `make browser` installs it)"
-    try:
-        import selenium.webdriver  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:  # found, not imported: an idle loop need not hold Selenium
         return "Selenium is not installed (requirements.txt)"
     return None
 
@@ -118,14 +128,28 @@ class Browser:
                          "--mute-audio", f"--window-size={window[0]},{window[1]}"):  # fmt: skip
             options.add_argument(argument)
         options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+        # process_group=0: chromedriver leads a group of its own, which Chromium joins (see the module's doc).
+        self.service = Service(executable_path=CHROMEDRIVER, popen_kw={"process_group": 0},
+                               env={**os.environ, OWNER_VARIABLE: str(os.getpid())})  # fmt: skip
+        self.driver = None
         try:
-            self.driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+            self.driver = webdriver.Chrome(service=self.service, options=options)
+            self.driver.set_page_load_timeout(PAGE_TIMEOUT_SECONDS)
+            self.driver.execute_cdp_cmd("Network.enable", {})
+            self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+            self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": OBSERVERS})
         except WebDriverException as exc:
+            self.close()
             raise BrowserUnavailable(f"Chromium did not start: {exc.msg or exc}") from None
-        self.driver.set_page_load_timeout(PAGE_TIMEOUT_SECONDS)
-        self.driver.execute_cdp_cmd("Network.enable", {})
-        self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
-        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": OBSERVERS})
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def group(self) -> int | None:
+        """chromedriver's process group (its pid), where Chromium runs too; None before it started."""
+        process = getattr(self.service, "process", None)
+        return process.pid if process is not None else None
 
     def __enter__(self) -> Browser:
         return self
@@ -134,10 +158,29 @@ class Browser:
         self.close()
 
     def close(self) -> None:
+        """Quit the driver (it closes Chromium), then kill whatever of its group is left."""
         try:
-            self.driver.quit()
+            if self.driver is not None:
+                self.driver.quit()
         except Exception:  # noqa: BLE001 - a browser that died already: nothing left to stop
             logger.debug("browser quit failed", exc_info=True)
+        finally:
+            self.kill()
+            process = getattr(self.service, "process", None)
+            if process is not None:
+                try:
+                    process.wait(5)  # reap chromedriver; Chromium, its child, is reaped by init
+                except Exception:  # noqa: BLE001 - killed above: only a stuck kernel would keep it
+                    logger.warning("chromedriver %s did not exit", process.pid)
+
+    def kill(self) -> None:
+        """Kill chromedriver and Chromium at once (SIGKILL to their group); safe from any thread.
+        A measurement waiting on them then fails with a WebDriverException."""
+        if self.group is not None:
+            try:
+                os.killpg(self.group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):  # gone already (and reaped)
+                pass
 
     def measure(self, url: str) -> PageMetrics:
         """Load `url` and read its metrics; a page that fails to load says why in `error`."""
@@ -182,3 +225,29 @@ def network_totals(log: list[dict]) -> tuple[int, int]:
         elif method == "Network.loadingFinished":
             weight += int(params.get("encodedDataLength") or 0)
     return weight, len(requests)
+
+
+def kill_orphans() -> int:
+    """Kill the chromedriver and Chromium processes left by browser loops that died without closing
+    them (their CRAWL_BROWSER_OWNER is a pid no longer running); returns how many. Another user's
+    processes are not readable, and not ours to kill."""
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours
+            continue
+        prefix = OWNER_VARIABLE.encode() + b"="
+        owner = next((item.removeprefix(prefix) for item in environ if item.startswith(prefix)), None)
+        if owner is None or not owner.isdigit() or Path(f"/proc/{int(owner)}").exists():
+            continue
+        try:
+            os.kill(int(proc.name), signal.SIGKILL)
+            killed += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    if killed:
+        logger.warning("killed %d browser process(es) left by a browser loop that died", killed)
+    return killed

@@ -79,18 +79,14 @@ def crawl_log(path: JobPath, query: NoQuery):
     job_id = path.job_id
     with session_scope() as session:
         node = jobs_service.get_job(session, g.organisation_id, job_id).scrapyd_node
+    scheduler = current_app.extensions["scheduler"]
     try:
-        upstream = current_app.extensions["scheduler"].crawl_log(node, job_id) if node else None
+        upstream = scheduler.crawl_log(node, job_id) if node else None
     except SchedulerUnavailable as exc:
         raise ApiError(503, "scheduler_unavailable", f"The crawl log could not be read: {exc}.") from None
     if upstream is None:
         raise ApiError(404, "log_not_found", f"Job {job_id} has no crawl log (it never ran, or its node no longer keeps it).")
-
-    def generate():
-        with upstream:
-            yield from upstream.iter_content(64 * 1024)
-
-    return Response(stream_with_context(generate()), mimetype="text/plain")
+    return Response(stream_with_context(scheduler.log_chunks(node, upstream)), mimetype="text/plain")
 
 
 def _columns(task) -> dict:
