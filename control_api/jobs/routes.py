@@ -6,7 +6,6 @@ from flask import current_app, g
 from control_api.base_schemas import NoQuery
 from control_api.config import service_settings
 from control_api.database import session_scope
-from control_api.errors import ApiError
 from control_api.jobs import presenters
 from control_api.jobs import service as jobs_service
 from control_api.jobs.schemas import CancelledJob, CreatedJob, CreateJobRequest, JobList, JobOut, JobPath, ListJobsQuery
@@ -56,12 +55,8 @@ CANCEL_RESPONSES = {200: CancelledJob, **errors(400, 404, 409, e409="The job alr
 @bp.delete("/<job_id>", responses=CANCEL_RESPONSES)
 def cancel_job(path: JobPath, query: NoQuery):
     """Cancel a job (idempotent)"""
-    job_id = path.job_id
     with session_scope() as session:
-        try:
-            job, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, job_id)
-        except jobs_service.JobFinished as exc:
-            raise ApiError(409, "job_finished", f"Job {job_id} is already {exc.job.status}; it cannot be cancelled.")
+        job, newly_cancelled = jobs_service.cancel_job(session, g.organisation_id, path.job_id)
     if newly_cancelled:
         jobs_service.stop_spider(scheduler(), job)
     return json_response(CancelledJob(id=job.id, status="cancelled", cancelled_at=job.cancelled_at))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from contract.targets import Target
 from contract.vocabulary import JobStatus
-from control_api.domain_errors import Conflict, NotFound, Unavailable
+from control_api.domain_errors import Conflict, NotFound
 from control_api.jobs.schemas import CreateJobRequest, ListJobsQuery
 from control_api.jobs.targets import target_of
 from control_api.nodes.dispatcher import SCHEDULE_FAILED, dispatch_waiting
@@ -35,21 +35,32 @@ class JobNotFound(NotFound):
         super().__init__("job_not_found", f"No job with id '{job_id}'.")
 
 
-class JobFinished(Exception):
+class JobFinished(Conflict):
     """Cancel of a job that already completed or failed."""
 
     def __init__(self, job: Job):
-        super().__init__(job.status)
+        super().__init__("job_finished", f"Job {job.id} is already {job.status}; it cannot be cancelled.")
         self.job = job
 
 
-class JobAlreadyRunning(Exception):
-    """A create for a domain on which the organisation already has an active job."""
+class JobAlreadyRunning(Conflict):
+    """A create for a domain on which the organisation already has an active job. A schedule's run
+    cannot send `allow_concurrent`, so its message does not offer it."""
 
-    def __init__(self, job_id: str, status: str):
-        super().__init__(job_id)
+    def __init__(self, job_id: str, status: str, domain: str, for_schedule: bool = False):
+        advice = ("this schedule's domain; wait for it to finish or cancel it." if for_schedule else
+                  f'{domain}; wait for it to finish, cancel it, or send "allow_concurrent": true to start another.')
+        super().__init__("job_already_running", f"Job {job_id} ({status}) is already crawling {advice}")
         self.job_id = job_id
         self.status = status
+
+
+class ScheduleRefused(SchedulerUnavailable):
+    """A node refused the job (schedule_job): the job is `failed`, and the message names it."""
+
+    def __init__(self, job: Job, reason: str):
+        super().__init__(reason)
+        self.message = f"The crawl could not be scheduled, job {job.id} failed: {reason}."
 
 
 def get_or_create_domain(session: Session, name: str) -> Domain:
@@ -82,7 +93,7 @@ def insert_job(
             .limit(1)
         ).first()
         if active is not None:
-            raise JobAlreadyRunning(active.id, active.status)
+            raise JobAlreadyRunning(active.id, active.status, target.name, for_schedule=schedule_id is not None)
     job = Job(
         id=str(uuid.uuid4()),
         organisation_id=organisation_id,
@@ -108,19 +119,8 @@ def start_job(session_factory, client: ScrapydClient, organisation_id: int, requ
     say the same thing (the dashboard shows it next to the field)."""
     target = target_of(request.domain, settings)
     with session_factory() as session:
-        try:
-            job = insert_job(session, organisation_id, target, request, settings)
-        except JobAlreadyRunning as exc:
-            raise Conflict(
-                "job_already_running",
-                f"Job {exc.job_id} ({exc.status}) is already crawling {target.name}; wait for it to finish, cancel it, "
-                'or send "allow_concurrent": true to start another.',
-            ) from None  # fmt: skip
-    try:
-        schedule_job(session_factory, client, job)
-    except SchedulerUnavailable as exc:
-        raise Unavailable("scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
-    return job
+        job = insert_job(session, organisation_id, target, request, settings)
+    return schedule_job(session_factory, client, job)
 
 
 def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
@@ -129,7 +129,7 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
     way to a node (`scrapyd_node` set), or waits as `created` for a slot, or for a node that answers;
     the next dispatch round (`reconcile --loop`) sends it. scrapyd is asked with the short handover
     timeout (SCRAPYD_HANDOVER_TIMEOUT): what calls this is an API request, which a frozen scrapyd
-    must not hold. Only a node that refuses the job fails it: SchedulerUnavailable is raised.
+    must not hold. Only a node that refuses the job fails it: ScheduleRefused is raised.
     """
     try:
         dispatch_waiting(session_factory, client.for_handover())
@@ -142,7 +142,7 @@ def schedule_job(session_factory, client: ScrapydClient, job: Job) -> Job:
         ).one()
     job.status, job.scrapyd_node, job.claim, job.dispatched_at, job.error, job.completed_at = current
     if job.status == JobStatus.FAILED.value:  # its node refused schedule.json
-        raise SchedulerUnavailable((job.error or "").removeprefix(SCHEDULE_FAILED))
+        raise ScheduleRefused(job, (job.error or "").removeprefix(SCHEDULE_FAILED))
     return job
 
 

@@ -26,6 +26,8 @@ import requests
 import urllib3
 from urllib3.exceptions import NewConnectionError
 
+from control_api.domain_errors import Unavailable
+
 logger = logging.getLogger(__name__)
 
 SPIDER = "site"
@@ -37,8 +39,12 @@ LOG_CHUNK_BYTES = 64 * 1024
 T = TypeVar("T")
 
 
-class SchedulerUnavailable(Exception):
-    """scrapyd refused a call (an error answer), or could not be asked (the subclasses)."""
+class SchedulerUnavailable(Unavailable):
+    """scrapyd refused a call (an error answer), or could not be asked (the subclasses). str() is
+    the node's reason, which logs print; `message` is what an API client reads (errors.py: 503)."""
+
+    def __init__(self, reason: str):
+        super().__init__("scheduler_unavailable", reason)
 
 
 class SchedulerUnreachable(SchedulerUnavailable):

@@ -7,13 +7,11 @@ from contract.options import redacted
 from control_api.base_schemas import NoQuery
 from control_api.config import service_settings
 from control_api.database import session_scope
-from control_api.errors import ApiError
 from control_api.jobs import presenters
 from control_api.jobs import service as jobs_service
 from control_api.jobs.routes import CREATE_CONFLICT
 from control_api.jobs.schemas import CreatedJob
 from control_api.jobs.targets import target_of
-from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.openapi import errors, resource_blueprint
 from control_api.responses import json_response
 from control_api.schedules import service as schedules_service
@@ -82,16 +80,8 @@ def delete_schedule(path: SchedulePath, query: NoQuery):
 def run_schedule_now(path: SchedulePath, query: NoQuery):
     """Start one run of a schedule now"""
     with session_scope() as session:
-        try:
-            job = schedules_service.run_now(session, g.organisation_id, path.schedule_id, service_settings())
-        except jobs_service.JobAlreadyRunning as exc:
-            raise ApiError(409, "job_already_running",
-                           f"Job {exc.job_id} ({exc.status}) is already crawling this schedule's domain; wait for it "
-                           "to finish or cancel it.") from None  # fmt: skip
-    try:
-        jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
-    except SchedulerUnavailable as exc:
-        raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+        job = schedules_service.run_now(session, g.organisation_id, path.schedule_id, service_settings())
+    jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
     return json_response(presenters.created_job(job), 201, {"Location": f"/v1/jobs/{job.id}"})
 
 

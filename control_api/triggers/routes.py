@@ -9,10 +9,8 @@ from contract.options import redacted
 from control_api.base_schemas import NoQuery
 from control_api.config import service_settings
 from control_api.database import session_scope
-from control_api.errors import ApiError
 from control_api.jobs import service as jobs_service
 from control_api.jobs.targets import target_of
-from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.openapi import errors, resource_blueprint
 from control_api.rate_limits import rate_limits
 from control_api.responses import json_response, public_url
@@ -97,10 +95,7 @@ def call_hook(path: HookPath):
         limits.hit("auth-failure", address, failures_per_minute, what)
         raise
     if job is not None:
-        try:
-            jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
-        except SchedulerUnavailable as exc:
-            raise ApiError(503, "scheduler_unavailable", f"The crawl could not be scheduled, job {job.id} failed: {exc}.")
+        jobs_service.schedule_job(session_scope, current_app.extensions["scheduler"], job)
     return json_response(HookAccepted(job_id=job_id), 202)
 
 
