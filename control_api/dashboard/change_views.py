@@ -69,7 +69,7 @@ def compare(domain_id: int):
             try:
                 pair = changes_service.pair(session, g.organisation_id, picked[1].id, picked[0].id)
             except changes_service.NotComparable as exc:
-                context["note"] = f"These crawls cannot be compared: {exc}."
+                context["note"] = f"These crawls cannot be compared: {exc.reason}."
             except changes_service.RowsPruned as exc:
                 context["note"] = f"The per-URL results of job {exc.job.id} were deleted by retention."
             except changes_service.NotFinished as exc:

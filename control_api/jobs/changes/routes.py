@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import g
 
 from control_api.database import session_scope
-from control_api.errors import ApiError
 from control_api.jobs.changes import service as changes_service
 from control_api.jobs.changes.schemas import Changes, ChangesQuery, DomainPath, HistoryQuery, UrlHistory
 from control_api.jobs.schemas import JobPath
@@ -26,7 +25,7 @@ NOT_COMPARABLE = "`since` is not an earlier crawl of the same domain (not_compar
 def job_changes(path: JobPath, query: ChangesQuery):
     """What changed since an earlier crawl: counts per kind, and with `kind` that kind's URLs"""
     with session_scope() as session:
-        jobs = _pair(session, path.job_id, query.since)
+        jobs = changes_service.pair(session, g.organisation_id, path.job_id, query.since)
         comparison = changes_service.comparison(session, jobs)
         body = {"job_id": jobs.job.id, **comparison.model_dump()}
         if query.kind is not None:
@@ -45,20 +44,3 @@ def url_history(path: DomainPath, query: HistoryQuery):
     return json_response(UrlHistory.model_validate({"domain_id": path.domain_id, "url": query.url, "history": page.items,
                                                     "pagination": page.pagination()}))  # fmt: skip
 
-
-def _pair(session, job_id: str, since_id: str | None) -> changes_service.Pair:
-    """The two jobs, or the API error that says why they cannot be compared (JobNotFound, for
-    either, is the domain's 404 as it is)."""
-    try:
-        return changes_service.pair(session, g.organisation_id, job_id, since_id)
-    except changes_service.NoEarlierCrawl:
-        raise ApiError(404, "no_earlier_crawl", f"Job {job_id} has no earlier completed crawl of its domain to compare "
-                       "with (a first crawl); pass `since` to compare with another earlier job.") from None  # fmt: skip
-    except changes_service.NotComparable as exc:
-        raise ApiError(422, "not_comparable", f"since: {exc}; compare crawls of one domain, the earlier as `since`.") from None
-    except changes_service.NotFinished as exc:
-        raise ApiError(409, "job_not_finished", f"Job {exc.job.id} is {exc.job.status}: compare once both jobs have "
-                       "finished.") from None  # fmt: skip
-    except changes_service.RowsPruned as exc:
-        raise ApiError(410, "tasks_pruned", f"Job {exc.job.id}'s per-URL results were deleted on "
-                       f"{exc.job.tasks_pruned_at:%Y-%m-%d} (retention): there is nothing to compare.") from None  # fmt: skip

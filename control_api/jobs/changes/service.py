@@ -1,6 +1,6 @@
 """What changed since an earlier crawl, and one URL's history across crawls, for one organisation.
 The comparison itself is db/changes.py (the crawler uses it too); this layer finds and checks the
-two jobs and raises domain exceptions, which the views turn into status codes."""
+two jobs and raises domain errors, which errors.py turns into status codes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,30 +10,39 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract.changes import ChangeKind, Comparison
-from control_api.domain_errors import NotFound
+from control_api.domain_errors import Conflict, Gone, NotAllowed, NotFound
 from control_api.jobs import service as jobs_service
 from control_api.queries import Page, paginate
 from db import changes
 from db.models import Job, Task, url_hash
 
 
-class NoEarlierCrawl(Exception):
+class NoEarlierCrawl(NotFound):
     """The job has no earlier completed crawl of its domain to compare with."""
 
+    def __init__(self, job_id: str):
+        super().__init__("no_earlier_crawl", f"Job {job_id} has no earlier completed crawl of its domain to compare "
+                         "with (a first crawl); pass `since` to compare with another earlier job.")  # fmt: skip
 
-class NotComparable(Exception):
-    """`since` is not an earlier crawl of the same domain."""
+
+class NotComparable(NotAllowed):
+    """`since` is not an earlier crawl of the same domain; `reason` says which way (the dashboard shows it)."""
+
+    def __init__(self, reason: str):
+        super().__init__("not_comparable", f"since: {reason}; compare crawls of one domain, the earlier as `since`.")
+        self.reason = reason
 
 
-class NotFinished(Exception):
+class NotFinished(Conflict):
     def __init__(self, job: Job):
-        super().__init__(job.id)
+        super().__init__("job_not_finished", f"Job {job.id} is {job.status}: compare once both jobs have finished.")
         self.job = job
 
 
-class RowsPruned(Exception):
+class RowsPruned(Gone):
     def __init__(self, job: Job):
-        super().__init__(job.id)
+        super().__init__("tasks_pruned", f"Job {job.id}'s per-URL results were deleted on "
+                         f"{job.tasks_pruned_at:%Y-%m-%d} (retention): there is nothing to compare.")  # fmt: skip
         self.job = job
 
 
