@@ -2,9 +2,10 @@
 sign-in) and what every response carries (security headers, error pages in HTML)."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from control_api.dashboard import csrf
@@ -13,6 +14,8 @@ from control_api.dashboard.nav import NAV
 from control_api.dashboard.session import signed_in_organisation
 from control_api.domain_errors import DomainError
 from control_api.errors import ApiError, http_status
+from control_api.jobs import service as jobs_service
+from db.models import Job
 
 bp = Blueprint("dashboard", __name__, url_prefix="/app", template_folder="templates", static_folder="static")
 
@@ -59,6 +62,15 @@ def security_headers(response):
 
 def error_page(status: int, title: str, message: str):
     return render_template("dashboard/error.html", status=status, title=title, message=message), status
+
+
+def owned_job(session: Session, job_id: str) -> Job:
+    """The signed-in organisation's job, else the dashboard's 404 page (not the domain's JobNotFound
+    message, which names the id, as domain_error() below would show it)."""
+    try:
+        return jobs_service.get_job(session, g.organisation_id, job_id)
+    except jobs_service.JobNotFound:
+        abort(404, "There is no such job in your organisation.")
 
 
 @bp.errorhandler(CSRFError)

@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from contract.changes import ChangeKind
 from control_api.jobs.changes import service as changes_service
-from control_api.jobs import service as jobs_service
 from control_api.dashboard import charts
-from control_api.dashboard.blueprint import bp
+from control_api.dashboard.blueprint import bp, owned_job
 from control_api.database import session_scope
 from db.models import Job
 
@@ -57,7 +56,7 @@ def compare(domain_id: int):
         crawls = [job for job in changes_service.domain_jobs(session, g.organisation_id, domain_id) if job.is_terminal]
         if not crawls:
             abort(404, "Your organisation has no finished crawl of this domain.")
-        picked = [_own(session, request.args[name]) for name in ("before", "after") if request.args.get(name)]
+        picked = [owned_job(session, request.args[name]) for name in ("before", "after") if request.args.get(name)]
         if any(job.domain_id != domain_id for job in picked):
             abort(404, "That crawl is not one of this domain's.")
         if len(picked) < 2:
@@ -99,10 +98,3 @@ def url_history(domain_id: int):
             abort(404, "Your organisation has no crawl of this domain.")
     return render_template("dashboard/url_history.html", nav_section="jobs", url=url, entries=entries, total=total,
                            domain_id=domain_id, chart=charts.history_chart(list(reversed(entries))))  # fmt: skip
-
-
-def _own(session: Session, job_id: str) -> Job:
-    try:
-        return jobs_service.get_job(session, g.organisation_id, job_id)
-    except jobs_service.JobNotFound:
-        abort(404, "There is no such job in your organisation.")

@@ -8,9 +8,8 @@ from flask import abort, render_template, request, url_for
 from pydantic import ValidationError
 
 from contract.vocabulary import CacheStatus, TaskKind, TaskStatus
-from control_api.dashboard.blueprint import bp, error_page
+from control_api.dashboard.blueprint import bp, error_page, owned_job
 from control_api.dashboard.paging import PAGE_SIZE, page_number, pager
-from control_api.dashboard.views import _job
 from control_api.database import session_scope
 from control_api.jobs import presenters
 from control_api.jobs.results import service as results_service
@@ -51,7 +50,7 @@ def pages(job_id: str):
     filters = {name: request.args[name] for name in FILTERS if request.args.get(name)}
     number = page_number()
     with session_scope() as session:
-        row = _job(session, job_id)
+        row = owned_job(session, job_id)
         if (gone := _pruned(row)) is not None:
             return gone
         detail = presenters.job_detail(row)
@@ -73,7 +72,7 @@ def _render(job, filters: dict[str, str], **context):
 @bp.get("/jobs/<job_id>/pages/<int:task_id>")
 def page_record(job_id: str, task_id: int):
     with session_scope() as session:
-        row = _job(session, job_id)
+        row = owned_job(session, job_id)
         if (gone := _pruned(row)) is not None:
             return gone
         task = results_service.get_task(session, job_id, task_id) if task_id <= 2**63 - 1 else None

@@ -15,7 +15,7 @@ from control_api.jobs.results import broken_groups
 from control_api.jobs.results import service as results_service
 from control_api.jobs.browser import views as browser_views
 from control_api.dashboard import change_views, live
-from control_api.dashboard.blueprint import bp, error_page
+from control_api.dashboard.blueprint import bp, error_page, owned_job
 from control_api.dashboard.forms.new_job import CreateJobForm
 from control_api.dashboard.paging import LAST_PAGE, PAGE_SIZE, pager
 from control_api.dashboard.session import sign_in as start_session
@@ -103,7 +103,7 @@ def new_job():
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
     with session_scope() as session:
-        row = _job(session, job_id)
+        row = owned_job(session, job_id)
         detail = presenters.job_detail(row)
         browser = browser_views.section(session, row)  # the sampled pages in Chromium (control_api/jobs/browser/)
         if row.tasks_pruned_at is not None:  # no issues, charts or downloads of rows that are gone
@@ -146,7 +146,7 @@ def job_progress(job_id: str):
     its counters: cheap at any size) and the page's figures as text (live.py); with `figures=1` also
     the issue counts and the charts, which read the job's rows."""
     with session_scope() as session:
-        row = _job(session, job_id)
+        row = owned_job(session, job_id)
         detail = presenters.job_detail(row)
         body = {**detail.model_dump(mode="json", exclude_unset=True), "figures": live.figures_json(detail)}
         if request.args.get("figures") == "1" and row.tasks_pruned_at is None:
@@ -174,14 +174,7 @@ def cancel_job(job_id: str):
 def export(job_id: str, fmt: str):
     with session_scope() as session:
         try:
-            results_service.require_rows(_job(session, job_id))
+            results_service.require_rows(owned_job(session, job_id))
         except results_service.TasksPruned as exc:  # the API's 410, as a page: never an empty file
             return error_page(410, "Results removed by retention", str(exc))
     return presenters.export_response(job_id, fmt)
-
-
-def _job(session: Session, job_id: str):
-    try:
-        return jobs_service.get_job(session, g.organisation_id, job_id)
-    except jobs_service.JobNotFound:
-        abort(404, "There is no such job in your organisation.")
