@@ -6,13 +6,11 @@ from flask import Response, current_app, g, stream_with_context
 
 from control_api.base_schemas import NoQuery
 from control_api.database import session_scope
-from control_api.errors import ApiError
 from control_api.jobs import service as jobs_service
 from control_api.jobs.presenters import export_response
 from control_api.jobs.results import service as results_service
 from control_api.jobs.results.schemas import ExportQuery, IssuesReport, ListTasksQuery, TaskDetail, TaskList, TaskOut, TaskPath
 from control_api.jobs.schemas import JobPath
-from control_api.nodes.scrapyd_client import SchedulerUnavailable
 from control_api.openapi import errors, resource_blueprint, streamed
 from control_api.responses import json_response
 
@@ -46,9 +44,7 @@ def get_task(path: TaskPath, query: NoQuery):
     """One URL's full record: every column, its issues, its redirect chain and its referrers"""
     with session_scope() as session:
         _job_with_rows(session, path.job_id)
-        task = results_service.get_task(session, path.job_id, path.task_id)
-        if task is None:
-            raise ApiError(404, "task_not_found", f"Job {path.job_id} has no task with id {path.task_id}.")
+        task = results_service.require_task(session, path.job_id, path.task_id)
         referrers = results_service.task_referrers(session, task)
         detail = TaskDetail.model_validate({**_columns(task), "issues": results_service.task_issues(task),
                                             "referrers": referrers, "referrer_count": len(referrers)})  # fmt: skip
@@ -80,12 +76,7 @@ def crawl_log(path: JobPath, query: NoQuery):
     with session_scope() as session:
         node = jobs_service.get_job(session, g.organisation_id, job_id).scrapyd_node
     scheduler = current_app.extensions["scheduler"]
-    try:
-        upstream = scheduler.crawl_log(node, job_id) if node else None
-    except SchedulerUnavailable as exc:
-        raise ApiError(503, "scheduler_unavailable", f"The crawl log could not be read: {exc}.") from None
-    if upstream is None:
-        raise ApiError(404, "log_not_found", f"Job {job_id} has no crawl log (it never ran, or its node no longer keeps it).")
+    upstream = results_service.open_crawl_log(scheduler, node, job_id)
     return Response(stream_with_context(scheduler.log_chunks(node, upstream)), mimetype="text/plain")
 
 

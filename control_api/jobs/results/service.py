@@ -10,14 +10,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import requests
 from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from contract.external import outcome
 from contract.vocabulary import ErrorType
 from contract.record import EXPORT_COLUMNS
-from control_api.domain_errors import Gone
+from control_api.domain_errors import Gone, NotFound
 from control_api.jobs.results.schemas import ListTasksQuery
+from control_api.nodes.scrapyd_client import SchedulerUnavailable, ScrapydClient
 from control_api.queries import Page, paginate
 from db.models import BrokenLinkReferrer, Job, Task
 
@@ -33,6 +35,24 @@ class TasksPruned(Gone):
         super().__init__("tasks_pruned", f"Job {job.id}'s per-URL results were removed by retention on "
                          f"{job.tasks_pruned_at:%Y-%m-%d}; its progress and stats are still on the job.")  # fmt: skip
         self.job = job
+
+
+class TaskNotFound(NotFound):
+    def __init__(self, job_id: str, task_id: int):
+        super().__init__("task_not_found", f"Job {job_id} has no task with id {task_id}.")
+
+
+class LogNotFound(NotFound):
+    def __init__(self, job_id: str):
+        super().__init__("log_not_found", f"Job {job_id} has no crawl log (it never ran, or its node no longer keeps it).")
+
+
+class LogUnreadable(SchedulerUnavailable):
+    """The job's node did not serve its crawl log: str() is the node's reason, the message says what failed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.message = f"The crawl log could not be read: {reason}."
 
 
 def require_rows(job: Job) -> Job:
@@ -125,6 +145,26 @@ def list_tasks(session: Session, job_id: str, query: ListTasksQuery) -> Page[Tas
 def get_task(session: Session, job_id: str, task_id: int) -> Task | None:
     """The job's task with this id, or None (another job's task is None too)."""
     return session.scalars(select(Task).where(Task.id == task_id, Task.job_id == job_id)).one_or_none()
+
+
+def require_task(session: Session, job_id: str, task_id: int) -> Task:
+    """get_task(), or TaskNotFound."""
+    task = get_task(session, job_id, task_id)
+    if task is None:
+        raise TaskNotFound(job_id, task_id)
+    return task
+
+
+def open_crawl_log(client: ScrapydClient, node: str | None, job_id: str) -> requests.Response:
+    """The job's crawl log as its node streams it (read it with client.log_chunks). LogNotFound when
+    the job has no node or its node keeps no log; LogUnreadable when the node does not serve it."""
+    try:
+        upstream = client.crawl_log(node, job_id) if node else None
+    except SchedulerUnavailable as exc:
+        raise LogUnreadable(str(exc)) from None
+    if upstream is None:
+        raise LogNotFound(job_id)
+    return upstream
 
 
 def task_referrers(session: Session, task: Task) -> list[str]:
