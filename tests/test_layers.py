@@ -85,6 +85,15 @@ def test_services_raise_domain_errors_not_http_errors():
     assert offenders == []
 
 
+def test_routes_leave_refusals_to_errors_py():
+    """A route lets a service's domain error through (errors.py answers it) rather than building the
+    HTTP error itself: then the status and body of a refusal are decided in one place."""
+    routes = [*API.glob("*/routes.py"), *API.glob("*/*/routes.py")]
+    assert routes
+    offenders = [str(path.relative_to(API)) for path in routes if "ApiError" in path.read_text()]
+    assert offenders == []
+
+
 def test_the_dispatcher_and_the_jobs_service_do_not_import_each_other():
     """They did, from inside functions, to hide the loop; now the jobs service uses the dispatcher only."""
     for path in API.glob("nodes/*.py"):
