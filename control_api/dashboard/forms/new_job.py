@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from control_api.dashboard.forms import errors as form_errors
 from control_api.dashboard.forms import option_fields
-from control_api.errors import ApiError
+from control_api.domain_errors import DomainError
 from control_api.jobs.schemas import CreateJobRequest
 
 # start_job's refusals that are about the domain field; anything else is about the whole form.
@@ -45,8 +45,8 @@ class CreateJobForm:
         except ValidationError as exc:
             return cls(values, form_errors.field_errors(exc))
 
-    def refused(self, error: ApiError) -> CreateJobForm:
-        """The form again with the service's refusal (an ApiError of start_job) on its field."""
+    def refused(self, error: DomainError) -> CreateJobForm:
+        """The form again with the service's refusal (a DomainError of start_job) on its field."""
         message = error.message.removeprefix("Field 'domain': ")
         if error.code == "job_already_running":
             message = message.split("; ")[0] + '; wait for it, cancel it, or tick "Start even if" below.'
