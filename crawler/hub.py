@@ -10,6 +10,9 @@ its item pipeline, so counters, referrers and feeds are exactly as with one proc
 
 A worker that dies hands its unfinished URLs back to the hub; a hub that dies closes the socket
 and its workers stop.
+
+One module because it is one protocol: the frames, the socket and both ends of it (what the hub
+sends and what a worker answers) change together; the roles that use it are crawler/roles.py.
 """
 from __future__ import annotations
 

@@ -10,6 +10,9 @@
 The spider (crawler/spiders/site.py) does the crawling itself (requests, responses, records) and
 asks its role where URLs and records go. Each method yields what the spider's callback yields:
 Requests and records.
+
+One module because the three roles are one interface with three answers: reading them side by
+side is how one checks that a hub crawl records exactly what a single process records.
 """
 from __future__ import annotations
 

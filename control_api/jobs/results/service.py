@@ -1,5 +1,9 @@
 """Reading what the crawler recorded: per-URL tasks (filtered, sorted, paginated), the issues
-report, and a streamed export. Every query is scoped to one job through its indexes."""
+report, and a streamed export. Every query is scoped to one job through its indexes.
+
+One module because every reader here is the same thing: a query over one job's Task rows (and their
+broken-link referrers) that the API and the dashboard both call, so the filters, the issue rules and
+the "pruned" refusal exist once; the crawl log is read here too because it is the same job's result."""
 from __future__ import annotations
 
 import csv
