@@ -176,11 +176,7 @@ def task_referrers(session: Session, task: Task) -> list[str]:
     whose fetch failed (up to crawler/frontier.py's MAX_REFERRERS), after the page (or sitemap) it
     was found on first. The crawler keeps no other referrers of a URL that was fetched fine."""
     kept = [task.referrer] if task.referrer else []
-    for referrer in session.scalars(
-        select(BrokenLinkReferrer.referrer)
-        .where(BrokenLinkReferrer.job_id == task.job_id, BrokenLinkReferrer.target_url_hash == task.url_hash)
-        .order_by(BrokenLinkReferrer.id)
-    ):  # fmt: skip
+    for referrer in _referrers_of(session, task.job_id, [task])[task.url_hash]:
         if referrer not in kept:
             kept.append(referrer)
     return kept
@@ -206,12 +202,12 @@ def _external_condition(job: Job, error_type: str | None = None):
     return and_(Task.job_id == job.id, Task.kind == "external", Task.error_type == error_type)
 
 
-def _referrers_of(session: Session, job: Job, tasks) -> dict[str, list[str]]:
+def _referrers_of(session: Session, job_id: str, tasks) -> dict[str, list[str]]:
     referrers: dict[str, list[str]] = defaultdict(list)
     if tasks:
         rows = session.execute(
             select(BrokenLinkReferrer.target_url_hash, BrokenLinkReferrer.referrer)
-            .where(BrokenLinkReferrer.job_id == job.id, BrokenLinkReferrer.target_url_hash.in_([t.url_hash for t in tasks]))
+            .where(BrokenLinkReferrer.job_id == job_id, BrokenLinkReferrer.target_url_hash.in_([t.url_hash for t in tasks]))
             .order_by(BrokenLinkReferrer.id)
         )
         for target, referrer in rows:
@@ -227,7 +223,7 @@ def external_issues(session: Session, job: Job) -> dict[str, Any]:
     for name, condition in (("external_broken_links", _external_condition(job)),
                             ("external_refused_to_robots", _external_condition(job, ErrorType.REFUSED_TO_ROBOTS))):  # fmt: skip
         tasks = session.scalars(select(Task).where(condition).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
-        referrers = _referrers_of(session, job, tasks)
+        referrers = _referrers_of(session, job.id, tasks)
         report[name] = [
             {"url": t.url, "http_status": t.http_status, "error": t.error, "outcome": outcome(t.status, t.error_type),
              "final_url": t.final_url, "referrers": referrers[t.url_hash], "referrer_count": len(referrers[t.url_hash])}
@@ -280,7 +276,7 @@ def issues_report(session: Session, job: Job) -> dict[str, Any]:
     server_condition = _server_condition(job)
 
     broken = session.scalars(select(Task).where(broken_links).order_by(Task.id).limit(ISSUE_LIST_LIMIT)).all()
-    referrers = _referrers_of(session, job, broken)
+    referrers = _referrers_of(session, job.id, broken)
     external = external_issues(session, job)
     counts = issues_counts(session, job)
     external.pop("external_broken_links_count"), external.pop("external_refused_to_robots_count")
