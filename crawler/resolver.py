@@ -58,29 +58,99 @@ class HostResolution:
         raise NotImplementedError
 
 
-@implementer(IHostnameResolver)
-class GuardedResolver:
-    def __init__(self, reactor, cache_size: int, timeout: float, host_map: dict[str, str], allow_private: bool,
-                 loopback_only: bool = False):  # fmt: skip
-        self.reactor = reactor
-        self.cache: LocalCache[str, list[str]] = LocalCache(cache_size)
-        self.timeout = timeout
+class AddressGuard:
+    """The rules both HTTP clients' resolvers apply (Twisted's below, aiohttp's in
+    crawler/handlers.py): pinned names, the test suite's loopback-only mode, and no private answer."""
+
+    def __init__(self, host_map: dict[str, str], allow_private: bool, loopback_only: bool = False,
+                 cache_size: int = 0):  # fmt: skip
         self.host_map = host_map
         self.allow_private = allow_private
         self.loopback_only = loopback_only
+        self.cache: LocalCache[str, list[str]] = LocalCache(cache_size)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, reactor):
-        settings = crawler.settings
+    def from_settings(cls, settings) -> AddressGuard:
         cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
         return cls(
-            reactor,
-            cache_size,
-            settings.getfloat("DNS_TIMEOUT"),
             parse_host_map(settings.get("CRAWL_HOST_MAP", "")),
             settings.getbool("CRAWL_ALLOW_PRIVATE_TARGETS"),
             settings.getbool("CRAWL_LOOPBACK_ONLY"),
+            cache_size,
         )
+
+    def known(self, name: str) -> list[str] | None:
+        """The addresses for `name` without a look-up (pinned, cached, or a loopback-only decision,
+        which raises when it refuses), or None when it must be looked up and then `check`ed."""
+        pinned = self.host_map.get(name.lower())
+        if pinned:  # pinned by the operator: trusted, even when private
+            return [pinned]
+        if self.loopback_only:
+            return self._loopback(name)
+        return self.cache.get(name)
+
+    def literal(self, host: str) -> list[str] | None:
+        """The guard's answer for a host that is an IP literal (None for a name): aiohttp connects to
+        a literal without asking its resolver, so its handler asks here first."""
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return None
+        return self.known(host) or self.check([host.strip("[]")], host)
+
+    def _loopback(self, name: str) -> list[str]:
+        """CRAWL_LOOPBACK_ONLY (the test suite): a loopback literal or `localhost`, else refused
+        without a look-up, so that no test can resolve or reach a public name by mistake."""
+        literal = name.strip("[]")
+        if literal.lower().endswith(".invalid"):  # RFC 6761: never exists, so no look-up is needed to say so
+            raise DNSLookupError(f"{name}: Name or service not known")
+        if literal.lower() == "localhost":
+            return self.check(["127.0.0.1"], name)
+        try:
+            if ipaddress.ip_address(literal).is_loopback:  # still subject to the private-address guard
+                return self.check([literal], name)
+        except ValueError:
+            pass
+        reason = f"{name}: not a loopback address or a name pinned in CRAWL_HOST_MAP (CRAWL_LOOPBACK_ONLY, refused)"
+        REFUSED_HOSTS[name.lower()] = reason
+        raise ForbiddenAddressError(reason)
+
+    @staticmethod
+    def lookup(name: str) -> list[str]:
+        try:
+            return resolve(name)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise DNSLookupError(f"{name}: {exc}") from None
+
+    def check(self, addresses: list[str], name: str) -> list[str]:
+        """Every address must be public: a client tries each in turn, so one private address
+        among public ones would still be connected to."""
+        if not self.allow_private:
+            for address in addresses:
+                if not is_public_address(address):
+                    reason = f"{forbidden_reason(name)} (refused)"
+                    REFUSED_HOSTS[name.lower()] = reason
+                    raise ForbiddenAddressError(reason)
+        self.cache[name] = addresses  # a no-op when DNSCACHE_ENABLED is off
+        return addresses
+
+
+@implementer(IHostnameResolver)
+class GuardedResolver:
+    """Twisted's name resolver with the guard (for the Twisted download handler, and Twisted's own
+    connections)."""
+
+    def __init__(self, reactor, cache_size: int, timeout: float, host_map: dict[str, str], allow_private: bool,
+                 loopback_only: bool = False):  # fmt: skip
+        self.reactor = reactor
+        self.timeout = timeout
+        self.guard = AddressGuard(host_map, allow_private, loopback_only, cache_size)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor):
+        resolver = cls(reactor, 0, crawler.settings.getfloat("DNS_TIMEOUT"), {}, False)
+        resolver.guard = AddressGuard.from_settings(crawler.settings)
+        return resolver
 
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)
@@ -105,49 +175,15 @@ class GuardedResolver:
 
     def addresses(self, name: str) -> defer.Deferred:
         """The addresses to connect to for `name`: pinned, cached, or looked up and checked."""
-        pinned = self.host_map.get(name.lower())
-        if pinned:  # pinned by the operator: trusted, even when private
-            return defer.succeed([pinned])
-        if self.loopback_only:
-            return self._loopback(name)
-        if name in self.cache:
-            return defer.succeed(self.cache[name])
-        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._lookup, name)
+        try:
+            known = self.guard.known(name)
+        except Exception:
+            return defer.fail()
+        if known is not None:
+            return defer.succeed(known)
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.guard.lookup, name)
         d.addTimeout(self.timeout, self.reactor)
         return d.addCallback(self._check, name)
 
-    def _loopback(self, name: str) -> defer.Deferred:
-        """CRAWL_LOOPBACK_ONLY (the test suite): a loopback literal or `localhost`, else refused
-        without a look-up, so that no test can resolve or reach a public name by mistake."""
-        literal = name.strip("[]")
-        if literal.lower().endswith(".invalid"):  # RFC 6761: never exists, so no look-up is needed to say so
-            return defer.fail(DNSLookupError(f"{name}: Name or service not known"))
-        if literal.lower() == "localhost":
-            return defer.maybeDeferred(self._check, ["127.0.0.1"], name)
-        try:
-            if ipaddress.ip_address(literal).is_loopback:  # still subject to the private-address guard
-                return defer.maybeDeferred(self._check, [literal], name)
-        except ValueError:
-            pass
-        reason = f"{name}: not a loopback address or a name pinned in CRAWL_HOST_MAP (CRAWL_LOOPBACK_ONLY, refused)"
-        REFUSED_HOSTS[name.lower()] = reason
-        return defer.fail(ForbiddenAddressError(reason))
-
-    @staticmethod
-    def _lookup(name: str) -> list[str]:
-        try:
-            return resolve(name)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise DNSLookupError(f"{name}: {exc}") from None
-
     def _check(self, addresses: list[str], name: str) -> list[str]:
-        """Every address must be public: the endpoint tries each in turn, so one private address
-        among public ones would still be connected to."""
-        if not self.allow_private:
-            for address in addresses:
-                if not is_public_address(address):
-                    reason = f"{forbidden_reason(name)} (refused)"
-                    REFUSED_HOSTS[name.lower()] = reason
-                    raise ForbiddenAddressError(reason)
-        self.cache[name] = addresses  # a no-op when DNSCACHE_ENABLED is off
-        return addresses
+        return self.guard.check(addresses, name)

@@ -88,8 +88,8 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 20
 DNS_TIMEOUT = 10
 DOWNLOADER = "crawler.downloader.SlotBoundDownloader"  # per-slot concurrency that holds (its docstring)
 DOWNLOAD_HANDLERS = {
-    "http": "crawler.handlers.TimedHTTPDownloadHandler",
-    "https": "crawler.handlers.TimedHTTPDownloadHandler",
+    "http": "crawler.handlers.TimedAiohttpDownloadHandler",
+    "https": "crawler.handlers.TimedAiohttpDownloadHandler",
 }
 DOWNLOAD_MAXSIZE = 0  # the size cap is ours (CRAWL_BODY_MAX_BYTES): cut, not cancelled
 DOWNLOAD_TIMEOUT = 20

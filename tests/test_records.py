@@ -40,6 +40,12 @@ def wrapped(outer: type[Exception], inner: Exception) -> Exception:
         return error
 
 
+def explained(outer: Exception, inner: Exception) -> Exception:
+    """`outer`, with its own message, raised from a silent `inner` (the aiohttp handler's timeout)."""
+    outer.__cause__ = inner
+    return outer
+
+
 @pytest.mark.parametrize(
     ("exception", "error_type", "text"),
     [
@@ -50,6 +56,8 @@ def wrapped(outer: type[Exception], inner: Exception) -> Exception:
         (DownloadTimeoutError("Getting http://site.test/ took longer than 1.0 seconds."), "timeout",
          "Timed out: Getting http://site.test/ took longer than 1.0 seconds"),
         (TCPTimedOutError(110, "Connection timed out"), "timeout", "Timed out: 110: Connection timed out"),
+        (explained(DownloadTimeoutError("Getting http://site.test/ took longer than 1.0 seconds."), TimeoutError()),
+         "timeout", "Timed out: Getting http://site.test/ took longer than 1.0 seconds"),  # aiohttp's handler
         (ConnectError("Network is unreachable"), "connection_error", "Could not connect: Network is unreachable"),
         (wrapped(DownloadConnectionRefusedError, ConnectionRefusedError()), "connection_refused", "Connection refused"),
         (wrapped(DownloadFailedError, never_received(SSLError([("SSL routines", "", "wrong version number")]))),

@@ -163,3 +163,49 @@ def test_the_crawlers_refusal_does_not_say_where_a_name_resolves():
     with pytest.raises(ForbiddenAddressError) as refused:
         resolver._check(["93.184.216.34", "10.0.0.7"], "internal.test")
     assert "10.0.0.7" not in str(refused.value) and "internal.test resolves to a private or reserved address" in str(refused.value)
+
+
+def test_the_aiohttp_resolver_applies_the_same_guard(monkeypatch):
+    """The default download handler (aiohttp) resolves names itself: its resolver refuses private
+    answers, trusts pinned names, and its refusal reaches the record as forbidden_target."""
+    import asyncio
+
+    from crawler.handlers import GuardedAiohttpResolver
+    from crawler.records import classify_failure
+    from crawler.resolver import AddressGuard
+    from scrapy.exceptions import CannotResolveHostError
+
+    guard = AddressGuard({"pinned.test": "10.1.2.3"}, allow_private=False)
+    monkeypatch.setattr(guard, "lookup", lambda name: {"public.test": ["93.184.216.34"]}.get(name, ["10.0.0.7"]))
+    resolver = GuardedAiohttpResolver(guard, timeout=5.0)
+
+    assert [r["host"] for r in asyncio.run(resolver.resolve("pinned.test", 80))] == ["10.1.2.3"]
+    assert [(r["host"], r["port"]) for r in asyncio.run(resolver.resolve("public.test", 443))] == [("93.184.216.34", 443)]
+    with pytest.raises(OSError) as refused:
+        asyncio.run(resolver.resolve("intranet.test", 80))
+    assert isinstance(refused.value.__cause__, ForbiddenAddressError) and "10.0.0.7" not in str(refused.value)
+    wrapped = CannotResolveHostError(str(refused.value))
+    wrapped.__cause__ = refused.value
+    assert classify_failure(wrapped, "intranet.test")[0] == "forbidden_target"
+    with pytest.raises(ForbiddenAddressError):  # IP literals never reach a resolver in aiohttp
+        guard.literal("10.0.0.7")
+    assert guard.literal("93.184.216.34") == ["93.184.216.34"] and guard.literal("public.test") is None
+
+
+def test_a_slow_name_lookup_is_a_dns_failure_not_a_hang(monkeypatch):
+    import asyncio
+    import time
+
+    from crawler.handlers import GuardedAiohttpResolver
+    from crawler.resolver import AddressGuard
+
+    guard = AddressGuard({}, allow_private=False)
+    monkeypatch.setattr(guard, "lookup", lambda name: time.sleep(2) or ["93.184.216.34"])
+
+    async def waited() -> float:  # measured inside the loop: asyncio.run then waits for the lookup's thread
+        started = time.monotonic()
+        with pytest.raises(OSError, match="no answer in 0.2 s"):
+            await GuardedAiohttpResolver(guard, timeout=0.2).resolve("slow.test")
+        return time.monotonic() - started
+
+    assert asyncio.run(waited()) < 1.5
