@@ -26,8 +26,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.http_exceptions import HttpProcessingError
 from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
-from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, DownloadFailedError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    ResponseDataLossError,
+)
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.utils.ssl import _make_ssl_context
 from scrapy_download_handlers_incubator.handlers import aiohttp as incubator
@@ -125,6 +131,11 @@ class TimedAiohttpDownloadHandler(_Timed, incubator.AiohttpDownloadHandler):
                 yield response
         except DownloadConnectionRefusedError as exc:
             raise _connect_failure(exc) from exc.__cause__
+        except (DownloadFailedError, ResponseDataLossError) as exc:
+            plain = _parser_message(exc)
+            if plain is None:
+                raise
+            raise type(exc)(plain) from None  # records say the innermost error's text: this one
 
 
 def _connect_failure(exc: DownloadConnectionRefusedError) -> Exception:
@@ -137,6 +148,19 @@ def _connect_failure(exc: DownloadConnectionRefusedError) -> Exception:
     if isinstance(cause, aiohttp.ClientConnectorError) and cause.os_error.errno != errno.ECONNREFUSED:
         return ConnectError(string=str(cause.os_error) or str(cause))
     return exc
+
+
+def _parser_message(exc: Exception) -> str | None:
+    """What aiohttp's parser said about a wrong answer, on one line. Its errors print as
+    "400, message:\n  Bad status line: ..." over several lines, where 400 is no status the server
+    sent; the record's error says "Bad status line: ..."."""
+    cause = exc.__cause__
+    while cause is not None:
+        message = getattr(cause, "message", None)
+        if isinstance(cause, (aiohttp.ClientResponseError, HttpProcessingError)) and isinstance(message, str) and message:
+            return " ".join(message.split())
+        cause = cause.__cause__
+    return None
 
 
 def wire_bytes(response: Response) -> int:
