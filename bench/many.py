@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import accesslog
 from bench.compare import JobTiming, many_table
 from bench.server import free_port, log
-from bench.service import Service, cpu_seconds, memory_kib
+from bench.service import Service, cpu_by_role, cpu_seconds, memory_kib, role_totals
 from bench.site import ensure_site, write_sitemaps
 from bench.vhosts import Vhost, Vhosts
 from contract.paths import PROJECT_ROOT
@@ -68,6 +68,7 @@ class ManyJobs:
         self.args, self.workdir, self.out = args, workdir / "many", out
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.problems: list[str] = []
+        self.fleet_roles: dict[str, list[dict[str, float]]] = {}  # root -> each run's CPU by process kind
 
     def sites(self) -> list[tuple[Vhost, int]]:
         sites = []
@@ -132,13 +133,18 @@ class ManyJobs:
             "| code | jobs (not completed) | pages | first POST → last completed s | pages/s | CPU s, all processes | pages per CPU-second |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]  # fmt: skip
-        for label, _ in roots:
+        for label, root in roots:
             mine = [row[1:] for row in rows if row[0] == label]
             jobs, failed, pages = mine[0][0], max(r[1] for r in mine), statistics.median(r[2] for r in mine)
             wall, cpu = statistics.median(r[3] for r in mine), statistics.median(r[4] for r in mine)
             per_cpu = statistics.median(r[2] / r[4] for r in mine)
             lines.append(f"| {label} | {jobs} ({failed}) | {pages:,.0f} | {wall:.1f} | {pages / wall:.0f} "
                          f"| {cpu:.1f} | {per_cpu:.0f} |")
+        lines.append("")
+        for label, root in roots:  # where the CPU went: the first run's split, process kind by kind
+            split = self.fleet_roles.get(str(root), [{}])[0]
+            said = ", ".join(f"{role} {seconds:.1f} s" for role, seconds in sorted(split.items(), key=lambda kv: -kv[1]))
+            lines.append(f"- {label}, CPU by process: {said}")
         return "\n".join(lines) + "\n"
 
     def fleet_once(self, sites: list, root: Path, tag: str) -> tuple[int, int, int, float, float]:
@@ -146,11 +152,13 @@ class ManyJobs:
         workdir.mkdir(parents=True, exist_ok=True)
         with Service(workdir, root) as service:
             before = cpu_seconds(service.all_pids())
+            roles_before = cpu_by_role(service.all_pids())
             started = time.time()
             posted = [(vhost, service.post(vhost.origin, self.args.concurrency)) for vhost, _ in sites]
             jobs = self.collect(service, posted, started, 1800.0)
             wall = max(job.completed for job in jobs) - started
             cpu = cpu_seconds(service.all_pids()) - before
+            self.fleet_roles.setdefault(str(root), []).append(role_totals(roles_before, cpu_by_role(service.all_pids())))
         pages = sum(job.pages for job in jobs)
         expected = sum(pages for _, pages in sites)
         if pages < expected:

@@ -170,6 +170,40 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+# What a process of the service is, by its command line: the first pattern that matches names it.
+ROLES = (
+    ("crawls (zygote and the crawls it forked)", ("crawler.launcher.zygote", "scrapy crawl", "scrapyd.runner", "crawler.launcher")),
+    ("scrapyd", ("scrapyd",)),
+    ("API (gunicorn)", ("gunicorn",)),
+    ("supervisor", ("control_api.processes.supervisor",)),
+    ("loops (reconciler, scheduler, webhooks, browser)", ("control_api.processes", "control_api.jobs", "control_api.webhooks")),
+)  # fmt: skip
+
+
+def role_of(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    for name, patterns in ROLES:
+        if any(pattern in argv for pattern in patterns):
+            return name
+    return "other"
+
+
+def cpu_by_role(pids: list[int]) -> dict[int, tuple[str, float]]:
+    """pid -> (its role, its CPU as `cpu_seconds` counts it): two snapshots subtracted role by role
+    say which processes of the service a fleet's CPU went to."""
+    return {pid: (role_of(pid), cpu_seconds([pid])) for pid in pids}
+
+
+def role_totals(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for pid, (role, seconds) in after.items():
+        totals[role] = totals.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+    return totals
+
+
 def zygotes(var_dir: str) -> list[int]:
     """The pids of `crawler.launcher.zygote` processes whose socket lies under `var_dir`."""
     found = []

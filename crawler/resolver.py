@@ -8,6 +8,10 @@ and IPv6 (Scrapy's default resolver is IPv4-only, so an `http://[::1]/` target c
 crawled at all). CRAWL_HOST_MAP pins names to addresses (like curl --resolve) for tests and for
 staging hosts; a pinned name is the operator's explicit choice, so it is not checked, while every
 other name (and every IP literal) is.
+
+The rules are `AddressGuard`'s, which the default download handler (aiohttp's client,
+crawler/handlers.py) applies through its own resolver; the reactor's resolver below still guards
+Twisted's handler and every other connection Twisted makes.
 """
 from __future__ import annotations
 
@@ -141,16 +145,15 @@ class GuardedResolver:
     connections)."""
 
     def __init__(self, reactor, cache_size: int, timeout: float, host_map: dict[str, str], allow_private: bool,
-                 loopback_only: bool = False):  # fmt: skip
+                 loopback_only: bool = False, guard: AddressGuard | None = None):  # fmt: skip
         self.reactor = reactor
         self.timeout = timeout
-        self.guard = AddressGuard(host_map, allow_private, loopback_only, cache_size)
+        self.guard = guard or AddressGuard(host_map, allow_private, loopback_only, cache_size)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor):
-        resolver = cls(reactor, 0, crawler.settings.getfloat("DNS_TIMEOUT"), {}, False)
-        resolver.guard = AddressGuard.from_settings(crawler.settings)
-        return resolver
+        guard = AddressGuard.from_settings(crawler.settings)
+        return cls(reactor, 0, crawler.settings.getfloat("DNS_TIMEOUT"), {}, False, guard=guard)
 
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)
