@@ -143,7 +143,8 @@ class ManyJobs:
         lines.append("")
         for label, root in roots:  # where the CPU went: the first run's split, process kind by kind
             split = self.fleet_roles.get(str(root), [{}])[0]
-            said = ", ".join(f"{role} {seconds:.1f} s" for role, seconds in sorted(split.items(), key=lambda kv: -kv[1]))
+            ranked = sorted(split.items(), key=lambda kv: -kv[1])
+            said = ", ".join(f"{role} {seconds:.1f} s" for role, seconds in ranked)
             lines.append(f"- {label}, CPU by process: {said}")
         return "\n".join(lines) + "\n"
 
@@ -158,7 +159,8 @@ class ManyJobs:
             jobs = self.collect(service, posted, started, 1800.0)
             wall = max(job.completed for job in jobs) - started
             cpu = cpu_seconds(service.all_pids()) - before
-            self.fleet_roles.setdefault(str(root), []).append(role_totals(roles_before, cpu_by_role(service.all_pids())))
+            split = role_totals(roles_before, cpu_by_role(service.all_pids()))
+            self.fleet_roles.setdefault(str(root), []).append(split)
         pages = sum(job.pages for job in jobs)
         expected = sum(pages for _, pages in sites)
         if pages < expected:

@@ -172,11 +172,13 @@ def cpu_seconds(pids: list[int]) -> float:
 
 # What a process of the service is, by its command line: the first pattern that matches names it.
 ROLES = (
-    ("crawls (zygote and the crawls it forked)", ("crawler.launcher.zygote", "scrapy crawl", "scrapyd.runner", "crawler.launcher")),
+    ("crawls (zygote and the crawls it forked)",
+     ("crawler.launcher.zygote", "scrapy crawl", "scrapyd.runner", "crawler.launcher")),
     ("scrapyd", ("scrapyd",)),
     ("API (gunicorn)", ("gunicorn",)),
     ("supervisor", ("control_api.processes.supervisor",)),
-    ("loops (reconciler, scheduler, webhooks, browser)", ("control_api.processes", "control_api.jobs", "control_api.webhooks")),
+    ("loops (reconciler, scheduler, webhooks, browser)",
+     ("control_api.processes", "control_api.jobs", "control_api.webhooks")),
 )  # fmt: skip
 
 

@@ -73,7 +73,9 @@ class GuardedAiohttpResolver(AbstractResolver):
         self.guard = guard
         self.timeout = timeout
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         try:
             addresses = self.guard.known(host)
             if addresses is None:
@@ -157,7 +159,8 @@ def _parser_message(exc: Exception) -> str | None:
     cause = exc.__cause__
     while cause is not None:
         message = getattr(cause, "message", None)
-        if isinstance(cause, (aiohttp.ClientResponseError, HttpProcessingError)) and isinstance(message, str) and message:
+        parser_error = isinstance(cause, (aiohttp.ClientResponseError, HttpProcessingError))
+        if parser_error and isinstance(message, str) and message:
             return " ".join(message.split())
         cause = cause.__cause__
     return None

@@ -241,7 +241,8 @@ def classify_failure(exception: BaseException, host: str | None = None) -> tuple
     # For a prefix that names the failure already: what the innermost error that says anything says
     # (aiohttp's handler chains a silent TimeoutError under Scrapy's "Getting ... took longer than").
     # An error that only repeats its cause's text (Scrapy's wrapping of Twisted's) adds nothing.
-    said = (_detail(error) for error in reversed(chain) if error.__cause__ is None or str(error) != str(error.__cause__))
+    said = (_detail(error) for error in reversed(chain)
+            if error.__cause__ is None or str(error) != str(error.__cause__))  # fmt: skip
     detail = next((text for text in said if text), "")
     for error in chain:
         if isinstance(error, ForbiddenAddressError):
