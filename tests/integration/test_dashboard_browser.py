@@ -145,6 +145,13 @@ def wait_for(driver, condition, timeout: float = WAIT, message: str = ""):
 
 
 def text_of(driver, css: str) -> str:
+    # The live job page replaces a figure's element when it updates it, so an element found can be
+    # gone when its text is read (a StaleElementReferenceException in CI): it is found again.
+    for _ in range(4):
+        try:
+            return driver.find_element(By.CSS_SELECTOR, css).text
+        except StaleElementReferenceException:
+            time.sleep(0.05)
     return driver.find_element(By.CSS_SELECTOR, css).text
 
 
