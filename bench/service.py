@@ -177,6 +177,7 @@ ROLES = (
     ("scrapyd", ("scrapyd",)),
     ("API (gunicorn)", ("gunicorn",)),
     ("supervisor", ("control_api.processes.supervisor",)),
+    ("browser measurements (Chromium, chromedriver)", ("chromium", "chromedriver")),
     ("loops (reconciler, scheduler, webhooks, browser)",
      ("control_api.processes", "control_api.jobs", "control_api.webhooks")),
 )  # fmt: skip
@@ -190,7 +191,9 @@ def role_of(pid: int) -> str:
     for name, patterns in ROLES:
         if any(pattern in argv for pattern in patterns):
             return name
-    return "other"
+    words = argv.split()
+    module = words[words.index("-m") + 1] if "-m" in words[:-1] else Path(words[0]).name if words else "?"
+    return f"other ({module})"
 
 
 def cpu_by_role(pids: list[int]) -> dict[int, tuple[str, float]]:
