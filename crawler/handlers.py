@@ -8,8 +8,8 @@ the spider.
 
 The default handler is aiohttp's client (its HTTP parser is C, llhttp) behind Scrapy's streaming
 handler interface, as scrapy-download-handlers-incubator builds it: on the real trees of
-`bench/profile_real.py` it costs 15–25 % less CPU per page than Twisted's client, records identical
-(docs/performance.md). aiohttp resolves names itself, so the address guard of crawler/resolver.py
+`bench/profile_real.py`, taking turns with Twisted's client, it cost 16 % less CPU per page beyond
+the start-up on apache, 14 % on postgresql and 3 % on python, records identical (docs/performance.md). aiohttp resolves names itself, so the address guard of crawler/resolver.py
 is installed as its resolver, and asked first about IP literals (aiohttp connects to those without
 a resolver). Twisted's handler stays, guarded by the reactor's resolver, for a site whose broken
 responses only its lenient parser reads: DOWNLOAD_HANDLERS = {"http": ...TimedHTTPDownloadHandler}.
@@ -28,13 +28,13 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.http_exceptions import HttpProcessingError
 from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
     DownloadFailedError,
     ResponseDataLossError,
 )
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.utils.ssl import _make_ssl_context
 from scrapy_download_handlers_incubator.handlers import aiohttp as incubator
 from twisted.internet.error import ConnectError, DNSLookupError
